@@ -1,0 +1,26 @@
+# One-command set-up: every target that needs the environment builds it first (scripts/install_env.sh).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROMPT ?= a person walks forward, then waves with the right hand
+OUT ?= out/demo
+STAMP := $(VENV)/.installed
+
+.PHONY: env test demo bench clean
+
+$(STAMP): pyproject.toml scripts/install_env.sh
+	bash scripts/install_env.sh $(VENV)
+	touch $(STAMP)
+
+env: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	$(VENV)/bin/remomask demo "$(PROMPT)" --out $(OUT)
+
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) out build dist
