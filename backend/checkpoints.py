@@ -369,7 +369,8 @@ def load_bundle(models_dir: str | os.PathLike, device: str | torch.device = "cpu
         ck = load_checkpoint(epath)
         _, sde = _pick(ck, EST_KEYS, epath)
         w0, wl = sde.get("output.0.weight"), sde.get("output.11.weight")
-        est = LengthEstimator(int(w0.shape[1]) if w0 is not None else 512, int(wl.shape[0]) if wl is not None else 50)
+        est = LengthEstimator(int(w0.shape[1]) if w0 is not None else 512, int(wl.shape[0]) if wl is not None else 50,
+                              hidden=int(w0.shape[0]) if w0 is not None else 512)
         _strict_load(est, sde, "estimator", epath)
         info["length_estimator"] = {"path": str(epath), "epoch": ck.get("epoch")}
 
