@@ -101,6 +101,23 @@ class Pipeline:
         if getattr(text_encoder, "dim", clip_dim) != clip_dim:
             raise ValueError(f"text encoder gives {text_encoder.dim}-d embeddings, the transformers expect {clip_dim}")
 
+    @classmethod
+    def from_dir(cls, models_dir, device="cpu", text_encoder: TextEncoderLike | None = None,
+                 length_text_encoder: TextEncoderLike | None = None, load_retrieval: bool = True) -> "Pipeline":
+        """Load the official release in ``models_dir`` (see :mod:`backend.checkpoints`).
+
+        The released transformers were trained on the Part-TMR text embedding (CLIP ViT-B/32 + the
+        retriever's text projection), so when ``text_encoder`` is None the retriever's ``text_encoder``
+        attribute is used if it has one."""
+        from backend.checkpoints import load_bundle
+
+        bundle = load_bundle(models_dir, device, load_retrieval=load_retrieval)
+        if text_encoder is None:
+            text_encoder = getattr(bundle.retriever, "text_encoder", None)
+        if text_encoder is None:
+            raise ValueError("no text encoder given and the retriever does not provide one")
+        return cls(bundle, text_encoder, bundle.retriever, length_text_encoder, device)
+
     # ------------------------------------------------------------------------------------------------
     def _check(self, prompts, lengths, samples):
         if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:

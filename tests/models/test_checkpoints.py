@@ -141,3 +141,35 @@ def test_estimator_optional(tmp_path, encoder):
     assert p.generate(["a"], [8], time_steps=2)[0].length == 8
     with pytest.raises(ValueError, match="length estimator"):
         p.generate(["a"], None)
+
+
+def test_from_dir_uses_retrieval_module_when_present(tmp_path, encoder, retriever, monkeypatch):
+    import sys
+    import types
+
+    m = build_tiny()
+    _save(tmp_path, m)
+    with pytest.raises(ValueError, match="no text encoder"):
+        Pipeline.from_dir(tmp_path, load_retrieval=False)
+    calls = []
+    retriever.text_encoder = encoder
+    fake = types.ModuleType("backend.retrieval")
+
+    def load_retriever(models_dir, device):
+        calls.append((str(models_dir), str(device)))
+        return retriever
+
+    fake.load_retriever = load_retriever
+    monkeypatch.setitem(sys.modules, "backend.retrieval", fake)
+    p = Pipeline.from_dir(tmp_path, "cpu")
+    assert calls == [(str(tmp_path), "cpu")]
+    assert p.retriever is retriever and p.text_encoder is encoder
+    out = p.generate(["walk"], [16], time_steps=2)
+    assert out[0].retrieved == ["retrieved for walk"]
+
+    def broken(models_dir, device):
+        raise FileNotFoundError("database/encoded_motions.npy")
+
+    fake.load_retriever = broken
+    with pytest.raises(BundleError, match="retrieval: database/encoded_motions.npy"):
+        load_bundle(tmp_path)

@@ -131,3 +131,18 @@ def test_cancel_between_steps(tiny, encoder):
         tiny.mask_aux.generate(encoder.encode(["a"]), torch.tensor([4]), timesteps=10, generator=_gen(0),
                                cancelled=cancelled)
     assert len(calls) == 3
+
+
+def test_length_estimator_sampling(tiny, encoder):
+    est = tiny.length_estimator
+    emb = encoder.encode(["a", "b"])
+    with torch.no_grad():
+        est.output[-1].bias.zero_()
+        est.output[-1].bias[12] = 50.0  # all mass on 12 tokens
+    n = est.sample_tokens(emb, _gen(0))
+    assert n.tolist() == [12, 12]
+    with torch.no_grad():
+        est.output[-1].bias.zero_()
+    a = est.sample_tokens(emb.repeat(50, 1), _gen(1))
+    assert torch.equal(a, est.sample_tokens(emb.repeat(50, 1), _gen(1)))
+    assert len(set(a.tolist())) > 5  # near-uniform logits spread over many lengths
