@@ -376,9 +376,8 @@ def load_bundle(models_dir: str | os.PathLike, device: str | torch.device = "cpu
 
     retriever = None
     if load_retrieval:
-        try:
-            from backend.retrieval import load_retriever  # owned by the retrieval work area
-        except ImportError:
+        load_retriever = _find_load_retriever()
+        if load_retriever is None:
             info["retrieval"] = "backend.retrieval not available"
         else:
             try:
@@ -390,6 +389,20 @@ def load_bundle(models_dir: str | os.PathLike, device: str | torch.device = "cpu
     for mod in models:
         mod.to(device).eval()
     return Bundle(vq, mask_aux, mask_ts, res_aux, res_ts, est, mean, std, retriever, info)
+
+
+def _find_load_retriever():
+    """``load_retriever`` of the retrieval work area: ``backend.retrieval`` or ``backend.retrieval.retriever``."""
+    import importlib
+
+    for name in ("backend.retrieval", "backend.retrieval.retriever"):
+        try:
+            fn = getattr(importlib.import_module(name), "load_retriever", None)
+        except ImportError:
+            continue
+        if fn is not None:
+            return fn
+    return None
 
 
 def describe_bundle(models_dir: str | os.PathLike) -> dict:

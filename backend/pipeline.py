@@ -108,12 +108,13 @@ class Pipeline:
 
         The released transformers were trained on the Part-TMR text embedding (CLIP ViT-B/32 + the
         retriever's text projection), so when ``text_encoder`` is None the retriever's ``text_encoder``
-        attribute is used if it has one."""
+        model (``text_model``, or ``text_encoder``) is used if it has one."""
         from backend.checkpoints import load_bundle
 
         bundle = load_bundle(models_dir, device, load_retrieval=load_retrieval)
         if text_encoder is None:
-            text_encoder = getattr(bundle.retriever, "text_encoder", None)
+            text_encoder = getattr(bundle.retriever, "text_model", None) or \
+                getattr(bundle.retriever, "text_encoder", None)
         if text_encoder is None:
             raise ValueError("no text encoder given and the retriever does not provide one")
         return cls(bundle, text_encoder, bundle.retriever, length_text_encoder, device)
@@ -177,7 +178,10 @@ class Pipeline:
         re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
         if use_retrieval and self.retriever is not None:
             report("retrieval", 0.03)
-            out = self.retriever(list(prompts), k=1)
+            if self.text_encoder is getattr(self.retriever, "text_model", None):
+                out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
+            else:
+                out = self.retriever(list(prompts), k=1)
             re_dict = {k: torch.as_tensor(out.re_dict[k]).to(dev, torch.float32)[order]
                        for k in ("re_text", "re_motion")}
             captions = [list(c) for c in out.captions]

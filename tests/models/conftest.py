@@ -37,9 +37,11 @@ class StubRetriever:
     def __init__(self, dim=CLIP):
         self.dim = dim
         self.calls = []
+        self.query_embs = []
 
-    def __call__(self, texts, k=1):
+    def __call__(self, texts, k=1, query_emb=None):
         self.calls.append(list(texts))
+        self.query_embs.append(query_emb)
         g = torch.Generator().manual_seed(7)
         n = len(texts)
         re = {"re_text": torch.randn(n, k, 1, self.dim, generator=g),

@@ -152,20 +152,25 @@ def test_from_dir_uses_retrieval_module_when_present(tmp_path, encoder, retrieve
     with pytest.raises(ValueError, match="no text encoder"):
         Pipeline.from_dir(tmp_path, load_retrieval=False)
     calls = []
-    retriever.text_encoder = encoder
-    fake = types.ModuleType("backend.retrieval")
+    retriever.text_model = encoder
+    fake = types.ModuleType("backend.retrieval.retriever")
 
     def load_retriever(models_dir, device):
         calls.append((str(models_dir), str(device)))
         return retriever
 
     fake.load_retriever = load_retriever
-    monkeypatch.setitem(sys.modules, "backend.retrieval", fake)
+    monkeypatch.setitem(sys.modules, "backend.retrieval", types.ModuleType("backend.retrieval"))  # no load_retriever
+    monkeypatch.setitem(sys.modules, "backend.retrieval.retriever", fake)
     p = Pipeline.from_dir(tmp_path, "cpu")
     assert calls == [(str(tmp_path), "cpu")]
     assert p.retriever is retriever and p.text_encoder is encoder
+    n0 = encoder.calls
     out = p.generate(["walk"], [16], time_steps=2)
     assert out[0].retrieved == ["retrieved for walk"]
+    # the conditioning model is the retriever's text model: encoded once, handed to the retriever
+    assert encoder.calls == n0 + 1
+    assert torch.allclose(retriever.query_embs[-1], encoder.encode(["walk"]))
 
     def broken(models_dir, device):
         raise FileNotFoundError("database/encoded_motions.npy")
