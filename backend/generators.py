@@ -1,0 +1,139 @@
+"""The Generator interface the server and the CLI drive, and how one is chosen.
+
+A generator turns validated generate params into joint sequences. The real one wraps
+``backend.pipeline.Pipeline`` (loaded from a models folder by ``backend.checkpoints.load_bundle``);
+tests inject a deterministic stand-in with the hidden ``--generator module:factory`` option.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from .protocol import GenerateParams
+
+log = logging.getLogger("remomask.server")
+
+ProgressFn = Callable[[str, float], None]     # (stage, fraction of the generation 0..1)
+CancelledFn = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """A generator may raise this when ``cancelled()`` turned true (any exception after a cancel counts)."""
+
+
+class GeneratorError(Exception):
+    """Models missing, unreadable or unusable: the message is shown to the user as is."""
+
+
+@dataclass
+class Sample:
+    """One generated motion. The real pipeline returns objects with the same attributes."""
+    prompt: str
+    sample_index: int
+    seed: int
+    joints: np.ndarray                       # (T, 22, 3) float32, y-up, metres, 20 fps
+    features: np.ndarray | None = None       # (T, 263) HumanML3D features
+    length: int | None = None
+    retrieved: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Generator(Protocol):
+    def load(self, models_dir: str | Path, device: str) -> None: ...
+
+    def generate(self, request: GenerateParams, progress: ProgressFn, cancelled: CancelledFn) -> list: ...
+
+    def describe(self) -> dict: ...
+
+
+class PipelineGenerator:
+    """Adapter over the real model pipeline (imported lazily: torch and the models load only here)."""
+
+    def __init__(self):
+        self.pipeline = None
+        self.bundle = None
+        self.models_dir: Path | None = None
+
+    def load(self, models_dir, device):
+        self.models_dir = Path(models_dir)
+        if not self.models_dir.is_dir():
+            raise GeneratorError(f"models folder not found: {self.models_dir}")
+        try:
+            from backend.checkpoints import load_bundle
+            from backend.pipeline import Pipeline
+        except ImportError as exc:
+            raise GeneratorError(f"the model pipeline is not installed in this checkout ({exc})") from exc
+        try:
+            self.bundle = load_bundle(self.models_dir, device)
+        except FileNotFoundError as exc:
+            raise GeneratorError(f"incomplete models folder {self.models_dir}: {exc}") from exc
+        if hasattr(Pipeline, "from_bundle"):
+            self.pipeline = Pipeline.from_bundle(self.bundle)
+        else:
+            self.pipeline = Pipeline(self.bundle)
+
+    def generate(self, request, progress, cancelled):
+        return self.pipeline.generate(
+            request.prompts, request.lengths, seed=request.seed, samples=request.samples,
+            cond_scale=request.cond_scale, time_steps=request.time_steps, temperature=request.temperature,
+            topk=request.topk, use_retrieval=request.use_retrieval, progress=progress, cancelled=cancelled)
+
+    def describe(self):
+        info: dict[str, Any] = {"kind": getattr(self.bundle, "kind", "unknown"), "path": str(self.models_dir)}
+        extra = getattr(self.bundle, "describe", None)
+        if callable(extra):
+            d = extra()
+            if isinstance(d, dict):
+                info = {**d, **info}
+        return info
+
+
+def make_generator(spec: str | None = None) -> Generator:
+    """``None`` -> the real pipeline adapter; ``"module:factory"`` -> ``factory()`` from that module."""
+    if spec is None:
+        return PipelineGenerator()
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise GeneratorError(f"--generator must look like module:factory, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise GeneratorError(f"cannot load generator {spec!r}: {exc}") from exc
+    gen = factory()
+    for name in ("load", "generate", "describe"):
+        if not callable(getattr(gen, name, None)):
+            raise GeneratorError(f"generator {spec!r} has no {name}() method")
+    return gen
+
+
+def resolve_device(device: str) -> str:
+    """'auto'|'cuda'|'cpu'|'cuda:N' -> the torch device string used ('cpu' or 'cuda:N')."""
+    if device == "cpu":
+        return "cpu"
+    if device not in ("auto", "cuda") and not device.startswith("cuda:"):
+        raise GeneratorError(f"unknown device {device!r}; use auto, cuda or cpu")
+    try:
+        import torch
+    except ImportError:
+        if device == "auto":
+            return "cpu"
+        raise GeneratorError("device 'cuda' asked for but torch is not installed") from None
+    if not torch.cuda.is_available():
+        if device == "auto":
+            return "cpu"
+        raise GeneratorError("device 'cuda' asked for but no CUDA GPU is available to torch")
+    return "cuda:0" if device in ("auto", "cuda") else device
+
+
+def torch_version() -> str | None:
+    try:
+        from importlib.metadata import version
+        return version("torch")
+    except Exception:  # noqa: BLE001 - not installed or odd metadata
+        return None
