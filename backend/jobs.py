@@ -111,6 +111,7 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
     written: list[Path] = []
     motions = []
     taken: set = set()
+    unfitted_bvh = 0
     try:
         for i, (s, fit) in enumerate(zip(samples, fits)):
             prog.writing(i, len(samples))
@@ -121,7 +122,7 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
             written.append(path)
             if bvh:
                 if fit is None:
-                    warnings.append(f"no BVH for {path.name}: the motion was not fitted to SMPL")
+                    unfitted_bvh += 1
                 else:
                     bpath = path.with_suffix(".bvh")
                     why = postprocess.write_bvh_for(bpath, fit)
@@ -143,6 +144,8 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
     except BaseException:
         remove_files(written)
         raise
+    if unfitted_bvh:
+        warnings.append(f"no BVH for {unfitted_bvh} motion(s): BVH needs the SMPL fit")
     prog.writing(len(samples), len(samples))
     return Outcome(motions, warnings, written, fits)
 
