@@ -92,7 +92,7 @@ def _call_filtered(fn, *args, **kwargs):
 
 
 def _fallback_save(path: Path, **fields):
-    arrays = {}
+    arrays = {"format_version": np.array(1)}
     for k, v in fields.items():
         if v is None:
             continue

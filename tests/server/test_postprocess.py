@@ -125,7 +125,7 @@ def test_fallback_writer_is_atomic_and_complete(tmp_path, monkeypatch):
     (p,) = list(tmp_path.iterdir())
     assert p.name == "n_c_d_wave_s0_0.npz" and oct(p.stat().st_mode & 0o777) != oct(0o600)
     with np.load(p) as z:
-        assert set(z.files) == {"joints", "features", "fps", "prompt", "seed", "retrieved"}
+        assert set(z.files) == {"joints", "features", "fps", "prompt", "seed", "retrieved", "format_version"}
         assert str(z["prompt"]) == "ünïcødé wave 👋" and z["joints"].shape == (4, 22, 3)
     assert out.warnings and "not installed" in out.warnings[0]
 

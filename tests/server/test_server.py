@@ -26,6 +26,13 @@ def server():
     s.close()
 
 
+@pytest.fixture(scope="module")
+def shared_server():
+    s = ServerProc()
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def slow_server():
     s = ServerProc(env={"REMOMASK_STANDIN_DELAY": "0.3"})  # 5 stages x 0.3 s
@@ -129,8 +136,8 @@ def test_default_out_dir_and_fit_warning(server):
     ({"prompt": "a", "out_dir": "/proc/nope/x"}, "out_dir"),
     ({"prompt": "a", "colour": "red"}, "unknown generate params"),
 ])
-def test_invalid_generate_params(server, params, needle):
-    _, reply = server.call("generate", params)
+def test_invalid_generate_params(shared_server, params, needle):
+    _, reply = shared_server.call("generate", params)
     assert reply["error"]["code"] == "invalid_params", reply
     assert needle in reply["error"]["message"]
 

@@ -1,0 +1,77 @@
+"""The real-pipeline adapter (with stand-in backend.checkpoints / backend.pipeline modules) and devices."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from backend.generators import GeneratorError, PipelineGenerator, Sample, make_generator, resolve_device
+from backend.protocol import validate_generate
+
+
+def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
+    calls = {}
+
+    class Bundle:
+        kind = "official"
+
+        def describe(self):
+            return {"kind": "ignored", "parts": ["vq", "mask", "res"]}
+
+    class Pipeline:
+        def __init__(self, bundle):
+            calls["bundle"] = bundle
+
+        def generate(self, prompts, lengths, **kw):
+            calls.update(prompts=prompts, lengths=lengths, **kw)
+            kw["progress"]("text", 0.5)
+            assert kw["cancelled"]() is False
+            return [Sample("walk", 0, kw["seed"], np.zeros((8, 22, 3), np.float32))]
+
+    def load_bundle(models_dir, device):
+        calls["load"] = (str(models_dir), device)
+        return Bundle()
+
+    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=load_bundle))
+    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=Pipeline))
+    gen = make_generator(None)
+    assert isinstance(gen, PipelineGenerator)
+    gen.load(tmp_path, "cpu")
+    assert calls["load"] == (str(tmp_path), "cpu")
+    req = validate_generate({"prompts": ["walk", "run"], "length_s": 2.0, "seed": 9, "samples": 3,
+                             "cond_scale": 2.5, "time_steps": 18, "temperature": 0.7, "topk": 0.5,
+                             "use_retrieval": False})
+    progress = []
+    out = gen.generate(req, lambda s, f: progress.append((s, f)), lambda: False)
+    assert out[0].seed == 9 and progress == [("text", 0.5)]
+    assert calls["prompts"] == ["walk", "run"] and calls["lengths"] == [40, 40]
+    assert {k: calls[k] for k in ("seed", "samples", "cond_scale", "time_steps", "temperature", "topk",
+                                  "use_retrieval")} == dict(seed=9, samples=3, cond_scale=2.5, time_steps=18,
+                                                            temperature=0.7, topk=0.5, use_retrieval=False)
+    assert gen.describe() == {"kind": "official", "path": str(tmp_path), "parts": ["vq", "mask", "res"]}
+    assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
+
+
+def test_adapter_errors(tmp_path):
+    with pytest.raises(GeneratorError, match="models folder not found"):
+        PipelineGenerator().load(tmp_path / "missing", "cpu")
+    with pytest.raises(GeneratorError, match="module:factory"):
+        make_generator("nonsense")
+    with pytest.raises(GeneratorError, match="cannot load generator"):
+        make_generator("no_such_module_xyz:make")
+
+
+def test_devices(monkeypatch):
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(GeneratorError, match="unknown device"):
+        resolve_device("tpu")
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(GeneratorError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda:0" and resolve_device("cuda:1") == "cuda:1"
