@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -84,8 +85,9 @@ class Server:
         models = {"kind": "unknown", "path": self.models_path}
         try:
             d = self.generator.describe() if self.generator is not None and self.load_error is None else {}
-            if isinstance(d, dict):
-                models.update({k: v for k, v in d.items() if isinstance(k, str)})
+            if isinstance(d, dict):  # made JSON-safe: paths, numpy numbers ... become strings
+                models.update(json.loads(json.dumps({k: v for k, v in d.items() if isinstance(k, str)},
+                                                    default=str)))
         except Exception as exc:  # noqa: BLE001
             log.warning("describe() failed: %s", exc)
         caps = ["generate", "cancel", "progress", "multi_prompt", "length_estimator", "retrieval"]
