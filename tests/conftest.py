@@ -5,6 +5,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -25,6 +27,7 @@ def pytest_sessionfinish(session, exitstatus):
     _EXIT_STATUS["code"] = int(exitstatus)
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     if "bpy" in sys.modules and "code" in _EXIT_STATUS and not os.environ.get("REMOMASK_NO_HARD_EXIT"):
         sys.stdout.flush()
