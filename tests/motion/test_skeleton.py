@@ -30,10 +30,13 @@ def test_default_rest_joints():
     assert 1.3 < r[S.JOINT_INDEX["head"], 1] < 1.9  # adult
     assert r[S.JOINT_INDEX["left_hip"], 0] > 0 > r[S.JOINT_INDEX["right_hip"], 0]  # left side is +X
     assert r[S.JOINT_INDEX["left_foot"], 2] > r[S.JOINT_INDEX["left_ankle"], 2]  # toes forward (+Z)
-    # each bone roughly along its RAW_OFFSETS direction
-    par = np.array(S.PARENTS)[1:]
-    d = r[1:] - r[par]
-    d /= np.linalg.norm(d, axis=-1, keepdims=True)
-    assert ((d * S.RAW_OFFSETS[1:]).sum(-1) > 0.6).all()
+    # legs, spine and head bones roughly along their RAW_OFFSETS direction; arms out sideways (T-pose)
+    par = np.array(S.PARENTS)
+    d = r - r[par]
+    d[1:] /= np.linalg.norm(d[1:], axis=-1, keepdims=True)
+    arms = [S.JOINT_INDEX[f"{s}_{n}"] for s in ("left", "right") for n in ("shoulder", "elbow", "wrist")]
+    body = [j for j in range(1, 22) if j not in arms]
+    assert ((d[body] * S.RAW_OFFSETS[body]).sum(-1) > 0.5).all()
+    assert (np.abs(d[arms, 0]) > 0.9).all()
     r[0, 0] = 5.0  # a fresh copy each call
     assert S.default_rest_joints()[0, 0] == 0.0
