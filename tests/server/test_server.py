@@ -285,12 +285,12 @@ def test_over_long_line_is_rejected_and_skipped(server):
 
 # ---- TCP ------------------------------------------------------------------------------------------------
 
-def _tcp_server(tmp_path, *extra):
+def _tcp_server(tmp_path, *extra, env=None):
     ready = tmp_path / "port"
     p = subprocess.Popen([sys.executable, "-m", "backend.server", "--models", str(tmp_path), "--device", "cpu",
                           "--generator", STANDIN, "--ready-file", str(ready), *extra],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         cwd=REPO, env=server_env())
+                         cwd=REPO, env=server_env(**(env or {})))
     end = time.monotonic() + 20
     while not ready.exists() or not ready.read_text():
         assert p.poll() is None, p.stderr.read().decode()
@@ -356,3 +356,56 @@ def test_tcp_refuses_unsafe_setups(tmp_path, args, msg):
     p = subprocess.run([sys.executable, "-m", "backend.server", "--models", str(tmp_path), *args],
                        capture_output=True, cwd=REPO, env=server_env(), timeout=30)
     assert p.returncode == 2 and msg in p.stderr.decode()
+
+
+def test_cancel_race_invariant(tmp_path):
+    """Cancel at random moments: cancelled:true <=> the generate answers 'cancelled' and left no files."""
+    s = ServerProc(env={"REMOMASK_STANDIN_DELAY": "0.004"})
+    rng = np.random.default_rng(0)
+    try:
+        for k in range(30):
+            out = tmp_path / f"run{k}"
+            s.send({"id": f"g{k}", "method": "generate",
+                    "params": {"prompt": "walk", "samples": 3, "length_s": 1.0, "out_dir": str(out)}})
+            time.sleep(float(rng.uniform(0, 0.04)))
+            s.send({"id": f"c{k}", "method": "cancel", "params": {"target": f"g{k}"}})
+            finals = {}
+            while len(finals) < 2:
+                m = s.recv()
+                if "event" not in m:
+                    finals[m["id"]] = m
+            cancelled = finals[f"c{k}"]["result"]["cancelled"]
+            g = finals[f"g{k}"]
+            files = sorted(p.name for p in out.iterdir())
+            if cancelled:
+                assert g["error"]["code"] == "cancelled" and files == [], (k, g, files)
+            else:
+                assert len(g["result"]["motions"]) == 3 and len(files) == 3, (k, g, files)
+    finally:
+        s.close()
+
+
+def test_tcp_disconnect_cancels_that_clients_job(tmp_path):
+    p, port = _tcp_server(tmp_path, "--listen", "127.0.0.1:0", "--token", "s3cret-token",
+                          env={"REMOMASK_STANDIN_DELAY": "0.4"})  # 2 s per request
+    try:
+        first = tmp_path / "first"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            f = c.makefile("rwb")
+            f.write(b'{"id": 1, "method": "hello", "params": {"token": "s3cret-token"}}\n'
+                    b'{"id": 2, "method": "generate", "params": {"prompt": "walk", "out_dir": "'
+                    + str(first).encode() + b'"}}\n')
+            f.flush()
+            assert "result" in json.loads(f.readline())
+            assert json.loads(f.readline())["event"] == "progress"  # running
+            f.close()  # (a socket with an open makefile() stays open)
+        t0 = time.monotonic()
+        ok = _talk(port, {"id": 1, "method": "hello", "params": {"token": "s3cret-token"}},
+                   {"id": 2, "method": "generate", "params": {"prompt": "run", "out_dir": str(tmp_path / "o")}})
+        assert Path(ok[1]["result"]["motions"][0]["path"]).is_file()
+        assert time.monotonic() - t0 < 3.5  # did not wait for the abandoned request
+        time.sleep(0.2)
+        assert list(first.iterdir()) == []
+    finally:
+        p.kill()
+        p.wait()
