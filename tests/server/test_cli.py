@@ -16,7 +16,10 @@ from tests.server.test_postprocess import FakeFit
 
 
 def run(capsys, *argv):
-    code = cli.main(list(argv))
+    argv = list(argv)
+    if argv[0] == "generate" and "--device" not in argv:
+        argv += ["--device", "cpu"]  # "auto" would import torch (seconds) to look for a GPU
+    code = cli.main(argv)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -104,7 +107,7 @@ def test_subprocess_exit_codes_no_traceback(tmp_path):
                        cwd=REPO, env=server_env(), timeout=60)
     assert p.returncode == 2 and "--out" in p.stderr  # argparse usage error
     p = subprocess.run(base + ["generate", "walk", "--models", str(tmp_path), "--out", str(tmp_path / "o"),
-                               "--generator", STANDIN], capture_output=True, text=True, cwd=REPO,
+                               "--device", "cpu", "--generator", STANDIN], capture_output=True, text=True, cwd=REPO,
                        env=server_env(REMOMASK_STANDIN_FAIL=1), timeout=60)
     assert p.returncode == 1 and "error: generation failed: RuntimeError: stand-in failure" in p.stderr
     assert "Traceback" not in p.stderr

@@ -68,10 +68,17 @@ def test_devices(monkeypatch):
     assert resolve_device("cpu") == "cpu"
     with pytest.raises(GeneratorError, match="unknown device"):
         resolve_device("tpu")
-    import torch
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cuda = types.SimpleNamespace(is_available=lambda: False)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))  # no 3 s torch import
     assert resolve_device("auto") == "cpu"
     with pytest.raises(GeneratorError, match="no CUDA GPU"):
         resolve_device("cuda")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cuda.is_available = lambda: True
     assert resolve_device("auto") == "cuda:0" and resolve_device("cuda:1") == "cuda:1"
+
+
+def test_device_without_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(GeneratorError, match="torch is not installed"):
+        resolve_device("cuda")
