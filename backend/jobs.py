@@ -137,7 +137,7 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
                 "sample": int(s.sample_index),
                 "frames": int(np.asarray(s.joints).shape[0]),
                 "fps": FPS,
-                "retrieved": [str(c) for c in (getattr(s, "retrieved", None) or [])],
+                "retrieved": postprocess.captions(getattr(s, "retrieved", None)),
                 "fit_error_mm": None if fit is None else fit.mean_error_mm,
             })
         _check(cancelled)

@@ -64,6 +64,19 @@ def fit_joints(joints: np.ndarray) -> Fit:
     return Fit(fields=fields, raw=res, mean_error_mm=mean)
 
 
+def captions(retrieved) -> list[str]:
+    """Retrieved items -> caption strings (items may be strings, or dicts/objects with a caption)."""
+    out = []
+    for item in retrieved or []:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(str(item.get("caption", item.get("text", item))))
+        else:
+            out.append(str(getattr(item, "caption", item)))
+    return out
+
+
 def slug(prompt: str, limit: int = 40) -> str:
     s = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:limit].strip("_")
     return s or "motion"
@@ -125,7 +138,7 @@ def save_sample(path: Path, sample, fit: Fit | None):
         "fps": FPS,
         "prompt": sample.prompt,
         "seed": int(sample.seed),
-        "retrieved": list(getattr(sample, "retrieved", None) or []),
+        "retrieved": captions(getattr(sample, "retrieved", None)),
     }
     if fit is not None:
         fields.update(fit.fields)

@@ -149,3 +149,10 @@ def test_slug_and_unique_path(tmp_path):
     taken = set()
     assert postprocess.unique_path(tmp_path, "a", ".npz", taken).name == "a-2.npz"
     assert postprocess.unique_path(tmp_path, "a", ".npz", taken).name == "a-3.npz"
+
+
+def test_captions_from_strings_dicts_and_objects():
+    item = types.SimpleNamespace(caption="a man runs")
+    assert postprocess.captions(["a", {"caption": "b", "id": 3}, {"text": "c"}, item]) == [
+        "a", "b", "c", "a man runs"]
+    assert postprocess.captions(None) == []
