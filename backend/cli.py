@@ -109,7 +109,7 @@ def _params(args) -> P.GenerateParams:
 
 
 def cmd_generate(args) -> int:
-    from .jobs import run_generate  # noqa: PLC0415
+    from .jobs import WriteError, run_generate  # noqa: PLC0415
 
     params = _params(args)
     try:
@@ -140,9 +140,9 @@ def cmd_generate(args) -> int:
     except Cancelled:
         bar.close()
         return EXIT_INTERRUPTED
-    except OSError as exc:
+    except (WriteError, OSError) as exc:
         bar.close()
-        print(f"error: could not write the motion files: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except Exception as exc:  # noqa: BLE001 - model failure: one line (no traceback)
         bar.close()

@@ -35,6 +35,10 @@ class Outcome:
     fits: list[Any] = field(default_factory=list)
 
 
+class WriteError(Exception):
+    """A motion/BVH file could not be written (disk full, permissions, a writer's validation)."""
+
+
 class ProgressMapper:
     """Maps (stage, fraction) from the generator/fit/write onto one non-decreasing 0..1 scale."""
 
@@ -118,14 +122,20 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
             _check(cancelled)
             stem = f"{postprocess.slug(s.prompt)}_s{int(s.seed)}_{int(s.sample_index)}"
             path = postprocess.unique_path(out_dir, stem, ".npz", taken)
-            postprocess.save_sample(path, s, fit)
+            try:
+                postprocess.save_sample(path, s, fit)
+            except Exception as exc:  # noqa: BLE001
+                raise WriteError(f"could not write {path}: {exc}") from exc
             written.append(path)
             if bvh:
                 if fit is None:
                     unfitted_bvh += 1
                 else:
                     bpath = path.with_suffix(".bvh")
-                    why = postprocess.write_bvh_for(bpath, fit)
+                    try:
+                        why = postprocess.write_bvh_for(bpath, fit)
+                    except Exception as exc:  # noqa: BLE001
+                        raise WriteError(f"could not write {bpath}: {exc}") from exc
                     if why:
                         warnings.append(f"no BVH for {path.name}: {why}")
                     else:

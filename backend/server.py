@@ -27,7 +27,7 @@ from pathlib import Path
 from . import __version__, postprocess
 from . import protocol as P
 from .generators import Cancelled, GeneratorError, make_generator, resolve_device, torch_version
-from .jobs import Busy, DuplicateId, Job, JobQueue, remove_files, run_generate
+from .jobs import Busy, DuplicateId, Job, JobQueue, WriteError, remove_files, run_generate
 
 log = logging.getLogger("remomask.server")
 
@@ -173,9 +173,9 @@ class Server:
             self.jobs.finish(job)
             if cancelled():
                 ch.send(P.error(rid, P.CANCELLED, "cancelled"))
-            elif isinstance(exc, OSError):
+            elif isinstance(exc, (WriteError, OSError)):
                 log.exception("writing the motion files failed")
-                ch.send(P.error(rid, P.INTERNAL, f"could not write the motion files: {exc}"))
+                ch.send(P.error(rid, P.INTERNAL, str(exc)[:2000]))
             else:
                 log.exception("generation failed")
                 ch.send(P.error(rid, P.MODEL_ERROR, f"generation failed: {type(exc).__name__}: {exc}"[:2000]))

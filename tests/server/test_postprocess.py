@@ -156,3 +156,20 @@ def test_captions_from_strings_dicts_and_objects():
     assert postprocess.captions(["a", {"caption": "b", "id": 3}, {"text": "c"}, item]) == [
         "a", "b", "c", "a man runs"]
     assert postprocess.captions(None) == []
+
+
+def test_writer_failure_is_a_write_error_and_leaves_nothing(tmp_path, monkeypatch):
+    from backend.jobs import WriteError
+    n = {"calls": 0}
+
+    def save_motion(path, **fields):
+        n["calls"] += 1
+        if n["calls"] == 2:
+            raise ValueError("features must be finite")
+        Path(path).write_bytes(b"npz")
+
+    monkeypatch.setitem(sys.modules, "backend.motion.motion_file", types.SimpleNamespace(save_motion=save_motion))
+    monkeypatch.setitem(sys.modules, "smpl_fitting", None)
+    with pytest.raises(WriteError, match="a_person_kicks_s1_1.npz: features must be finite"):
+        run_generate(StandIn(), _params(tmp_path), tmp_path, lambda *a: None, lambda: False)
+    assert list(tmp_path.iterdir()) == []
