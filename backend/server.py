@@ -65,7 +65,8 @@ class Channel:
 
 class Server:
     def __init__(self, generator, models_path: str, device: str, load_error: str | None = None,
-                 out_dir: str | None = None, token: str | None = None, max_queued: int = 16):
+                 out_dir: str | None = None, token: str | None = None, max_queued: int = 16,
+                 ready: bool = True):
         self.generator = generator
         self.models_path = models_path
         self.device = device
@@ -73,7 +74,39 @@ class Server:
         self.token = token
         self._out_dir = out_dir
         self.stop = threading.Event()
+        self.ready = threading.Event()      # models loaded (or failed to): hello/generate can be answered
+        self._ready_lock = threading.Lock()
+        self._pending_hellos: list = []
+        if ready:
+            self.ready.set()
         self.jobs = JobQueue(self._run_job, self._dropped, max_queued=max_queued)
+
+    def load(self, models_dir: str, device_arg: str, generator_spec: str | None):
+        """Resolve the device and load the models; then answer the hellos that arrived meanwhile."""
+        t0 = time.monotonic()
+        try:
+            self.device = resolve_device(device_arg)
+            self.generator = make_generator(generator_spec)
+            self.generator.load(models_dir, self.device)
+            log.info("models loaded from %s on %s in %.1f s", models_dir, self.device, time.monotonic() - t0)
+        except GeneratorError as exc:
+            self.load_error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported to clients, not a crash
+            log.exception("loading the models failed")
+            self.load_error = f"could not load the models from {models_dir}: {type(exc).__name__}: {exc}"
+        if self.load_error:
+            log.error("%s", self.load_error)
+        with self._ready_lock:
+            self.ready.set()
+            pending, self._pending_hellos = self._pending_hellos, []
+        for ch, rid in pending:
+            self._answer_hello(ch, rid)
+
+    def _answer_hello(self, ch, rid):
+        if self.load_error:
+            ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
+        else:
+            ch.send(P.result(rid, self.hello_result()))
 
     # ---- helpers ----
     def default_out_dir(self) -> str:
@@ -120,10 +153,11 @@ class Server:
                     return
                 ch.authenticated = True
             if req.method == "hello":
-                if self.load_error:
-                    ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
-                else:
-                    ch.send(P.result(rid, self.hello_result()))
+                with self._ready_lock:
+                    if not self.ready.is_set():  # answered when the models have loaded
+                        self._pending_hellos.append((ch, rid))
+                        return
+                self._answer_hello(ch, rid)
             elif req.method == "cancel":
                 target = P.validate_cancel(req.params)
                 ch.send(P.result(rid, {"cancelled": self.jobs.cancel(ch, target)}))
@@ -131,7 +165,7 @@ class Server:
                 self.shutdown_from(ch, rid)
             elif req.method == "generate":
                 params = P.validate_generate(req.params)
-                if self.load_error:
+                if self.ready.is_set() and self.load_error:
                     ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
                     return
                 if params.out_dir is None:
@@ -161,6 +195,15 @@ class Server:
     def _run_job(self, job: Job):
         ch, rid = job.owner, job.id
         cancelled = job.cancel_event.is_set
+        while not self.ready.wait(0.05):  # queued while the models load
+            if cancelled():
+                self.jobs.finish(job)
+                ch.send(P.error(rid, P.CANCELLED, "cancelled"))
+                return
+        if self.load_error:
+            self.jobs.finish(job)
+            ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
+            return
         t0 = time.monotonic()
         try:
             out = run_generate(self.generator, job.params, Path(job.params.out_dir),
@@ -311,27 +354,11 @@ def main(argv=None) -> int:
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
         sys.stdout = sys.stderr
 
-    load_error = None
-    generator = None
-    device = "cpu"
-    t0 = time.monotonic()
-    try:
-        device = resolve_device(args.device)
-        generator = make_generator(args.generator)
-        generator.load(args.models, device)
-        log.info("models loaded from %s on %s in %.1f s", args.models, device, time.monotonic() - t0)
-    except GeneratorError as exc:
-        load_error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - reported to clients, not a crash
-        log.exception("loading the models failed")
-        load_error = f"could not load the models from {args.models}: {type(exc).__name__}: {exc}"
-    if load_error:
-        log.error("%s", load_error)
-
-    server = Server(generator, str(Path(args.models).resolve()), device, load_error, out_dir=args.out_dir,
-                    token=token if listen else None, max_queued=max(1, args.max_queued))
+    server = Server(None, str(Path(args.models).resolve()), "cpu", out_dir=args.out_dir,
+                    token=token if listen else None, max_queued=max(1, args.max_queued), ready=False)
 
     if listen is not None:
+        server.load(args.models, args.device, args.generator)
         signal.signal(signal.SIGTERM, lambda *a: server.stop.set())
         try:
             serve_tcp(server, *listen, ready_file=args.ready_file)
@@ -348,6 +375,10 @@ def main(argv=None) -> int:
     ch = Channel(proto_out, "stdio")
     reader = threading.Thread(target=server.serve_stream, args=(ch, sys.stdin.buffer), name="reader", daemon=True)
     reader.start()
+    # Load while the reader already runs: hello waits for the models, but stdin closing or a shutdown
+    # during a long load ends the process at once.
+    threading.Thread(target=server.load, args=(args.models, args.device, args.generator), name="loader",
+                     daemon=True).start()
     try:
         while reader.is_alive() and not server.stop.is_set():
             reader.join(0.2)

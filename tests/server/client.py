@@ -22,6 +22,7 @@ def server_env(**extra) -> dict:
     env.pop("REMOMASK_STANDIN_DELAY", None)
     env.pop("REMOMASK_STANDIN_FAIL", None)
     env.pop("REMOMASK_STANDIN_LOAD_FAIL", None)
+    env.pop("REMOMASK_STANDIN_LOAD_DELAY", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -73,8 +74,10 @@ class ServerProc:
     def wait(self, req_id, timeout=10.0):
         events = []
         end = time.monotonic() + timeout
+        mine = [m for m in self.stash if m.get("id") == req_id]
+        self.stash[:] = [m for m in self.stash if m.get("id") != req_id]
         while True:
-            m = self.recv(max(0.01, end - time.monotonic()))
+            m = mine.pop(0) if mine else self.recv(max(0.01, end - time.monotonic()))
             if m.get("id") != req_id:
                 self.stash.append(m)
                 continue

@@ -2,7 +2,8 @@
 
 Makes procedural walking-like joints (T, 22, 3), y-up, metres, HumanML3D joint order, quickly.
 Environment knobs: REMOMASK_STANDIN_DELAY (seconds per stage, checked for cancel every 10 ms),
-REMOMASK_STANDIN_FAIL=1 (generate raises), REMOMASK_STANDIN_LOAD_FAIL=1 (load raises).
+REMOMASK_STANDIN_FAIL=1 (generate raises), REMOMASK_STANDIN_LOAD_FAIL=1 (load raises),
+REMOMASK_STANDIN_LOAD_DELAY (seconds load() takes).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class StandIn:
         self.delay = float(os.environ.get("REMOMASK_STANDIN_DELAY", "0"))
 
     def load(self, models_dir, device):
+        time.sleep(float(os.environ.get("REMOMASK_STANDIN_LOAD_DELAY", "0")))
         if os.environ.get("REMOMASK_STANDIN_LOAD_FAIL"):
             raise GeneratorError(f"stand-in: no models in {models_dir}")
         self.models_dir = Path(models_dir)

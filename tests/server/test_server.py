@@ -409,3 +409,37 @@ def test_tcp_disconnect_cancels_that_clients_job(tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_requests_during_a_slow_model_load(tmp_path):
+    s = ServerProc(env={"REMOMASK_STANDIN_LOAD_DELAY": "1.5"})
+    try:
+        t0 = time.monotonic()
+        s.send({"id": "h", "method": "hello"})
+        s.send({"id": "g", "method": "generate", "params": {"prompt": "walk", "out_dir": str(tmp_path)}})
+        _, c = s.call("cancel", {"target": "nothing"})  # the reader answers while the models load
+        assert c["result"] == {"cancelled": False} and time.monotonic() - t0 < 1.2
+        _, h = s.wait("h")
+        assert h["result"]["models"]["kind"] == "standin" and time.monotonic() - t0 >= 1.4
+        _, g = s.wait("g")
+        assert Path(g["result"]["motions"][0]["path"]).is_file()
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("how", ["stdin_close", "shutdown"])
+def test_exit_during_a_long_model_load(tmp_path, how):
+    s = ServerProc(env={"REMOMASK_STANDIN_LOAD_DELAY": "60"})
+    try:
+        s.send({"id": "g", "method": "generate", "params": {"prompt": "walk", "out_dir": str(tmp_path)}})
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        if how == "shutdown":
+            _, r = s.call("shutdown")
+            assert r["result"] == {}
+        else:
+            s.p.stdin.close()
+        assert s.p.wait(5) == 0 and time.monotonic() - t0 < 5
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        s.close()
