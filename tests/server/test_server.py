@@ -177,7 +177,7 @@ def test_cancel_running_writes_nothing_and_reader_stays_responsive(slow_server, 
     assert first["id"] == "slow" and first["event"] == "progress"
     t0 = time.monotonic()
     _, hello = s.call("hello")  # answered while the worker is busy
-    assert "result" in hello and time.monotonic() - t0 < 0.25
+    assert "result" in hello and time.monotonic() - t0 < 1.0  # the job itself takes 1.5 s
     _, c = s.call("cancel", {"target": "slow"})
     assert c["result"] == {"cancelled": True}
     _, final = s.wait("slow", timeout=5)
@@ -418,7 +418,8 @@ def test_requests_during_a_slow_model_load(tmp_path):
         s.send({"id": "h", "method": "hello"})
         s.send({"id": "g", "method": "generate", "params": {"prompt": "walk", "out_dir": str(tmp_path)}})
         _, c = s.call("cancel", {"target": "nothing"})  # the reader answers while the models load
-        assert c["result"] == {"cancelled": False} and time.monotonic() - t0 < 1.2
+        assert c["result"] == {"cancelled": False}
+        assert not any(m["id"] in ("h", "g") for m in s.stash)  # ... before hello and generate
         _, h = s.wait("h")
         assert h["result"]["models"]["kind"] == "standin" and time.monotonic() - t0 >= 1.4
         _, g = s.wait("g")
