@@ -23,6 +23,7 @@ def server_env(**extra) -> dict:
     env.pop("REMOMASK_STANDIN_FAIL", None)
     env.pop("REMOMASK_STANDIN_LOAD_FAIL", None)
     env.pop("REMOMASK_STANDIN_LOAD_DELAY", None)
+    env.pop("REMOMASK_STANDIN_STUCK", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

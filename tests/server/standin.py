@@ -3,7 +3,8 @@
 Makes procedural walking-like joints (T, 22, 3), y-up, metres, HumanML3D joint order, quickly.
 Environment knobs: REMOMASK_STANDIN_DELAY (seconds per stage, checked for cancel every 10 ms),
 REMOMASK_STANDIN_FAIL=1 (generate raises), REMOMASK_STANDIN_LOAD_FAIL=1 (load raises),
-REMOMASK_STANDIN_LOAD_DELAY (seconds load() takes).
+REMOMASK_STANDIN_LOAD_DELAY (seconds load() takes), REMOMASK_STANDIN_STUCK (seconds generate() sleeps
+ignoring cancel, like a long native model call).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class StandIn:
     def generate(self, request, progress, cancelled):
         if os.environ.get("REMOMASK_STANDIN_FAIL"):
             raise RuntimeError("stand-in failure for tests")
+        time.sleep(float(os.environ.get("REMOMASK_STANDIN_STUCK", "0")))
         lengths = request.lengths or [40 + 4 * (len(p) % 20) for p in request.prompts]
         for k, stage in enumerate(STAGES):
             progress(stage, k / len(STAGES))

@@ -444,3 +444,18 @@ def test_exit_during_a_long_model_load(tmp_path, how):
         assert list(tmp_path.iterdir()) == []
     finally:
         s.close()
+
+
+def test_stdin_close_exits_even_if_the_model_ignores_cancel(tmp_path):
+    s = ServerProc(env={"REMOMASK_STANDIN_STUCK": "60"})
+    try:
+        _, h = s.call("hello")
+        s.send({"id": 1, "method": "generate", "params": {"prompt": "walk", "out_dir": str(tmp_path)}})
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        s.p.stdin.close()
+        assert s.p.wait(6) == 0
+        assert 2.5 < time.monotonic() - t0 < 6  # the grace period, then a hard exit
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        s.close()
