@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--samples", type=int, default=1, help=f"samples per prompt (1..{P.MAX_SAMPLES})")
     g.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     g.add_argument("--no-fit", action="store_true", help="skip SMPL fitting (joints only, no BVH)")
+    g.add_argument("--smpl-dir", help="your SMPL model folder for fitting (default: skeleton-only fit)")
     g.add_argument("--cond-scale", type=float, default=P.GENERATE_DEFAULTS["cond_scale"],
                    help="classifier-free guidance scale (default 4)")
     g.add_argument("--time-steps", type=int, default=P.GENERATE_DEFAULTS["time_steps"],
@@ -131,7 +132,7 @@ def cmd_generate(args) -> int:
 
     t0 = time.monotonic()
     try:
-        out = run_generate(gen, params, out_dir, emit, stop.is_set, bvh=params.fit)
+        out = run_generate(gen, params, out_dir, emit, stop.is_set, bvh=params.fit, smpl_dir=args.smpl_dir)
     except KeyboardInterrupt:
         stop.set()
         bar.close()

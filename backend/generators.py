@@ -53,7 +53,12 @@ class Generator(Protocol):
 
 
 class PipelineGenerator:
-    """Adapter over the real model pipeline (imported lazily: torch and the models load only here)."""
+    """Adapter over the real model pipeline (imported lazily: torch and the models load only here).
+
+    Builds the pipeline with ``backend.pipeline.load_pipeline(models_dir, device)`` when that exists, else
+    ``Pipeline.from_bundle(backend.checkpoints.load_bundle(models_dir, device))``. A ``BundleError`` (a
+    missing or unusable file in the folder) becomes a GeneratorError with the same message.
+    """
 
     def __init__(self):
         self.pipeline = None
@@ -65,18 +70,28 @@ class PipelineGenerator:
         if not self.models_dir.is_dir():
             raise GeneratorError(f"models folder not found: {self.models_dir}")
         try:
+            import backend.pipeline as pipeline_mod
             from backend.checkpoints import load_bundle
-            from backend.pipeline import Pipeline
         except ImportError as exc:
             raise GeneratorError(f"the model pipeline is not installed in this checkout ({exc})") from exc
         try:
-            self.bundle = load_bundle(self.models_dir, device)
+            from backend.checkpoints import BundleError
+        except ImportError:
+            BundleError = GeneratorError  # noqa: N806
+        try:
+            if hasattr(pipeline_mod, "load_pipeline"):
+                self.pipeline = pipeline_mod.load_pipeline(self.models_dir, device)
+                self.bundle = getattr(self.pipeline, "models", None)
+            elif hasattr(pipeline_mod.Pipeline, "from_bundle"):
+                self.bundle = load_bundle(self.models_dir, device)
+                self.pipeline = pipeline_mod.Pipeline.from_bundle(self.bundle)
+            else:
+                raise GeneratorError("backend.pipeline offers neither load_pipeline(models_dir, device) nor "
+                                     "Pipeline.from_bundle(bundle): cannot build the pipeline")
+        except BundleError as exc:
+            raise GeneratorError(str(exc)) from exc
         except FileNotFoundError as exc:
             raise GeneratorError(f"incomplete models folder {self.models_dir}: {exc}") from exc
-        if hasattr(Pipeline, "from_bundle"):
-            self.pipeline = Pipeline.from_bundle(self.bundle)
-        else:
-            self.pipeline = Pipeline(self.bundle)
 
     def generate(self, request, progress, cancelled):
         return self.pipeline.generate(
@@ -85,12 +100,16 @@ class PipelineGenerator:
             topk=request.topk, use_retrieval=request.use_retrieval, progress=progress, cancelled=cancelled)
 
     def describe(self):
-        info: dict[str, Any] = {"kind": getattr(self.bundle, "kind", "unknown"), "path": str(self.models_dir)}
+        info: dict[str, Any] = {}
         extra = getattr(self.bundle, "describe", None)
         if callable(extra):
             d = extra()
             if isinstance(d, dict):
-                info = {**d, **info}
+                info.update(d)
+        elif isinstance(getattr(self.bundle, "info", None), dict):
+            info.update(self.bundle.info)
+        kind = info.get("kind") or getattr(self.bundle, "kind", None) or "unknown"
+        info.update({"kind": kind, "path": str(self.models_dir)})
         return info
 
 

@@ -60,6 +60,8 @@ class ProgressMapper:
         self.last = overall
 
     def generation(self, stage, fraction):
+        if stage == "done":  # the model's own end marker; fit/write follow
+            return
         try:
             f = float(fraction)
         except (TypeError, ValueError):
@@ -75,13 +77,21 @@ class ProgressMapper:
         self._send("write", self.fit_end + (1.0 - self.fit_end) * i / max(1, n), force=i == n)
 
 
+def _unit(f) -> float:
+    try:
+        f = float(f)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(1.0, max(0.0, f)) if np.isfinite(f) else 0.0
+
+
 def _check(cancelled):
     if cancelled():
         raise Cancelled()
 
 
 def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callable[[str, float], None],
-                 cancelled: Callable[[], bool], bvh: bool = False) -> Outcome:
+                 cancelled: Callable[[], bool], bvh: bool = False, smpl_dir: str | None = None) -> Outcome:
     """Generate, fit (if asked and available), write one .npz per sample (+ .bvh if asked).
 
     Raises Cancelled (after removing anything written) when ``cancelled()`` turns true; exceptions from
@@ -105,7 +115,8 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
                 prog.fitting(i, len(samples))
                 _check(cancelled)
                 try:
-                    fits[i] = postprocess.fit_joints(s.joints)
+                    fits[i] = postprocess.fit_joints(
+                        s.joints, smpl_dir, progress=lambda _st, f, i=i: prog.fitting(i + _unit(f), len(samples)))
                 except Cancelled:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed fit keeps the joints

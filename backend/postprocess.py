@@ -46,12 +46,17 @@ def fitter_available() -> bool:
     return _import("smpl_fitting", "fit_motion") is not None
 
 
-def fit_joints(joints: np.ndarray) -> Fit:
-    """joints (T,22,3) -> SMPL fit. Raises RuntimeError when smpl_fitting is not installed."""
+def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None) -> Fit:
+    """joints (T,22,3) -> SMPL fit (``smpl_dir``: the user's SMPL model folder, else skeleton-only).
+    ``progress(stage, fraction)`` is passed on when fit_motion accepts it. Raises RuntimeError when
+    smpl_fitting is not installed; fit_motion's own errors propagate."""
     fit_motion = _import("smpl_fitting", "fit_motion")
     if fit_motion is None:
         raise RuntimeError("SMPL fitting (smpl_fitting) is not installed")
-    res = fit_motion(np.asarray(joints, dtype=np.float32))
+    kwargs = {"progress": progress} if progress is not None else {}
+    if smpl_dir:
+        kwargs["smpl_model_dir"] = str(smpl_dir)
+    res = _call_filtered(fit_motion, np.asarray(joints, dtype=np.float32), **kwargs)
     if hasattr(res, "as_npz_fields"):
         fields = dict(res.as_npz_fields())
     else:
@@ -149,13 +154,40 @@ def save_sample(path: Path, sample, fit: Fit | None):
         _call_filtered(save_motion, path, **{k: v for k, v in fields.items() if v is not None})
 
 
+# The SMPL kinematic tree (names and parents), used when smpl_fitting.skeleton is not importable.
+_SMPL_NAMES = ("pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
+               "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
+               "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+               "left_hand", "right_hand")
+_SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+
+
+def smpl_tree():
+    names = _import("smpl_fitting.skeleton", "SMPL_JOINT_NAMES") or _SMPL_NAMES
+    parents = _import("smpl_fitting.skeleton", "SMPL_PARENTS") or _SMPL_PARENTS
+    return tuple(names), tuple(int(p) for p in parents)
+
+
+def bvh_arrays(fit: Fit) -> dict:
+    """Fitted SMPL motion -> write_bvh's arguments: offsets from the rest joints (root: its rest position),
+    rotations = the local axis-angle poses, root_trans = the pelvis' world position (rest + trans)."""
+    raw = fit.raw
+    poses = np.asarray(getattr(raw, "poses", fit.fields.get("poses")), dtype=np.float64)
+    trans = np.asarray(getattr(raw, "trans", fit.fields.get("trans")), dtype=np.float64)
+    rest = np.asarray(getattr(raw, "rest_joints", fit.fields.get("rest_joints")), dtype=np.float64)
+    names, parents = smpl_tree()
+    offsets = np.array([rest[j] if p < 0 else rest[j] - rest[p] for j, p in enumerate(parents)])
+    return {"names": names, "parents": parents, "offsets": offsets, "rotations": poses,
+            "root_trans": rest[0] + trans}
+
+
 def write_bvh_for(path: Path, fit: Fit) -> str | None:
     """BVH from the fitted rotations. Returns None on success, else why it was skipped."""
     write_bvh = _import("backend.motion.bvh", "write_bvh")
     if write_bvh is None:
         return "the BVH writer (backend.motion.bvh) is not installed"
-    raw = fit.raw
-    _call_filtered(write_bvh, path, poses=getattr(raw, "poses", fit.fields.get("poses")),
-                   trans=getattr(raw, "trans", fit.fields.get("trans")),
-                   rest_joints=getattr(raw, "rest_joints", None), fps=FPS)
+    if getattr(fit.raw, "rest_joints", fit.fields.get("rest_joints")) is None:
+        return "the fit has no rest joints"
+    a = bvh_arrays(fit)
+    write_bvh(path, a["names"], a["parents"], a["offsets"], a["rotations"], a["root_trans"], fps=FPS)
     return None

@@ -66,13 +66,14 @@ class Channel:
 class Server:
     def __init__(self, generator, models_path: str, device: str, load_error: str | None = None,
                  out_dir: str | None = None, token: str | None = None, max_queued: int = 16,
-                 ready: bool = True):
+                 ready: bool = True, smpl_dir: str | None = None):
         self.generator = generator
         self.models_path = models_path
         self.device = device
         self.load_error = load_error
         self.token = token
         self._out_dir = out_dir
+        self.smpl_dir = smpl_dir
         self.stop = threading.Event()
         self.ready = threading.Event()      # models loaded (or failed to): hello/generate can be answered
         self._ready_lock = threading.Lock()
@@ -207,7 +208,8 @@ class Server:
         t0 = time.monotonic()
         try:
             out = run_generate(self.generator, job.params, Path(job.params.out_dir),
-                               lambda stage, f: ch.send(P.progress(rid, stage, f)), cancelled)
+                               lambda stage, f: ch.send(P.progress(rid, stage, f)), cancelled,
+                               smpl_dir=self.smpl_dir)
         except Cancelled:
             self.jobs.finish(job)
             ch.send(P.error(rid, P.CANCELLED, "cancelled"))
@@ -325,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--listen", metavar="127.0.0.1:PORT", help="serve on a loopback TCP port instead of stdio")
     ap.add_argument("--token", help="shared secret TCP clients send in hello (or env REMOMASK_TOKEN)")
     ap.add_argument("--out-dir", help="default folder for motion files (default: a new temp folder)")
+    ap.add_argument("--smpl-dir", help="your SMPL model folder for fitting (default: skeleton-only fit)")
     ap.add_argument("--max-queued", type=int, default=16, help=argparse.SUPPRESS)
     ap.add_argument("--generator", help=argparse.SUPPRESS)   # tests: module:factory stand-in
     ap.add_argument("--ready-file", help=argparse.SUPPRESS)  # tests: write the bound TCP port here
@@ -355,7 +358,8 @@ def main(argv=None) -> int:
         sys.stdout = sys.stderr
 
     server = Server(None, str(Path(args.models).resolve()), "cpu", out_dir=args.out_dir,
-                    token=token if listen else None, max_queued=max(1, args.max_queued), ready=False)
+                    token=token if listen else None, max_queued=max(1, args.max_queued), ready=False,
+                    smpl_dir=args.smpl_dir)
 
     if listen is not None:
         server.load(args.models, args.device, args.generator)

@@ -38,11 +38,19 @@ def test_generate_writes_npz_per_sample(tmp_path, capsys, monkeypatch):
 
 
 def test_generate_fits_and_writes_bvh(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "smpl_fitting", types.SimpleNamespace(fit_motion=lambda j: FakeFit(j, 3.0)))
+    seen = {}
+
+    def fit_motion(joints, smpl_model_dir=None):
+        seen["smpl_model_dir"] = smpl_model_dir
+        return FakeFit(joints, 3.0)
+
+    monkeypatch.setitem(sys.modules, "smpl_fitting", types.SimpleNamespace(fit_motion=fit_motion))
     monkeypatch.setitem(sys.modules, "backend.motion.bvh", types.SimpleNamespace(
-        write_bvh=lambda path, poses, trans, rest_joints, fps: Path(path).write_text("HIERARCHY\n")))
+        write_bvh=lambda path, names, parents, offsets, rotations, root_trans, fps=20:
+        Path(path).write_text("HIERARCHY\n")))
     code, out, err = run(capsys, "generate", "kick", "--models", str(tmp_path), "--length", "24",
-                         "--out", str(tmp_path / "o"), "--generator", STANDIN)
+                         "--out", str(tmp_path / "o"), "--smpl-dir", str(tmp_path / "smpl"), "--generator", STANDIN)
+    assert seen["smpl_model_dir"] == str(tmp_path / "smpl")
     assert code == 0, err
     assert [Path(p).name for p in out.split()] == ["kick_s0_0.npz", "kick_s0_0.bvh"]
     with np.load(tmp_path / "o" / "kick_s0_0.npz") as z:
@@ -86,12 +94,24 @@ def test_real_pipeline_missing_or_broken_is_one_line(tmp_path, capsys, monkeypat
     code, _, err = run(capsys, "info", "--models", str(tmp_path))
     assert code == 2 and err.startswith("error: the model pipeline is not installed") and len(err.splitlines()) == 1
 
+    class BundleError(RuntimeError):
+        pass
+
     def broken(models_dir, device):
         raise KeyError("mask_transformer.weight")
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=broken))
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=object))
+
+    def incomplete(models_dir, device):
+        raise BundleError(f"missing file: {models_dir}/vq/meta/mean.npy")
+
+    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=broken,
+                                                                                BundleError=BundleError))
+    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(load_pipeline=broken))
     code, _, err = run(capsys, "info", "--models", str(tmp_path))
     assert code == 1 and "could not load the models" in err and "mask_transformer.weight" in err
+    assert len(err.splitlines()) == 1
+    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(load_pipeline=incomplete))
+    code, _, err = run(capsys, "info", "--models", str(tmp_path))
+    assert code == 2 and err.strip() == f"error: missing file: {tmp_path}/vq/meta/mean.npy"
 
 
 def test_info(tmp_path, capsys):

@@ -16,14 +16,15 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
     calls = {}
 
     class Bundle:
-        kind = "official"
-
-        def describe(self):
-            return {"kind": "ignored", "parts": ["vq", "mask", "res"]}
+        info = {"kind": "official", "parts": ["vq", "mask", "res"], "path": "ignored"}
 
     class Pipeline:
         def __init__(self, bundle):
             calls["bundle"] = bundle
+
+        @classmethod
+        def from_bundle(cls, bundle):
+            return cls(bundle)
 
         def generate(self, prompts, lengths, **kw):
             calls.update(prompts=prompts, lengths=lengths, **kw)
@@ -52,7 +53,21 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
                                   "use_retrieval")} == dict(seed=9, samples=3, cond_scale=2.5, time_steps=18,
                                                             temperature=0.7, topk=0.5, use_retrieval=False)
     assert gen.describe() == {"kind": "official", "path": str(tmp_path), "parts": ["vq", "mask", "res"]}
+    assert isinstance(calls["bundle"], Bundle)
     assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
+
+
+def test_adapter_prefers_load_pipeline_and_needs_a_builder(tmp_path, monkeypatch):
+    built = types.SimpleNamespace(models=types.SimpleNamespace(kind="starter"))
+    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=None))
+    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(
+        load_pipeline=lambda d, dev: built, Pipeline=object))
+    gen = PipelineGenerator()
+    gen.load(tmp_path, "cpu")
+    assert gen.pipeline is built and gen.describe() == {"kind": "starter", "path": str(tmp_path)}
+    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=object))
+    with pytest.raises(GeneratorError, match="neither load_pipeline"):
+        PipelineGenerator().load(tmp_path, "cpu")
 
 
 def test_adapter_errors(tmp_path):

@@ -13,35 +13,79 @@ from backend import postprocess
 from backend.generators import Cancelled
 from backend.jobs import ProgressMapper, run_generate
 from backend.protocol import validate_generate
-from tests.server.standin import StandIn
+from scipy.spatial.transform import Rotation
+
+from tests.server.standin import StandIn, procedural_joints
+
+
+PARENTS24 = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
+
+
+def smpl_fk(rest, poses, trans):
+    """SMPL convention: pelvis at rest[0] + trans, pos[j] = pos[p] + R_world[p] @ (rest[j] - rest[p])."""
+    t = poses.shape[0]
+    local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(t, 24, 3, 3)
+    world, out = np.zeros_like(local), np.zeros((t, 24, 3))
+    for j, p in enumerate(PARENTS24):
+        if p < 0:
+            world[:, j], out[:, j] = local[:, j], rest[0] + trans
+        else:
+            world[:, j] = world[:, p] @ local[:, j]
+            out[:, j] = out[:, p] + world[:, p] @ (rest[j] - rest[p])
+    return out
+
+
+def bvh_fk(parents, offsets, rotations, root_trans):
+    """BVH convention: root at root_trans, pos[j] = pos[p] + R_world[p] @ offsets[j]."""
+    t, n = rotations.shape[:2]
+    local = Rotation.from_rotvec(rotations.reshape(-1, 3)).as_matrix().reshape(t, n, 3, 3)
+    world, out = np.zeros_like(local), np.zeros((t, n, 3))
+    for j, p in enumerate(parents):
+        if p < 0:
+            world[:, j], out[:, j] = local[:, j], root_trans
+        else:
+            world[:, j] = world[:, p] @ local[:, j]
+            out[:, j] = out[:, p] + world[:, p] @ offsets[j]
+    return out
 
 
 class FakeFit:
+    """Shaped like smpl_fitting.FitResult, with self-consistent rest joints, poses, trans and joints."""
+
     def __init__(self, joints, err=12.5):
         t = joints.shape[0]
-        self.poses = np.full((t, 24, 3), 0.1, np.float32)
-        self.trans = joints[:, 0].copy()
-        self.betas = np.zeros(10, np.float32)
-        self.rest_joints = np.zeros((24, 3), np.float32)
-        self.fit_error_mm = np.full(t, err, np.float32)
+        rng = np.random.default_rng(t)
+        rest22 = procedural_joints(1, 0.0, 0.0)[0].astype(np.float64)
+        self.rest_joints = np.concatenate([rest22, rest22[20:22] + [[0.08, 0, 0], [-0.08, 0, 0]]])
+        self.poses = rng.normal(0, 0.3, (t, 24, 3))
+        self.trans = joints[:, 0].astype(np.float64) - self.rest_joints[0]
+        self.betas = np.zeros(10)
+        self.fit_error_mm = np.full(t, err)
+        self.joints = smpl_fk(self.rest_joints, self.poses, self.trans)
 
     def as_npz_fields(self):
-        return {"poses": self.poses, "trans": self.trans, "betas": self.betas, "fit_error_mm": self.fit_error_mm}
+        return {k: np.asarray(getattr(self, k), np.float32)
+                for k in ("poses", "trans", "betas", "rest_joints", "fit_error_mm")}
 
 
 @pytest.fixture
 def fake_fitting(monkeypatch):
     calls = {"fit": 0, "bvh": []}
 
-    def fit_motion(joints):
+    def fit_motion(joints, *, smpl_model_dir=None, progress=None):
         calls["fit"] += 1
+        calls["smpl_model_dir"] = smpl_model_dir
         assert joints.dtype == np.float32 and joints.shape[1:] == (22, 3)
+        if progress is not None:
+            progress("ik", 0.5)
         if calls.get("fail_on") == calls["fit"]:
             raise ValueError("did not converge")
-        return FakeFit(joints)
+        calls["last_fit"] = FakeFit(joints)
+        return calls["last_fit"]
 
-    def write_bvh(path, poses, trans, rest_joints, fps):
-        calls["bvh"].append((Path(path), poses.shape, fps))
+    def write_bvh(path, names, parents, offsets, rotations, root_trans, fps=20, channel_order="ZXY"):
+        calls["bvh"].append(dict(path=Path(path), names=names, parents=parents, offsets=offsets,
+                                 rotations=rotations, root_trans=root_trans, fps=fps))
         Path(path).write_text("HIERARCHY\n")
 
     monkeypatch.setitem(sys.modules, "smpl_fitting", types.SimpleNamespace(fit_motion=fit_motion))
@@ -64,12 +108,19 @@ def test_fit_fields_reach_the_file_and_the_result(tmp_path, fake_fitting):
     with np.load(out.motions[0]["path"]) as z:
         assert z["poses"].shape == (20, 24, 3) and z["trans"].shape == (20, 3) and z["betas"].shape == (10,)
         np.testing.assert_allclose(z["fit_error_mm"], 12.5)
-        np.testing.assert_allclose(z["trans"], z["joints"][:, 0])
+        np.testing.assert_allclose(z["trans"] + z["rest_joints"][0], z["joints"][:, 0], atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "a_person_kicks_s0_0.bvh", "a_person_kicks_s0_0.npz", "a_person_kicks_s1_1.bvh", "a_person_kicks_s1_1.npz"]
-    assert fake_fitting["bvh"][0][1:] == ((20, 24, 3), 20)
+    # the BVH arguments reproduce the fitted SMPL joints under the BVH forward kinematics
+    b = fake_fitting["bvh"][-1]
+    assert b["names"][0] == "pelvis" and len(b["names"]) == 24 and b["fps"] == 20
+    fit = fake_fitting["last_fit"]
+    np.testing.assert_allclose(bvh_fk(b["parents"], b["offsets"], b["rotations"], b["root_trans"]), fit.joints,
+                               atol=1e-6)
+    np.testing.assert_allclose(fit.joints[:, 0], np.load(out.motions[1]["path"])["joints"][:, 0], atol=1e-5)
     stages = [s for s, _ in events]
     assert stages.index("fit") > stages.index("decode") and stages.index("write") > stages.index("fit")
+    assert fake_fitting["smpl_model_dir"] is None
 
 
 def test_failed_fit_keeps_the_joints(tmp_path, fake_fitting):
@@ -85,7 +136,8 @@ def test_failed_fit_keeps_the_joints(tmp_path, fake_fitting):
 def test_save_motion_adapter_passes_the_fields(tmp_path, monkeypatch, fake_fitting):
     got = {}
 
-    def save_motion(path, *, joints, features, poses, trans, betas, fit_error_mm, prompt, seed, retrieved, fps=20):
+    def save_motion(path, *, joints, features, poses, trans, betas, rest_joints, fit_error_mm, prompt, seed,
+                    retrieved, fps=20):
         got.update(locals())
         Path(path).write_bytes(b"npz")
 
