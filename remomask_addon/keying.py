@@ -24,9 +24,10 @@ import re
 
 import numpy as np
 
-import bpy
+from . import coords, motion_io, smpl_rig
 
-from . import anim_compat, coords, motion_io, smpl_rig
+# bpy (and anim_compat, which needs it) are imported inside the functions that touch Blender, so
+# the numpy parts (bone_channels, resample_times, action_name_for_prompt) work without bpy.
 
 ROOT_BONE = smpl_rig.SMPL_JOINT_NAMES[0]
 MAX_NAME_CHARS = 48
@@ -129,6 +130,8 @@ def _reset_pose(armature) -> None:
 def write_action(armature, quats, root_loc, *, name: str, start_frame: int = 1):
     """Create a new action holding ``quats`` (N, 24, 4) and ``root_loc`` (N, 3) as one key per
     frame from ``start_frame`` (bulk writes). Returns ``(action, slot)``; does not assign it."""
+    from . import anim_compat
+
     n = quats.shape[0]
     frames = np.arange(n, dtype=np.float64) + float(start_frame)
     action, slot = anim_compat.new_action(name, armature)
@@ -157,6 +160,10 @@ def key_motion(armature, motion: dict, *, action_name: str | None = None,
     ``remomask_source_fps`` are set on the action. Returns the action.
     Raises MotionFileError / ValueError before changing anything.
     """
+    import bpy
+
+    from . import anim_compat
+
     m = motion if "num_frames" in motion else motion_io.validate_motion(motion)
     rest_m = armature_rest_matrices(armature)
     if scene_fps is None:
