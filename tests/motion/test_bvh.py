@@ -89,3 +89,25 @@ def test_read_errors(tmp_path):
     (tmp_path / "trunc.bvh").write_text(text[:200])
     with pytest.raises(BVHError):
         read_bvh(tmp_path / "trunc.bvh")
+
+
+@pytest.mark.blender
+def test_blender_importer_reads_it(tmp_path):
+    """Blender's own BVH importer (default axes: Y up, -Z forward) reproduces the joint positions, z-up."""
+    bpy = pytest.importorskip("bpy")
+    rest, rot, root = walking_params(10, turn_degrees=90)
+    expected = fk(rest, rot, root)
+    p = write_bvh(tmp_path / "w.bvh", S.JOINT_NAMES, S.PARENTS, _offsets(rest), rot, root, fps=20)
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.import_anim.bvh(filepath=str(p), update_scene_fps=True)
+    scene = bpy.context.scene
+    assert scene.render.fps == 20
+    arm = next(o for o in scene.objects if o.type == "ARMATURE")
+    try:
+        for frame in (1, 10):
+            scene.frame_set(frame)
+            got = np.array([list(arm.matrix_world @ arm.pose.bones[n].head) for n in S.JOINT_NAMES])
+            e = expected[frame - 1]
+            np.testing.assert_allclose(got, np.stack([e[:, 0], -e[:, 2], e[:, 1]], -1), atol=1e-4)
+    finally:
+        bpy.ops.wm.read_homefile(use_empty=True)
