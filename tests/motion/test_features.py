@@ -199,3 +199,22 @@ def test_torch_input_accepted():
     np.testing.assert_allclose(out[0], features_to_joints(f), atol=1e-6)
     parts = split_body_parts(torch.from_numpy(f))
     assert [tuple(p.shape) for p in parts][1] == (19, 50)
+
+
+def test_degenerate_poses_stay_finite():
+    from scipy.spatial.transform import Rotation
+
+    r = S.default_rest_joints().astype(np.float64)
+    side = Rotation.from_euler("z", 90, degrees=True).apply(r)  # lying on its side: no horizontal facing
+    arm_up = r.copy()  # left arm straight up: bone opposite to its rest direction (0, -1, 0)
+    for a, b in ((16, 18), (18, 20)):
+        arm_up[b] = arm_up[a] + [0.0, np.linalg.norm(r[b] - r[a]), 0.0]
+    zero_bone = r.copy()
+    zero_bone[20] = zero_bone[18]
+    for pose in (side, arm_up, zero_bone):
+        j = np.repeat(pose[None], 4, axis=0)
+        f = joints_to_features(j)
+        assert np.isfinite(f).all()
+        np.testing.assert_allclose(features_to_joints(f), canonicalize(j)[:-1], atol=1e-5)
+    # two frames is the minimum
+    assert joints_to_features(np.stack([r, r + 0.01])).shape == (1, 263)
