@@ -93,6 +93,12 @@ RAW_OFFSETS = np.array(
     dtype=np.float64,
 )  # read-only by convention (kept writable so that torch.from_numpy / tensor indexing do not warn)
 
+# Left/right swap: MIRROR_INDEX[j] is the joint that j becomes when the body is mirrored (x -> -x).
+MIRROR_INDEX = tuple(
+    JOINT_NAMES.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
+    for n in JOINT_NAMES
+)
+
 # (right hip, left hip, right shoulder, left shoulder), as the official feature code passes them.
 FACE_JOINTS = (2, 1, 17, 16)
 # (ankle, foot) index pairs; foot contacts are reported left pair first, then right pair.

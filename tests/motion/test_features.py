@@ -218,3 +218,18 @@ def test_degenerate_poses_stay_finite():
         np.testing.assert_allclose(features_to_joints(f), canonicalize(j)[:-1], atol=1e-5)
     # two frames is the minimum
     assert joints_to_features(np.stack([r, r + 0.01])).shape == (1, 263)
+
+
+def test_mirror():
+    from backend.motion.features import mirror_joints
+
+    assert S.MIRROR_INDEX[S.JOINT_INDEX["left_wrist"]] == S.JOINT_INDEX["right_wrist"]
+    assert S.MIRROR_INDEX[S.JOINT_INDEX["head"]] == S.JOINT_INDEX["head"]
+    j = walking_motion(40, turn_degrees=70)
+    m = mirror_joints(j)
+    np.testing.assert_allclose(mirror_joints(m), j, atol=1e-6)
+    np.testing.assert_allclose(S.bone_lengths(m), S.bone_lengths(j)[..., list(S.MIRROR_INDEX)], atol=1e-5)
+    f, fm = joints_to_features(j), joints_to_features(m)
+    # a left turn becomes a right turn; the left foot contacts become the right ones
+    np.testing.assert_allclose(fm[1:, 0], -f[1:, 0], atol=1e-4)
+    np.testing.assert_array_equal(fm[:, 259:261], f[:, 261:263])
