@@ -15,7 +15,7 @@ import numpy as np
 N_TRAIN = 5  # templates 0..4 of each family are used for training, the rest are held out
 
 SUBJECTS = ("a person", "someone", "a man", "a woman", "the person", "a figure", "the man", "the woman")
-SEQ_JOINERS = ("{a}, then {b}", "{a} and then {b}", "{a}, and afterwards {b}", "{a} before {b}")
+SEQ_JOINERS = ("{s} {a}, then {b}", "{s} {a} and then {b}", "{s} {a}, and afterwards {b}", "{s} first {a}, then {b}")
 
 NUM = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
        9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
@@ -117,13 +117,13 @@ TEMPLATES = {
         "lifts the arms {style} and brings them back down",
     ],
     "punch": [
-        "punches {times} with the {handp}",
-        "throws {nwords} punch{es} with the {handp}",
-        "boxes, punching with the {handp} {times}",
-        "jabs forward {times} using the {handp}",
-        "strikes forward with the {handp} {times}",
-        "throws {nwords} jab{s} with the {handp}",
-        "does {nwords} punch{es} straight ahead with the {handp}",
+        "punches {times} with {handp}",
+        "throws {nwords} punch{es} with {handp}",
+        "boxes, punching with {handp} {times}",
+        "jabs forward {times} using {handp}",
+        "strikes forward with {handp} {times}",
+        "throws {nwords} jab{s} with {handp}",
+        "does {nwords} punch{es} straight ahead with {handp}",
     ],
     "bow": [
         "bows {bowadv}",
@@ -166,7 +166,7 @@ TEMPLATES = {
         "turns to the {dir}",
         "turns {dir} in place",
         "rotates {angle} to the {dir}",
-        "steps around to face the {dir}{angle2}",
+        "steps around in place, turning {dir} {angle}",
         "pivots {angle} to the {dir}",
         "makes a {dir} turn in place",
     ],
@@ -226,8 +226,8 @@ def _slots(family: str, p: dict, rng: np.random.Generator) -> dict:
                         "forward": pick(["forward", "straight out in front"])}[p["style"]],
                  repeat="" if n == 1 else f" {pick(TIMES[n])}")
     elif family == "punch":
-        s.update(handp={"left": "left hand", "right": "right hand",
-                        "both": pick(["both hands", "alternating hands", "left and right hands"])}[p["hand"]])
+        s.update(handp={"left": "the left hand", "right": "the right hand",
+                        "both": pick(["both hands", "alternating hands", "the left and right hands"])}[p["hand"]])
     elif family == "bow":
         s.update(bowadv={"slight": pick(["slightly", "a little", "briefly"]),
                          "deep": pick(["deeply", "low", "very deeply"])}[p["depth"]],
@@ -242,8 +242,7 @@ def _slots(family: str, p: dict, rng: np.random.Generator) -> dict:
     elif family == "side_step":
         s.update(dir=p["direction"])
     elif family in ("turn", "spin"):
-        s.update(dir=p["direction"], angle=pick(TURN_ANGLE.get(p["angle"], ["all the way around"])),
-                 angle2="" if p["angle"] == 90 else " behind")
+        s.update(dir=p["direction"], angle=pick(TURN_ANGLE.get(p["angle"], ["all the way around"])))
     return s
 
 
@@ -268,4 +267,4 @@ def sentence(subject: str, preds: list[str], rng: np.random.Generator) -> str:
     if len(preds) == 1:
         return _clean(f"{subject} {preds[0]}")
     joiner = SEQ_JOINERS[int(rng.integers(len(SEQ_JOINERS)))]
-    return _clean(f"{subject} " + joiner.format(a=preds[0], b=preds[1]))
+    return _clean(joiner.format(s=subject, a=preds[0], b=preds[1]))

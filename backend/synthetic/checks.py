@@ -115,12 +115,12 @@ def check_ground(joints, tol: float = 0.005) -> Check:
     return Check(v < tol, v, tol, f"ground penetration {v * 1000:.1f} mm (limit {tol * 1000:.1f} mm)")
 
 
-def check_speed(joints, max_mps: float = 8.0) -> Check:
+def check_speed(joints, max_mps: float = 12.0) -> Check:
     v = max_joint_speed(joints)
     return Check(v < max_mps, v, max_mps, f"max joint speed {v:.2f} m/s (limit {max_mps} m/s)")
 
 
-def check_accel(joints, max_mps2: float = 150.0) -> Check:
+def check_accel(joints, max_mps2: float = 250.0) -> Check:
     v = max_joint_accel(joints)
     return Check(v < max_mps2, v, max_mps2, f"max joint acceleration {v:.1f} m/s^2 (limit {max_mps2})")
 

@@ -38,7 +38,8 @@ def _sample_gait(kind, rng, max_frames, params):
     speed = params.get("speed") or rng.choice(["slow", "normal", "fast"])
     direction = params.get("direction") or (
         rng.choice(["forward", "backward"], p=[0.75, 0.25]) if kind == "walk" else "forward")
-    cad = _u(rng, *GAIT[kind]["cadence"])
+    lo, hi = GAIT[kind]["cadence"]  # faster paces take quicker steps
+    cad = lo + (hi - lo) * (("slow", "normal", "fast").index(speed) + _u(rng, 0, 1)) / 3
     if kind == "walk" and direction == "backward":
         cad *= 0.85
     max_steps = int((max_frames / FPS - 0.9) * cad) - 1
