@@ -355,7 +355,7 @@ def kick(body, rng, p):
     rest = c.feet[0, k].copy()
     side = 1 if k == 0 else -1
     chamber = rest + np.array([0.0, 0.35 * sc, 0.1 * sc])
-    ext = rest + np.array([-side * 0.05 * sc, (0.75 if high else 0.35) * sc, 0.6 * sc])
+    ext = rest + np.array([-side * 0.05 * sc, (0.75 if high else 0.35) * sc, (0.75 if high else 0.7) * sc])
     times, pts, pitch = [t0 + shift], [rest], [0.0]
     for i in range(n):
         s = t0 + shift + i * per

@@ -214,8 +214,12 @@ def solve(c: Controls, body: Body) -> np.ndarray:
         d = np.where(dist > lim, lim + room * np.tanh((dist - lim) / room), dist)
         d = np.maximum(d, abs(l1 - l2) + 1e-3)
         fy = c.foot_yaw[:, k]
-        pole = np.stack([np.sin(fy), np.zeros(T), np.cos(fy)], -1) + 0.15 * u  # forward, a bit along u
+        # the knee points forward (the foot's direction, slightly outwards); as the leg swings forward
+        # (a kick, a raised knee) the pole turns upwards so that the knee leads
+        fwd = np.stack([np.sin(fy), np.zeros(T), np.cos(fy)], -1)
         side = 1.0 if k == 0 else -1.0
+        lift = np.maximum(np.sum(u * fwd, -1), 0.0)[:, None]
+        pole = fwd + 2.0 * lift * np.array([0.0, 1.0, 0.0])
         pole = pole + side * 0.08 * np.stack([np.cos(fy), np.zeros(T), -np.sin(fy)], -1)
         n = normalize(pole - np.sum(pole * u, -1, keepdims=True) * u)
         cos_a = np.clip((l1 ** 2 + d ** 2 - l2 ** 2) / (2 * l1 * d), -1, 1)
