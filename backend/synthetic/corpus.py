@@ -76,7 +76,10 @@ def _pad(c: Controls, rng, min_frames: int) -> Controls:
 
 def _finish(c: Controls, body, rng, family, caption, params, seed) -> Clip:
     joints = solve(c, body).astype(np.float32)
-    contacts = np.repeat(c.contact, 2, axis=1)  # ankle and toe share the (flat-foot) contact
+    # (left_ankle, left_foot, right_ankle, right_foot): a rolling foot keeps only its toe planted
+    heel = c.heel & c.contact
+    contacts = np.stack([c.contact[:, 0] & ~heel[:, 0], c.contact[:, 0],
+                         c.contact[:, 1] & ~heel[:, 1], c.contact[:, 1]], 1)
     assert contacts.shape[1] == len(CONTACT_JOINTS)
     params = dict(params, body_scale=float(body.scale))
     return Clip(joints=joints, caption=caption, family=family, params=params, contacts=contacts, seed=seed)

@@ -24,13 +24,14 @@ def _u(rng, a, b):
 
 
 # ======================================================================================== gaits ===
-GAIT = {  # speed (m/s) ranges, cadence (steps/s), duty factor, foot lift, trunk lean, arm swing, elbow
-    "walk": dict(speed={"slow": (0.6, 0.85), "normal": (1.0, 1.3), "fast": (1.45, 1.75)},
-                 cadence=(1.6, 2.0), duty=0.62, lift=0.07, lean=0.03, swing=0.35, bend=0.25, bob=0.0),
+GAIT = {  # speed (m/s) ranges, cadence (steps/s), duty factor, heel-off (share of stance), toe-off
+    # pitch, foot lift, trunk lean, arm swing, elbow bend, pelvis bob
+    "walk": dict(speed={"slow": (0.6, 0.85), "normal": (1.0, 1.3), "fast": (1.4, 1.65)},
+                 cadence=(1.65, 2.2), duty=0.62, heel=0.3, toe_off=0.45, lift=0.07, lean=0.03, swing=0.35, bend=0.25, bob=0.0),
     "jog": dict(speed={"slow": (1.5, 1.8), "normal": (1.9, 2.3), "fast": (2.4, 2.7)},
-                cadence=(2.4, 2.7), duty=0.45, lift=0.13, lean=0.08, swing=0.5, bend=1.3, bob=0.025),
+                cadence=(2.4, 2.7), duty=0.45, heel=0.35, toe_off=0.5, lift=0.13, lean=0.08, swing=0.5, bend=1.3, bob=0.025),
     "run": dict(speed={"slow": (2.6, 3.0), "normal": (3.1, 3.6), "fast": (3.7, 4.2)},
-                cadence=(2.7, 3.0), duty=0.36, lift=0.2, lean=0.16, swing=0.7, bend=1.5, bob=0.035),
+                cadence=(2.7, 3.0), duty=0.36, heel=0.4, toe_off=0.55, lift=0.2, lean=0.16, swing=0.7, bend=1.5, bob=0.035),
 }
 
 
@@ -70,10 +71,12 @@ def _gait(kind, body, rng, p):
     steps = []
     for i, tl in enumerate(lifts):
         k = (first + i) % 2
-        t_ref = min(tl + sw + g["duty"] * h, t_stop) if i < n - 2 else t_stop
+        # the pelvis passes over the foot a little before mid-stance (the heel-off extends the late stance)
+        t_ref = min(tl + sw + 0.8 * g["duty"] * h, t_stop) if i < n - 2 else t_stop
         zr = float(np.interp(t_ref, t, z))
         steps.append((k, tl, tl + sw, neutral_foot(body, k, 0.0, zr, 0.0), 0.0))
-    apply_steps(c, body, steps, lift=g["lift"] * body.scale, pitch=0.15)
+    apply_steps(c, body, steps, lift=g["lift"] * body.scale, pitch=0.15, heel=g["heel"] * g["duty"] * 2 * h,
+                toe_off=g["toe_off"] if sgn > 0 else 0.0)  # heel-off: a fraction of the stance
     # arms swing against the legs; elbows bend more as the pace rises
     rel = (c.feet[:, 1, 2] - c.feet[:, 0, 2]) / max(v * h, 1e-3)
     ang = g["swing"] * np.clip(rel, -1.2, 1.2) * sgn

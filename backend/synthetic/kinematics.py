@@ -83,6 +83,7 @@ class Controls:
     spine_yaw: np.ndarray = field(default=None)     # (T,) total twist of spine1..3 (+ = shoulders left)
     spine_roll: np.ndarray = field(default=None)    # (T,) total side bend (+ = towards the right side)
     head_pitch: np.ndarray = field(default=None)    # (T,) + = looking down
+    heel: np.ndarray = field(default=None)          # (T, 2) bool: heel lifted, only the toe planted
     sway: np.ndarray = field(default=None)          # (T,) or scalar: lateral pelvis shift towards the
     #                                                   supporting foot (m at full single support)
 
@@ -91,6 +92,8 @@ class Controls:
         for name in ("pelvis_pitch", "spine_pitch", "spine_yaw", "spine_roll", "head_pitch"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(T))
+        if self.heel is None:
+            self.heel = np.zeros((T, 2), bool)
         self.sway = np.broadcast_to(np.asarray(0.05 if self.sway is None else self.sway, float), (T,)).copy()
 
     def __setattr__(self, name, value):
@@ -103,7 +106,7 @@ class Controls:
         return len(self.dy)
 
     ARRAYS = ("root", "dy", "yaw", "feet", "foot_yaw", "foot_pitch", "contact", "arms", "pelvis_pitch",
-              "spine_pitch", "spine_yaw", "spine_roll", "head_pitch", "sway")
+              "spine_pitch", "spine_yaw", "spine_roll", "head_pitch", "heel", "sway")
 
     def slice(self, a: int, b: int) -> "Controls":
         return Controls(**{n: getattr(self, n)[a:b].copy() for n in self.ARRAYS})

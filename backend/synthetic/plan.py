@@ -128,16 +128,23 @@ def neutral_foot(body: Body, k: int, x: float, z: float, yaw: float) -> np.ndarr
     return np.array([x + side * np.cos(yaw), body.ankle_height, z - side * np.sin(yaw)])
 
 
-def apply_steps(c: Controls, body: Body, steps, lift: float = 0.1, pitch: float = 0.0) -> None:
+def apply_steps(c: Controls, body: Body, steps, lift: float = 0.1, pitch: float = 0.0,
+                heel: float = 0.0, toe_off: float = 0.0) -> None:
     """Move the feet along footsteps, in place.
 
     steps: list of (foot k, t_lift, t_land, target xyz (ankle, on the floor), target yaw); the foot is in
     the air (contact False) strictly between lift and land frames and planted elsewhere. Swing paths ease
-    horizontally and rise by `lift` metres (smooth bump), toes lifted by `pitch` mid-swing.
+    horizontally and rise by `lift` metres (smooth bump), toes lifted by `pitch` mid-swing. With heel > 0
+    the heel rises during the last `heel` seconds before the lift, the foot rolling about its planted toe
+    joint up to `toe_off` radians (marked in c.heel: the toe is planted, the ankle is not).
     """
+    from .kinematics import rot_x, rot_y
+    from .skeleton import J
+
     T = c.T
     t = timebase(T)
     for k in (0, 1):
+        off_foot = body.offsets[J["left_foot"] if k == 0 else J["right_foot"]]
         mine = sorted((s for s in steps if s[0] == k), key=lambda s: s[1])
         pos = c.feet[0, k].copy()
         fy = float(c.foot_yaw[0, k])
@@ -148,14 +155,25 @@ def apply_steps(c: Controls, body: Body, steps, lift: float = 0.1, pitch: float 
             i0, i1 = max(i0, 0), min(i1, T - 1)
             c.feet[last_end:i0 + 1, k] = pos
             c.foot_yaw[last_end:i0 + 1, k] = fy
+            start, q0 = pos, 0.0
+            if heel > 0 and toe_off > 0:
+                h0 = max(last_end + 1, int(np.floor((t0 - heel) * FPS)))
+                if h0 < i0:
+                    q = toe_off * smoothstep((t[h0:i0 + 1] - (t0 - heel)) / heel)
+                    R = rot_y(np.full(len(q), fy)) @ rot_x(q)
+                    toe = pos + rot_y(fy) @ off_foot
+                    c.feet[h0:i0 + 1, k] = toe - R @ off_foot
+                    c.foot_pitch[h0:i0 + 1, k] = q
+                    c.heel[h0:i0 + 1, k] = True
+                    start, q0 = c.feet[i0, k].copy(), float(q[-1])
             s = (t[i0:i1 + 1] - t0) / (t1 - t0)
             sc = np.clip(s, 0.0, 1.0)
             e = (sc * sc * (3 - 2 * sc))[:, None]  # cubic ease: gentler peak speed than the quintic
             target = np.asarray(target, float)
-            c.feet[i0:i1 + 1, k] = pos + e * (target - pos)
+            c.feet[i0:i1 + 1, k] = start + e * (target - start)
             c.feet[i0:i1 + 1, k, 1] += lift * bump(s)
             c.foot_yaw[i0:i1 + 1, k] = fy + e[:, 0] * (tyaw - fy)
-            c.foot_pitch[i0:i1 + 1, k] = -pitch * bump(s)
+            c.foot_pitch[i0:i1 + 1, k] = q0 * (1 - e[:, 0]) - pitch * bump(s)
             c.contact[i0 + 1:i1, k] = False
             pos, fy, last_end = target, float(tyaw), i1
         c.feet[last_end:, k] = pos
