@@ -261,3 +261,24 @@ def test_corpus_is_fast_and_features_compute():
     assert dt < 20.0, f"500 clips took {dt:.1f} s"
     f = joints_to_features(clips[0].joints)
     assert f.shape == (clips[0].length - 1, 263) and np.isfinite(f).all()
+
+
+def test_every_clip_starts_facing_plus_z_at_the_origin():
+    for fam in FAMILIES:
+        clip = generate_clip(fam, 21)
+        yaw0 = np.rad2deg(C.root_yaw(clip.joints[:2])[0])
+        assert abs(yaw0) < 8, (fam, yaw0)
+        assert np.abs(clip.joints[0, 0, [0, 2]]).max() < 0.15, fam
+
+
+def test_gaits_roll_onto_the_toe_before_lifting():
+    clip = generate_clip("walk", 8, direction="forward", speed="normal")
+    c = clip.contacts
+    toe_only = c[:, 1] & ~c[:, 0]  # left foot: channels (left_ankle, left_foot)
+    assert toe_only.any() and (c[:, 0] <= c[:, 1]).all() and (c[:, 2] <= c[:, 3]).all()
+    # during toe-only frames the heel (ankle) rises while the toe stays put
+    j = clip.joints
+    rest = j[0, J["left_ankle"], 1]
+    assert j[toe_only, J["left_ankle"], 1].max() > rest + 0.03
+    assert j[toe_only, J["left_ankle"], 1].min() > rest - 1e-4
+    assert C.check_foot_skate(j, c)
