@@ -495,8 +495,9 @@ def find_distilbert_vocab(*roots: str | os.PathLike | None) -> Path:
         if r is None:
             continue
         r = Path(r)
-        pats = ["vocab.txt", "distilbert-base-uncased/vocab.txt", "local_tokenizer/**/vocab.txt",
-                "**/models--distilbert-base-uncased/snapshots/*/vocab.txt"]
+        pats = ["vocab.txt", "local_tokenizer/vocab.txt", "distilbert-base-uncased/vocab.txt",
+                "local_tokenizer/distilbert-base-uncased/vocab.txt",
+                "local_tokenizer/models--distilbert-base-uncased/snapshots/*/vocab.txt"]
         for p in pats:
             tried.append(str(r / p))
             hits = sorted(r.glob(p))
@@ -620,7 +621,7 @@ def infer_config(sd: dict[str, torch.Tensor], hydra: dict | None = None) -> Part
         kw["distilbert"] = dict(vocab_size=vocab, dim=dim, n_layers=n_layers,
                                 max_position_embeddings=shape(p + "embeddings.position_embeddings.weight")[0],
                                 hidden_dim=shape(p + "transformer.layer.0.ffn.lin1.weight")[0],
-                                n_heads=int(model_cfg.get("text_heads", 12)))
+                                n_heads=max(1, dim // 64))  # DistilBERT heads are 64 wide (768/12)
     else:
         p = "text_encoder.clip_model."
         vocab, width = shape(p + "token_embedding.weight")
@@ -693,7 +694,9 @@ def load_part_tmr(path: str | os.PathLike, device: str | torch.device = "cpu", *
     if cfg.text_tower == "clip":
         tokenizer = ClipTokenizer(cfg.clip["text_cfg"]["context_length"] if cfg.clip else 77)
     else:
-        roots = [tokenizer_dir, search_root, ckpt_dir] + list(ckpt_dir.parents)[:4]
+        # the release root is <root>/Part_TMR/checkpoints/<exp>/<dataset>
+        release = ckpt_dir.parents[3] if len(ckpt_dir.parents) > 3 and ckpt_dir.parents[2].name == "Part_TMR" else None
+        roots = [tokenizer_dir, search_root, ckpt_dir, release]
         tokenizer = WordPieceTokenizer(find_distilbert_vocab(*roots))
 
     with torch.device("meta"):
