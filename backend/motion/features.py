@@ -41,6 +41,7 @@ from .skeleton import (
     KINEMATIC_CHAINS,
     LEFT_FOOT,
     LEG_LENGTH_JOINTS,
+    MIRROR_INDEX,
     NUM_JOINTS,
     PARENTS,
     RAW_OFFSETS,
@@ -101,6 +102,15 @@ def canonicalize(joints) -> np.ndarray:
     flat = j.reshape((-1,) + j.shape[-3:])
     out = np.stack([_canonicalize(s) for s in flat]) if len(flat) else flat
     return out.reshape(j.shape).astype(np.float32)
+
+
+def mirror_joints(joints) -> np.ndarray:
+    """Mirror a motion (..., 22, 3) left-right (x -> -x, left and right joints swapped), the HumanML3D
+    augmentation. float32."""
+    j = _check_joints(joints)
+    out = j[..., list(MIRROR_INDEX), :].copy()
+    out[..., 0] *= -1
+    return out.astype(np.float32)
 
 
 def foot_contacts(joints, feet_threshold: float = 0.002) -> np.ndarray:

@@ -41,6 +41,14 @@ def walking_motion(n_frames: int = 120, turn_degrees: float = 90.0, speed: float
     """A walking-like motion (n_frames, 22, 3) float32 at 20 fps: the root moves forward while the body
     turns by ``turn_degrees`` in total, legs and arms swing, the spine twists and bobs. Not
     physically exact (feet slide a little); meant to exercise every part of the representation."""
+    rest, rot, root = walking_params(n_frames, turn_degrees, speed, start_yaw_degrees, start_xz, seed)
+    return fk(rest, rot, root).astype(np.float32)
+
+
+def walking_params(n_frames: int = 120, turn_degrees: float = 90.0, speed: float = 1.2,
+                   start_yaw_degrees: float = 30.0, start_xz=(0.7, -1.3), seed: int = 0):
+    """The parameters behind ``walking_motion``: (rest (22, 3), local axis-angle rotations (T, 22, 3),
+    root positions (T, 3)), all float64; ``fk(*walking_params(...))`` gives the joints."""
     rng = np.random.default_rng(seed)
     rest = default_rest_joints().astype(np.float64)
     t = np.arange(n_frames) / FPS
@@ -72,4 +80,4 @@ def walking_motion(n_frames: int = 120, turn_degrees: float = 90.0, speed: float
     root = np.cumsum(heading * speed / FPS, axis=0)
     root += np.array([start_xz[0], rest[0, 1] - 0.03, start_xz[1]])
     root[:, 1] += 0.02 * np.sin(2 * phase)
-    return fk(rest, rot, root).astype(np.float32)
+    return rest, rot, root

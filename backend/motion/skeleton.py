@@ -91,8 +91,13 @@ RAW_OFFSETS = np.array(
         [0, -1, 0],
     ],
     dtype=np.float64,
+)  # read-only by convention (kept writable so that torch.from_numpy / tensor indexing do not warn)
+
+# Left/right swap: MIRROR_INDEX[j] is the joint that j becomes when the body is mirrored (x -> -x).
+MIRROR_INDEX = tuple(
+    JOINT_NAMES.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
+    for n in JOINT_NAMES
 )
-RAW_OFFSETS.setflags(write=False)
 
 # (right hip, left hip, right shoulder, left shoulder), as the official feature code passes them.
 FACE_JOINTS = (2, 1, 17, 16)
@@ -153,9 +158,8 @@ def _part_feature_index(name: str) -> np.ndarray:
     return np.array(idx, dtype=np.int64)
 
 
+# int64 index arrays; read-only by convention (kept writable so that indexing torch tensors does not warn)
 BODY_PART_FEATURES = {name: _part_feature_index(name) for name in BODY_PART_NAMES}
-for _v in BODY_PART_FEATURES.values():
-    _v.setflags(write=False)
 BODY_PART_DIMS = {name: len(v) for name, v in BODY_PART_FEATURES.items()}  # 7, 50, 50, 60, 60, 60
 
 # ---------------------------------------------------------------------------------------------------------

@@ -154,3 +154,82 @@ def test_uniform_skeleton_changes_bone_lengths_only():
     d1 = u[:, 1:] - u[:, par]
     cos = (d0 * d1).sum(-1) / np.linalg.norm(d0, axis=-1) / np.linalg.norm(d1, axis=-1)
     assert cos.min() > 1 - 1e-6
+
+
+def _yaw_of(v):
+    return np.arctan2(v[0], v[2])
+
+
+def test_official_ik_facing_quirk_is_kept():
+    """The official IK's facing uses (left hip - right hip) + (right shoulder - left shoulder) (its unpacking
+    swaps the hips), while the canonicalisation uses (right - left) for both. On a static pose whose hips
+    are twisted against the shoulders, frames >= 1 are expressed in the IK facing and frame 0 in the
+    identity (= canonical facing): their ric positions differ by the yaw between the two facings."""
+    from scipy.spatial.transform import Rotation
+
+    rest = S.default_rest_joints().astype(np.float64)
+    lower = [S.JOINT_INDEX[n] for n in ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                                         "right_ankle", "left_foot", "right_foot")]
+    twist = Rotation.from_euler("y", 35, degrees=True)
+    pose = rest.copy()
+    pose[lower] = twist.apply(rest[lower] - rest[0]) + rest[0]
+    j = np.repeat(pose[None], 6, axis=0)
+    f = joints_to_features(j).astype(np.float64)
+    c = canonicalize(j)[0].astype(np.float64)
+    r_hip, l_hip, r_sdr, l_sdr = S.FACE_JOINTS
+    up = np.array([0.0, 1.0, 0.0])
+    canon_fwd = np.cross(up, c[r_hip] - c[l_hip] + c[r_sdr] - c[l_sdr])
+    ik_fwd = np.cross(up, c[l_hip] - c[r_hip] + c[r_sdr] - c[l_sdr])
+    delta = _yaw_of(ik_fwd) - _yaw_of(canon_fwd)
+    assert abs(_yaw_of(canon_fwd)) < 1e-6 and abs(delta) > np.deg2rad(5)
+    ric = f[:, S.FEATURE_SLICES["ric"]].reshape(-1, 21, 3)
+    np.testing.assert_allclose(ric[1], Rotation.from_euler("y", -delta).apply(ric[0]), atol=1e-5)
+    # the jump from identity (frame 0) to the IK facing (frame 1) shows up as rotation velocity (half angle)
+    assert f[0, 0] == pytest.approx(-delta / 2, abs=1e-5)
+    np.testing.assert_allclose(f[1:, 0], 0.0, atol=1e-6)
+    # ... and decoding still gives the canonical joints back
+    np.testing.assert_allclose(features_to_joints(f), canonicalize(j)[:-1], atol=1e-5)
+
+
+def test_torch_input_accepted():
+    torch = pytest.importorskip("torch")
+    f = joints_to_features(walking_motion(20, turn_degrees=50))
+    out = features_to_joints(torch.from_numpy(f)[None])
+    assert isinstance(out, np.ndarray) and out.shape == (1, 19, 22, 3)
+    np.testing.assert_allclose(out[0], features_to_joints(f), atol=1e-6)
+    parts = split_body_parts(torch.from_numpy(f))
+    assert [tuple(p.shape) for p in parts][1] == (19, 50)
+
+
+def test_degenerate_poses_stay_finite():
+    from scipy.spatial.transform import Rotation
+
+    r = S.default_rest_joints().astype(np.float64)
+    side = Rotation.from_euler("z", 90, degrees=True).apply(r)  # lying on its side: no horizontal facing
+    arm_up = r.copy()  # left arm straight up: bone opposite to its rest direction (0, -1, 0)
+    for a, b in ((16, 18), (18, 20)):
+        arm_up[b] = arm_up[a] + [0.0, np.linalg.norm(r[b] - r[a]), 0.0]
+    zero_bone = r.copy()
+    zero_bone[20] = zero_bone[18]
+    for pose in (side, arm_up, zero_bone):
+        j = np.repeat(pose[None], 4, axis=0)
+        f = joints_to_features(j)
+        assert np.isfinite(f).all()
+        np.testing.assert_allclose(features_to_joints(f), canonicalize(j)[:-1], atol=1e-5)
+    # two frames is the minimum
+    assert joints_to_features(np.stack([r, r + 0.01])).shape == (1, 263)
+
+
+def test_mirror():
+    from backend.motion.features import mirror_joints
+
+    assert S.MIRROR_INDEX[S.JOINT_INDEX["left_wrist"]] == S.JOINT_INDEX["right_wrist"]
+    assert S.MIRROR_INDEX[S.JOINT_INDEX["head"]] == S.JOINT_INDEX["head"]
+    j = walking_motion(40, turn_degrees=70)
+    m = mirror_joints(j)
+    np.testing.assert_allclose(mirror_joints(m), j, atol=1e-6)
+    np.testing.assert_allclose(S.bone_lengths(m), S.bone_lengths(j)[..., list(S.MIRROR_INDEX)], atol=1e-5)
+    f, fm = joints_to_features(j), joints_to_features(m)
+    # a left turn becomes a right turn; the left foot contacts become the right ones
+    np.testing.assert_allclose(fm[1:, 0], -f[1:, 0], atol=1e-4)
+    np.testing.assert_array_equal(fm[:, 259:261], f[:, 261:263])
