@@ -70,7 +70,7 @@ class PipelineGenerator:
         if not self.models_dir.is_dir():
             raise GeneratorError(f"models folder not found: {self.models_dir}")
         try:
-            import backend.pipeline as pipeline_mod
+            pipeline_mod = importlib.import_module("backend.pipeline")
             from backend.checkpoints import load_bundle
         except ImportError as exc:
             raise GeneratorError(f"the model pipeline is not installed in this checkout ({exc})") from exc
@@ -86,12 +86,26 @@ class PipelineGenerator:
                 self.bundle = load_bundle(self.models_dir, device)
                 self.pipeline = pipeline_mod.Pipeline.from_bundle(self.bundle)
             else:
-                raise GeneratorError("backend.pipeline offers neither load_pipeline(models_dir, device) nor "
-                                     "Pipeline.from_bundle(bundle): cannot build the pipeline")
+                self.bundle, self.pipeline = self._assemble(pipeline_mod, load_bundle, device)
         except BundleError as exc:
             raise GeneratorError(str(exc)) from exc
         except FileNotFoundError as exc:
             raise GeneratorError(f"incomplete models folder {self.models_dir}: {exc}") from exc
+
+    def _assemble(self, pipeline_mod, load_bundle, device):
+        """Fallback wiring: the bundle (models + retriever) plus the release's CLIP ViT-B/32 text encoder."""
+        clip = find_clip_weights(self.models_dir)
+        if clip is None:
+            raise GeneratorError(f"no CLIP text encoder weights (ViT-B-32.pt) under {self.models_dir}")
+        try:
+            from backend.models.text_encoder import load_clip_text_encoder
+        except ImportError as exc:
+            raise GeneratorError(f"the CLIP text encoder is not installed in this checkout ({exc})") from exc
+        bundle = load_bundle(self.models_dir, device)
+        encoder = load_clip_text_encoder(clip, device)
+        pipeline = pipeline_mod.Pipeline(bundle, encoder, retriever=getattr(bundle, "retriever", None),
+                                         device=device)
+        return bundle, pipeline
 
     def generate(self, request, progress, cancelled):
         return self.pipeline.generate(
@@ -111,6 +125,26 @@ class PipelineGenerator:
         kind = info.get("kind") or getattr(self.bundle, "kind", None) or "unknown"
         info.update({"kind": kind, "path": str(self.models_dir)})
         return info
+
+
+CLIP_FILE_NAMES = ("ViT-B-32.pt", "ViT-B-32.safetensors")
+
+
+def find_clip_weights(models_dir: Path, max_depth: int = 4) -> Path | None:
+    """The first CLIP ViT-B/32 weights file under models_dir (breadth-first, a few levels deep)."""
+    level = [Path(models_dir)]
+    for _ in range(max_depth + 1):
+        nxt = []
+        for d in level:
+            for name in CLIP_FILE_NAMES:
+                if (d / name).is_file():
+                    return d / name
+            try:
+                nxt.extend(sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")))
+            except OSError:
+                pass
+        level = nxt[:200]
+    return None
 
 
 def make_generator(spec: str | None = None) -> Generator:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import types
@@ -91,7 +92,7 @@ def test_bad_models_and_out_dir(tmp_path, capsys):
 
 def test_real_pipeline_missing_or_broken_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "backend.checkpoints", None)
-    code, _, err = run(capsys, "info", "--models", str(tmp_path))
+    code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
     assert code == 2 and err.startswith("error: the model pipeline is not installed") and len(err.splitlines()) == 1
 
     class BundleError(RuntimeError):
@@ -106,11 +107,11 @@ def test_real_pipeline_missing_or_broken_is_one_line(tmp_path, capsys, monkeypat
     monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=broken,
                                                                                 BundleError=BundleError))
     monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(load_pipeline=broken))
-    code, _, err = run(capsys, "info", "--models", str(tmp_path))
+    code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
     assert code == 1 and "could not load the models" in err and "mask_transformer.weight" in err
     assert len(err.splitlines()) == 1
     monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(load_pipeline=incomplete))
-    code, _, err = run(capsys, "info", "--models", str(tmp_path))
+    code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
     assert code == 2 and err.strip() == f"error: missing file: {tmp_path}/vq/meta/mean.npy"
 
 
@@ -131,3 +132,18 @@ def test_subprocess_exit_codes_no_traceback(tmp_path):
                        env=server_env(REMOMASK_STANDIN_FAIL=1), timeout=60)
     assert p.returncode == 1 and "error: generation failed: RuntimeError: stand-in failure" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_info_describes_a_folder_without_loading(tmp_path, capsys, monkeypatch):
+    def describe_bundle(models_dir):
+        return {"models_dir": str(models_dir), "vq": {"name": "rvq", "num_quantizers": 6}, "problems": []}
+
+    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(describe_bundle=describe_bundle))
+    code, out, err = run(capsys, "info", "--models", str(tmp_path))
+    assert code == 2 and "problem: no CLIP ViT-B-32.pt found" in out and "not a complete models folder" in err
+    (tmp_path / "ViT-B-32.pt").write_bytes(b"x")
+    code, out, err = run(capsys, "info", "--models", str(tmp_path))
+    assert code == 0, err
+    assert f"clip_text_encoder: {tmp_path / 'ViT-B-32.pt'}" in out and '"num_quantizers": 6' in out
+    code, out, _ = run(capsys, "info", "--models", str(tmp_path), "--json")
+    assert code == 0 and json.loads(out)["vq"]["name"] == "rvq"

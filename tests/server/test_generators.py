@@ -57,7 +57,7 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
     assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
 
 
-def test_adapter_prefers_load_pipeline_and_needs_a_builder(tmp_path, monkeypatch):
+def test_adapter_prefers_load_pipeline(tmp_path, monkeypatch):
     built = types.SimpleNamespace(models=types.SimpleNamespace(kind="starter"))
     monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=None))
     monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(
@@ -65,8 +65,37 @@ def test_adapter_prefers_load_pipeline_and_needs_a_builder(tmp_path, monkeypatch
     gen = PipelineGenerator()
     gen.load(tmp_path, "cpu")
     assert gen.pipeline is built and gen.describe() == {"kind": "starter", "path": str(tmp_path)}
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=object))
-    with pytest.raises(GeneratorError, match="neither load_pipeline"):
+
+
+
+def test_adapter_assembles_bundle_clip_and_retriever(tmp_path, monkeypatch):
+    seen = {}
+    bundle = types.SimpleNamespace(retriever="the-retriever", info={"kind": "official"})
+
+    class Pipeline:
+        def __init__(self, models, text_encoder, retriever=None, device=None):
+            seen.update(models=models, text_encoder=text_encoder, retriever=retriever, device=device)
+
+    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(
+        load_bundle=lambda d, dev: bundle, BundleError=RuntimeError))
+    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=Pipeline))
+    monkeypatch.setitem(sys.modules, "backend.models.text_encoder", types.SimpleNamespace(
+        load_clip_text_encoder=lambda path, dev: ("clip", str(path), dev)))
+    with pytest.raises(GeneratorError, match="no CLIP text encoder weights"):
+        PipelineGenerator().load(tmp_path, "cpu")
+    clip = tmp_path / "checkpoints" / "clip" / "ViT-B-32.pt"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"x")
+    gen = PipelineGenerator()
+    gen.load(tmp_path, "cpu")
+    assert seen == {"models": bundle, "text_encoder": ("clip", str(clip), "cpu"), "retriever": "the-retriever",
+                    "device": "cpu"}
+    assert gen.describe()["kind"] == "official"
+    # a BundleError from the loader is a user-facing GeneratorError
+    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(
+        load_bundle=lambda d, dev: (_ for _ in ()).throw(RuntimeError("missing file: x/opt.txt")),
+        BundleError=RuntimeError))
+    with pytest.raises(GeneratorError, match="missing file: x/opt.txt"):
         PipelineGenerator().load(tmp_path, "cpu")
 
 
