@@ -64,14 +64,15 @@ class PipelineGenerator:
         self.pipeline = None
         self.bundle = None
         self.models_dir: Path | None = None
+        self.retrieval_note: str | None = None
 
     def load(self, models_dir, device):
         self.models_dir = Path(models_dir)
         if not self.models_dir.is_dir():
             raise GeneratorError(f"models folder not found: {self.models_dir}")
         try:
-            pipeline_mod = importlib.import_module("backend.pipeline")
             from backend.checkpoints import load_bundle
+            pipeline_mod = importlib.import_module("backend.pipeline")
         except ImportError as exc:
             raise GeneratorError(f"the model pipeline is not installed in this checkout ({exc})") from exc
         try:
@@ -101,11 +102,33 @@ class PipelineGenerator:
             from backend.models.text_encoder import load_clip_text_encoder
         except ImportError as exc:
             raise GeneratorError(f"the CLIP text encoder is not installed in this checkout ({exc})") from exc
-        bundle = load_bundle(self.models_dir, device)
+        retrieval_parts = self._retrieval_parts()
+        if retrieval_parts is True:
+            bundle = load_bundle(self.models_dir, device)
+        else:  # the folder has no Part-TMR/database: generate without retrieval, and say so
+            bundle = load_bundle(self.models_dir, device, load_retrieval=False)
+            self.retrieval_note = f"retrieval unavailable: {retrieval_parts}"
+            log.warning("%s", self.retrieval_note)
         encoder = load_clip_text_encoder(clip, device)
         pipeline = pipeline_mod.Pipeline(bundle, encoder, retriever=getattr(bundle, "retriever", None),
                                          device=device)
         return bundle, pipeline
+
+    def _retrieval_parts(self):
+        """True when the folder holds the retrieval parts (or it cannot be told), else why not."""
+        try:
+            from backend.retrieval.retriever import find_database_dir, find_part_tmr_dir
+        except ImportError:
+            return True  # load_bundle reports on its own
+        try:
+            find_database_dir(self.models_dir, find_part_tmr_dir(self.models_dir))
+        except FileNotFoundError as exc:
+            return str(exc)
+        return True
+
+    def warnings_for(self, request) -> list[str]:
+        """Notes added to a generate result (e.g. retrieval asked for but not available)."""
+        return [self.retrieval_note] if request.use_retrieval and self.retrieval_note else []
 
     def generate(self, request, progress, cancelled):
         return self.pipeline.generate(
@@ -124,6 +147,8 @@ class PipelineGenerator:
             info.update(self.bundle.info)
         kind = info.get("kind") or getattr(self.bundle, "kind", None) or "unknown"
         info.update({"kind": kind, "path": str(self.models_dir)})
+        if self.retrieval_note:
+            info["retrieval"] = self.retrieval_note
         return info
 
 

@@ -106,6 +106,9 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
         if j.ndim != 3 or j.shape[1:] != (22, 3) or j.shape[0] < 1 or not np.all(np.isfinite(j)):
             raise RuntimeError(f"generator returned invalid joints of shape {j.shape}")
     warnings: list[str] = []
+    notes = getattr(generator, "warnings_for", None)
+    if callable(notes):
+        warnings.extend(str(w) for w in notes(params) or [])
     fits: list[postprocess.Fit | None] = [None] * len(samples)
     if params.fit:
         if not postprocess.fitter_available():

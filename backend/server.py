@@ -124,7 +124,9 @@ class Server:
                                                     default=str)))
         except Exception as exc:  # noqa: BLE001
             log.warning("describe() failed: %s", exc)
-        caps = ["generate", "cancel", "progress", "multi_prompt", "length_estimator", "retrieval"]
+        caps = ["generate", "cancel", "progress", "multi_prompt", "length_estimator"]
+        if not str(models.get("retrieval", "")).startswith("retrieval unavailable"):
+            caps.append("retrieval")
         if postprocess.fitter_available():
             caps.append("fit")
         return {"protocol": P.PROTOCOL_VERSION, "version": __version__, "device": self.device,

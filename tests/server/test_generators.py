@@ -76,8 +76,17 @@ def test_adapter_assembles_bundle_clip_and_retriever(tmp_path, monkeypatch):
         def __init__(self, models, text_encoder, retriever=None, device=None):
             seen.update(models=models, text_encoder=text_encoder, retriever=retriever, device=device)
 
+    def load_bundle(d, dev, load_retrieval=True):
+        seen["load_retrieval"] = load_retrieval
+        return bundle
+
+    def no_part_tmr(d):
+        raise FileNotFoundError(f"no Part-TMR checkpoint under {d}")
+
+    retr = types.SimpleNamespace(find_part_tmr_dir=lambda d: d, find_database_dir=lambda d, p: d)
+    monkeypatch.setitem(sys.modules, "backend.retrieval.retriever", retr)
     monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(
-        load_bundle=lambda d, dev: bundle, BundleError=RuntimeError))
+        load_bundle=load_bundle, BundleError=RuntimeError))
     monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=Pipeline))
     monkeypatch.setitem(sys.modules, "backend.models.text_encoder", types.SimpleNamespace(
         load_clip_text_encoder=lambda path, dev: ("clip", str(path), dev)))
@@ -89,11 +98,20 @@ def test_adapter_assembles_bundle_clip_and_retriever(tmp_path, monkeypatch):
     gen = PipelineGenerator()
     gen.load(tmp_path, "cpu")
     assert seen == {"models": bundle, "text_encoder": ("clip", str(clip), "cpu"), "retriever": "the-retriever",
-                    "device": "cpu"}
-    assert gen.describe()["kind"] == "official"
+                    "device": "cpu", "load_retrieval": True}
+    assert gen.describe()["kind"] == "official" and "retrieval" not in gen.describe()
+    assert gen.warnings_for(validate_generate({"prompt": "x"})) == []
+    # a folder without the retrieval parts: generation without retrieval, reported in describe and results
+    retr.find_part_tmr_dir = no_part_tmr
+    gen = PipelineGenerator()
+    gen.load(tmp_path, "cpu")
+    assert seen["load_retrieval"] is False
+    assert gen.describe()["retrieval"] == f"retrieval unavailable: no Part-TMR checkpoint under {tmp_path}"
+    assert gen.warnings_for(validate_generate({"prompt": "x"})) == [gen.describe()["retrieval"]]
+    assert gen.warnings_for(validate_generate({"prompt": "x", "use_retrieval": False})) == []
     # a BundleError from the loader is a user-facing GeneratorError
     monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(
-        load_bundle=lambda d, dev: (_ for _ in ()).throw(RuntimeError("missing file: x/opt.txt")),
+        load_bundle=lambda d, dev, **kw: (_ for _ in ()).throw(RuntimeError("missing file: x/opt.txt")),
         BundleError=RuntimeError))
     with pytest.raises(GeneratorError, match="missing file: x/opt.txt"):
         PipelineGenerator().load(tmp_path, "cpu")
