@@ -29,12 +29,12 @@ def server_env(**extra) -> dict:
 
 
 class ServerProc:
-    def __init__(self, *args, env: dict | None = None, cwd=None, models=None):
+    def __init__(self, *args, env: dict | None = None, cwd=None, models=None, generator: str | None = STANDIN):
         self.log = tempfile.NamedTemporaryFile(prefix="remomask-server-", suffix=".log", delete=False)
         models = models or tempfile.gettempdir()
+        gen = ["--generator", generator] if generator else []
         self.p = subprocess.Popen(
-            [sys.executable, "-m", "backend.server", "--models", str(models), "--device", "cpu",
-             "--generator", STANDIN, *args],
+            [sys.executable, "-m", "backend.server", "--models", str(models), "--device", "cpu", *gen, *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, cwd=cwd or REPO,
             env=server_env(**(env or {})))
         self.lines: queue.Queue = queue.Queue()
