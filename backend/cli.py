@@ -133,7 +133,8 @@ def cmd_generate(args) -> int:
 
     t0 = time.monotonic()
     try:
-        out = run_generate(gen, params, out_dir, emit, stop.is_set, bvh=params.fit, smpl_dir=args.smpl_dir)
+        out = run_generate(gen, params, out_dir, emit, stop.is_set, bvh=params.fit, smpl_dir=args.smpl_dir,
+                           device=device)
     except KeyboardInterrupt:
         stop.set()
         bar.close()

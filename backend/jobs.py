@@ -91,7 +91,8 @@ def _check(cancelled):
 
 
 def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callable[[str, float], None],
-                 cancelled: Callable[[], bool], bvh: bool = False, smpl_dir: str | None = None) -> Outcome:
+                 cancelled: Callable[[], bool], bvh: bool = False, smpl_dir: str | None = None,
+                 device: str | None = None) -> Outcome:
     """Generate, fit (if asked and available), write one .npz per sample (+ .bvh if asked).
 
     Raises Cancelled (after removing anything written) when ``cancelled()`` turns true; exceptions from
@@ -119,7 +120,8 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
                 _check(cancelled)
                 try:
                     fits[i] = postprocess.fit_joints(
-                        s.joints, smpl_dir, progress=lambda _st, f, i=i: prog.fitting(i + _unit(f), len(samples)))
+                        s.joints, smpl_dir, progress=lambda _st, f, i=i: prog.fitting(i + _unit(f), len(samples)),
+                        device=device)
                 except Cancelled:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed fit keeps the joints

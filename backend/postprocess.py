@@ -46,7 +46,7 @@ def fitter_available() -> bool:
     return _import("smpl_fitting", "fit_motion") is not None
 
 
-def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None) -> Fit:
+def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None, device: str | None = None) -> Fit:
     """joints (T,22,3) -> SMPL fit (``smpl_dir``: the user's SMPL model folder, else skeleton-only).
     ``progress(stage, fraction)`` is passed on when fit_motion accepts it. Raises RuntimeError when
     smpl_fitting is not installed; fit_motion's own errors propagate."""
@@ -56,6 +56,8 @@ def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None) -
     kwargs = {"progress": progress} if progress is not None else {}
     if smpl_dir:
         kwargs["smpl_model_dir"] = str(smpl_dir)
+    if device:
+        kwargs["device"] = device
     res = _call_filtered(fit_motion, np.asarray(joints, dtype=np.float32), **kwargs)
     if hasattr(res, "as_npz_fields"):
         fields = dict(res.as_npz_fields())

@@ -211,7 +211,7 @@ class Server:
         try:
             out = run_generate(self.generator, job.params, Path(job.params.out_dir),
                                lambda stage, f: ch.send(P.progress(rid, stage, f)), cancelled,
-                               smpl_dir=self.smpl_dir)
+                               smpl_dir=self.smpl_dir, device=self.device)
         except Cancelled:
             self.jobs.finish(job)
             ch.send(P.error(rid, P.CANCELLED, "cancelled"))

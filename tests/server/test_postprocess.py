@@ -72,8 +72,9 @@ class FakeFit:
 def fake_fitting(monkeypatch):
     calls = {"fit": 0, "bvh": []}
 
-    def fit_motion(joints, *, smpl_model_dir=None, progress=None):
+    def fit_motion(joints, *, smpl_model_dir=None, progress=None, device="cpu"):
         calls["fit"] += 1
+        calls["device"] = device
         calls["smpl_model_dir"] = smpl_model_dir
         assert joints.dtype == np.float32 and joints.shape[1:] == (22, 3)
         if progress is not None:
@@ -120,7 +121,7 @@ def test_fit_fields_reach_the_file_and_the_result(tmp_path, fake_fitting):
     np.testing.assert_allclose(fit.joints[:, 0], np.load(out.motions[1]["path"])["joints"][:, 0], atol=1e-5)
     stages = [s for s, _ in events]
     assert stages.index("fit") > stages.index("decode") and stages.index("write") > stages.index("fit")
-    assert fake_fitting["smpl_model_dir"] is None
+    assert fake_fitting["smpl_model_dir"] is None and fake_fitting["device"] == "cpu"
 
 
 def test_failed_fit_keeps_the_joints(tmp_path, fake_fitting):
