@@ -101,3 +101,23 @@ def test_real_pipeline_through_the_server(release, tmp_path):
         np.testing.assert_array_equal(ja, jb)
     finally:
         s.close()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_real_pipeline_through_the_cli(release, tmp_path, capsys):
+    from backend import cli
+
+    code = cli.main(["generate", "a person kicks", "--models", str(release), "--out", str(tmp_path), "--device",
+                     "cpu", "--length", "24", "--samples", "2", "--seed", "1", "--time-steps", "2", "--no-fit"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    paths = [Path(p) for p in out.split()]
+    assert [p.name for p in paths] == ["a_person_kicks_s1_0.npz", "a_person_kicks_s1_1.npz"]
+    for p in paths:
+        with np.load(p) as z:
+            assert z["joints"].shape == (24, 22, 3) and str(z["prompt"]) == "a person kicks"
+    assert "retrieval unavailable" in err
+    code = cli.main(["info", "--models", str(release)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "ViT-B-32.pt" in out
