@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="top-k filter threshold 0..1 (default 0.9)")
     g.add_argument("--no-retrieval", action="store_true", help="generate without retrieved motions")
     g.add_argument("--generator", help=argparse.SUPPRESS)
+    g.add_argument("--fitter", help=argparse.SUPPRESS)
 
     i = sub.add_parser("info", help="check a models folder and print what it holds")
     i.add_argument("--models", required=True)
@@ -114,6 +115,12 @@ def cmd_generate(args) -> int:
     from .jobs import WriteError, run_generate  # noqa: PLC0415
 
     params = _params(args)
+    if args.fitter:
+        from . import postprocess  # noqa: PLC0415
+        try:
+            postprocess.set_fitter(args.fitter)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     try:
         out_dir = P.ensure_out_dir(params.out_dir)
     except P.ProtocolError as exc:

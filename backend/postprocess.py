@@ -42,15 +42,35 @@ def _import(module: str, name: str):
         return None
 
 
+_FITTER_OVERRIDE = None
+
+
+def set_fitter(spec: str | None):
+    """Use ``module:function`` instead of smpl_fitting.fit_motion (the hidden --fitter option, for tests)."""
+    global _FITTER_OVERRIDE
+    if spec is None:
+        _FITTER_OVERRIDE = None
+        return
+    module, sep, name = spec.partition(":")
+    fn = _import(module, name) if sep else None
+    if not callable(fn):
+        raise ValueError(f"--fitter must name a function as module:function, got {spec!r}")
+    _FITTER_OVERRIDE = fn
+
+
+def _fit_function():
+    return _FITTER_OVERRIDE or _import("smpl_fitting", "fit_motion")
+
+
 def fitter_available() -> bool:
-    return _import("smpl_fitting", "fit_motion") is not None
+    return _fit_function() is not None
 
 
 def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None, device: str | None = None) -> Fit:
     """joints (T,22,3) -> SMPL fit (``smpl_dir``: the user's SMPL model folder, else skeleton-only).
     ``progress(stage, fraction)`` is passed on when fit_motion accepts it. Raises RuntimeError when
     smpl_fitting is not installed; fit_motion's own errors propagate."""
-    fit_motion = _import("smpl_fitting", "fit_motion")
+    fit_motion = _fit_function()
     if fit_motion is None:
         raise RuntimeError("SMPL fitting (smpl_fitting) is not installed")
     kwargs = {"progress": progress} if progress is not None else {}

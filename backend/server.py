@@ -332,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--smpl-dir", help="your SMPL model folder for fitting (default: skeleton-only fit)")
     ap.add_argument("--max-queued", type=int, default=16, help=argparse.SUPPRESS)
     ap.add_argument("--generator", help=argparse.SUPPRESS)   # tests: module:factory stand-in
+    ap.add_argument("--fitter", help=argparse.SUPPRESS)      # tests: module:function instead of fit_motion
     ap.add_argument("--ready-file", help=argparse.SUPPRESS)  # tests: write the bound TCP port here
     return ap
 
@@ -341,6 +342,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="remomask-server %(levelname)s: %(message)s")
     token = args.token or os.environ.get("REMOMASK_TOKEN")
+    if args.fitter:
+        try:
+            postprocess.set_fitter(args.fitter)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     listen = None
     if args.listen:
         try:

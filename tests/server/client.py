@@ -14,6 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = "tests.server.standin:make"
+FAST_FIT = "tests.server.standin:fast_fit"
 
 
 def server_env(**extra) -> dict:
@@ -29,10 +30,11 @@ def server_env(**extra) -> dict:
 
 
 class ServerProc:
-    def __init__(self, *args, env: dict | None = None, cwd=None, models=None, generator: str | None = STANDIN):
+    def __init__(self, *args, env: dict | None = None, cwd=None, models=None, generator: str | None = STANDIN,
+                 fitter: str | None = FAST_FIT):
         self.log = tempfile.NamedTemporaryFile(prefix="remomask-server-", suffix=".log", delete=False)
         models = models or tempfile.gettempdir()
-        gen = ["--generator", generator] if generator else []
+        gen = (["--generator", generator] if generator else []) + (["--fitter", fitter] if fitter else [])
         self.p = subprocess.Popen(
             [sys.executable, "-m", "backend.server", "--models", str(models), "--device", "cpu", *gen, *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, cwd=cwd or REPO,

@@ -90,3 +90,26 @@ class StandIn:
 
 def make():
     return StandIn()
+
+
+class FastFit:
+    """Shaped like smpl_fitting.FitResult: zero local rotations on a rest skeleton taken from frame 0."""
+
+    def __init__(self, joints):
+        j = np.asarray(joints, np.float64)
+        rest = np.concatenate([j[0], j[0, 20:22] + [[0.08, 0, 0], [-0.08, 0, 0]]])
+        self.rest_joints = rest
+        self.poses = np.zeros((len(j), 24, 3))
+        self.trans = j[:, 0] - rest[0]
+        self.betas = np.zeros(10)
+        fitted = rest[None, :22] + self.trans[:, None]
+        self.fit_error_mm = np.linalg.norm(fitted - j, axis=-1).mean(axis=1) * 1000.0
+
+    def as_npz_fields(self):
+        return {k: np.asarray(getattr(self, k), np.float32)
+                for k in ("poses", "trans", "betas", "rest_joints", "fit_error_mm")}
+
+
+def fast_fit(joints, **kwargs):
+    """A quick stand-in for smpl_fitting.fit_motion (keeps server tests fast whatever is installed)."""
+    return FastFit(joints)

@@ -4,7 +4,6 @@ TorchScript archive). Checks the wiring end to end: load_bundle -> CLIP -> Pipel
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +98,18 @@ def test_real_pipeline_through_the_server(release, tmp_path):
         ja, jb = (np.load(x["result"]["motions"][0]["path"])["joints"] for x in (a, b))
         assert 4 <= ja.shape[0] <= 196 and ja.shape[0] % 4 == 0
         np.testing.assert_array_equal(ja, jb)
+        # fitting right after generation with whatever smpl_fitting this checkout has
+        _, f = s.call("generate", {"prompt": "sit", "length_s": 1.0, "time_steps": 2,
+                                   "out_dir": str(tmp_path / "f")}, timeout=300)
+        (m,) = f["result"]["motions"]
+        try:
+            import smpl_fitting  # noqa: F401
+        except ImportError:
+            assert m["fit_error_mm"] is None and any("not installed" in w for w in f["result"]["warnings"])
+        else:
+            with np.load(m["path"]) as z:
+                assert z["poses"].shape == (20, 24, 3) and np.isfinite(z["poses"]).all()
+            assert m["fit_error_mm"] is not None and np.isfinite(m["fit_error_mm"])
     finally:
         s.close()
 

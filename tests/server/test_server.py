@@ -14,9 +14,8 @@ import pytest
 
 from backend import __version__
 from tests.server.client import REPO, STANDIN, ServerProc, server_env
-from tests.server.standin import procedural_joints
 
-GEN_ORDER = ["text", "retrieval", "tokens", "residual", "decode", "fit", "write"]
+GEN_ORDER = ["text", "retrieval", "tokens", "residual", "decode", "fit", "write"]  # the stand-in's stages
 
 
 @pytest.fixture
@@ -96,15 +95,21 @@ def test_length_estimator_and_single_prompt(server, tmp_path):
     assert Path(m["path"]).name == "a_person_waves_s0_0.npz"
 
 
-def test_default_out_dir_and_fit_warning(server):
-    _, reply = server.call("generate", {"prompt": "walk", "length_s": 1.0})
+def test_default_out_dir_and_fit_right_after_generation(server):
+    events, reply = server.call("generate", {"prompt": "walk", "length_s": 1.0})
     (m,) = reply["result"]["motions"]
     assert Path(m["path"]).is_file() and Path(m["path"]).parent.name.startswith("remomask-out-")
-    w = reply["result"]["warnings"]
-    try:
-        import smpl_fitting  # noqa: F401
-    except ImportError:
-        assert any("fitting is not installed" in x for x in w)
+    assert reply["result"]["warnings"] == []
+    stages = [e["stage"] for e in events]
+    assert stages.index("decode") < stages.index("fit") < stages.index("write")
+    with np.load(m["path"]) as z:
+        assert z["poses"].shape == (20, 24, 3) and z["rest_joints"].shape == (24, 3)
+        np.testing.assert_allclose(m["fit_error_mm"], z["fit_error_mm"].mean(), rtol=1e-5)
+        assert m["fit_error_mm"] > 1.0  # the stand-in fit keeps the rest pose: a real, non-zero error
+    assert "fit" in server.call("hello")[1]["result"]["capabilities"]
+    _, nofit = server.call("generate", {"prompt": "walk", "length_s": 1.0, "fit": False})
+    (m2,) = nofit["result"]["motions"]
+    assert m2["fit_error_mm"] is None and "poses" not in np.load(m2["path"]).files
 
 
 @pytest.mark.parametrize("params, needle", [
