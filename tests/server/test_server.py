@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from backend import __version__
-from tests.server.client import REPO, STANDIN, ServerProc, server_env
+from tests.server.client import FAST_FIT, REPO, STANDIN, ServerProc, server_env
 
 GEN_ORDER = ["text", "retrieval", "tokens", "residual", "decode", "fit", "write"]  # the stand-in's stages
 
@@ -248,7 +248,7 @@ def test_library_prints_do_not_corrupt_the_protocol(tmp_path):
             "st.StandIn.generate = noisy\n"
             "s.main()\n")
     p = subprocess.Popen([sys.executable, "-c", code, "--models", str(tmp_path), "--device", "cpu",
-                          "--generator", STANDIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          "--generator", STANDIN, "--fitter", FAST_FIT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, cwd=REPO, env=server_env())
     p.stdin.write(json.dumps({"id": 1, "method": "generate",
                               "params": {"prompt": "walk", "out_dir": str(tmp_path)}}).encode() + b"\n")
@@ -293,7 +293,7 @@ def test_over_long_line_is_rejected_and_skipped(server):
 def _tcp_server(tmp_path, *extra, env=None):
     ready = tmp_path / "port"
     p = subprocess.Popen([sys.executable, "-m", "backend.server", "--models", str(tmp_path), "--device", "cpu",
-                          "--generator", STANDIN, "--ready-file", str(ready), *extra],
+                          "--generator", STANDIN, "--fitter", FAST_FIT, "--ready-file", str(ready), *extra],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          cwd=REPO, env=server_env(**(env or {})))
     end = time.monotonic() + 20
