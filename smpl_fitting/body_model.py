@@ -10,6 +10,8 @@ from the loaded model, the fit runs on our own FK and reproduces ``smplx``'s joi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -77,7 +79,8 @@ class SMPLBody:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise FitError(f"SMPL model files need the 'smplx' package (pip install smplx): {exc}") from exc
         try:
-            model = smplx.SMPL(str(path), gender=str(gender).lower(), num_betas=NUM_BETAS)
+            with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a warning for 10-beta files
+                model = smplx.SMPL(str(path), gender=str(gender).lower(), num_betas=NUM_BETAS)
         except FitError:
             raise
         except Exception as exc:  # corrupt file, chumpy pickles, wrong layout

@@ -60,7 +60,7 @@ def validate_joints(joints) -> np.ndarray:
 
 def fit_motion(joints: np.ndarray, *, smpl_model_dir: str | None = None, gender: str = "neutral",
                refine: bool = True, foot_lock: bool = True, fit_betas: bool = False, device: str = "cpu",
-               progress=None, iterations: int = 30) -> FitResult:
+               progress=None, iterations: int = 25) -> FitResult:
     """Fit SMPL pose parameters to HumanML3D joints (T, 22, 3) (y-up, metres, 20 fps).
 
     ``smpl_model_dir``: the user's SMPL folder (``SMPL_NEUTRAL.pkl`` in it or in its ``smpl/``), read through

@@ -32,7 +32,7 @@ class RefineWeights:
     limit: float = 100.0         # per squared sin of a wrong-way bend
     hinge: float = 0.5           # per squared deviation of the hinge axis
     foot_lock: float = 1.0       # per cm^2 of a locked foot's drift
-    betas_prior: float = 0.05    # per squared beta
+    betas_prior: float = 0.001   # per squared beta
 
 
 def detect_contacts(joints: np.ndarray, fps: float = 20.0, speed_mps: float = 0.25,
@@ -62,6 +62,15 @@ def detect_contacts(joints: np.ndarray, fps: float = 20.0, speed_mps: float = 0.
                     mask[start:i, k] = False
                 start = None
     return mask, locked
+
+
+def temporal_gate(joints: np.ndarray, fps: float = 20.0, lo: float = 30.0, hi: float = 100.0) -> float:
+    """1 for a coherent motion, 0 for unrelated frames: from the median joint acceleration (m/s^2)."""
+    j = np.asarray(joints, float)
+    if j.shape[0] < 3:
+        return 0.0
+    acc = np.linalg.norm(j[2:] - 2 * j[1:-1] + j[:-2], axis=-1) * fps * fps
+    return float(np.clip((hi - np.median(acc)) / (hi - lo), 0.0, 1.0))
 
 
 def _torch():
@@ -133,11 +142,11 @@ class TorchFK:
 def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans: np.ndarray, *,
            jdirs: np.ndarray | None = None, betas: np.ndarray | None = None, fit_betas: bool = False,
            foot_lock: bool = True, fps: float = 20.0, iterations: int = 30, device: str = "cpu",
-           weights: RefineWeights | None = None, progress=None):
+           weights: RefineWeights | None = None, progress=None, dtype: str = "float64"):
     """Refine IK rotations. Returns (local_mats (T,24,3,3), trans (T,3), betas (10,), rest (24,3))."""
     torch = _torch()
     w = weights or RefineWeights()
-    dt = torch.float64
+    dt = torch.float32 if dtype == "float32" else torch.float64
     dev = torch.device(device)
     tgt = torch.as_tensor(np.asarray(target, float)[:, : sk.NUM_HML_JOINTS], dtype=dt, device=dev)
     t = tgt.shape[0]
@@ -160,7 +169,8 @@ def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans:
     lower0 = torch.tensor(lower0 / np.linalg.norm(lower0, axis=-1, keepdims=True), dtype=dt, device=dev)
     hinge_idx = torch.tensor(hinge_j, device=dev)
 
-    if foot_lock and t >= 3:
+    gate = temporal_gate(target, fps)
+    if foot_lock and t >= 3 and gate > 0:
         mask_np, locked_np = detect_contacts(target, fps)
         mask = torch.as_tensor(mask_np, dtype=dt, device=dev)
         locked = torch.as_tensor(locked_np, dtype=dt, device=dev)
@@ -168,6 +178,7 @@ def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans:
     else:
         n_contact = 0.0
     foot_idx = torch.tensor(FOOT_JOINTS, device=dev)
+    w_smooth = w.smooth * gate
     cm2 = 1.0 / (0.01 ** 2)
 
     def build_local():
@@ -181,10 +192,10 @@ def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans:
         rest = j0 + jd @ beta
         joints, _ = fk(rest, local, tr0 + dtrans)
         loss = w.position * cm2 * ((joints[:, : sk.NUM_HML_JOINTS] - tgt) ** 2).sum(-1).mean()
-        if t >= 3 and w.smooth > 0:
+        if t >= 3 and w_smooth > 0:
             lo = local[:, opt_idx]
             acc = lo[2:] - 2 * lo[1:-1] + lo[:-2]
-            loss = loss + w.smooth * (acc ** 2).sum((-1, -2)).mean() * len(OPT_JOINTS) / sk.NUM_HML_JOINTS
+            loss = loss + w_smooth * (acc ** 2).sum((-1, -2)).mean() * len(OPT_JOINTS) / sk.NUM_HML_JOINTS
         hm = local[:, hinge_idx]                                           # (T, 4, 3, 3)
         moved = (hm @ lower0[None, :, :, None])[..., 0]
         bend = (torch.cross(lower0.expand_as(moved), moved, dim=-1) * hinge_axes).sum(-1)
@@ -211,7 +222,14 @@ def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans:
             progress("refine", min(1.0, calls[0] / (iterations * 1.25)))
         return loss
 
-    optim.step(closure)
+    # Small tensors: one intra-op thread is much faster than several (and than a busy shared CPU).
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        optim.step(closure)
+    finally:
+        torch.set_num_threads(threads)
     with torch.no_grad():
         local = build_local().cpu().numpy()
         trans_out = (tr0 + dtrans).cpu().numpy()
