@@ -51,9 +51,13 @@ def fit_file(src: Path, dst: Path, args, progress=None) -> float:
     fps = float(np.asarray(fields.get("fps", 20.0)).reshape(-1)[0]) if "fps" in fields else 20.0
     if abs(fps - 20.0) > 1e-6:
         raise FitError(f"{src}: fps is {fps:g}; the fit expects HumanML3D's 20 fps")
-    result = fit_motion(fields["joints"], smpl_model_dir=args.smpl_model, gender=args.gender,
-                        refine=not args.no_refine, foot_lock=not args.no_foot_lock, fit_betas=args.fit_betas,
-                        device=args.device, progress=progress)
+    try:
+        result = fit_motion(fields["joints"], smpl_model_dir=args.smpl_model, gender=args.gender,
+                            refine=not args.no_refine, foot_lock=not args.no_foot_lock,
+                            fit_betas=args.fit_betas,
+                            device=args.device, progress=progress)
+    except FitError as exc:
+        raise FitError(f"{src}: {exc}") from exc
     fields.update(result.as_npz_fields())
     write_npz_atomic(dst, fields)
     return float(result.fit_error_mm.mean())

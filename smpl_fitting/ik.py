@@ -12,8 +12,8 @@ Per joint, the *global* rotation is solved from the positions of its children:
 * knees / elbows: the hinge angle, then a residual swing; collars, neck, ankles: swing from the parent frame;
 * leaves (head, feet, wrists, hands): no rotation relative to the parent (the positions do not determine it).
 
-Local rotations are then made continuous over time (quaternion hemisphere) and returned as axis-angle vectors
-whose angle may exceed pi where that keeps them continuous.
+Local rotations are returned as axis-angle vectors made continuous over time (the angle may exceed pi where
+that keeps them continuous).
 """
 
 from __future__ import annotations
@@ -100,23 +100,26 @@ def _signed_angle(a: np.ndarray, b: np.ndarray, axis: np.ndarray) -> np.ndarray:
 def continuous_rotvecs(mats: np.ndarray) -> np.ndarray:
     """(T, J, 3, 3) rotations -> (T, J, 3) axis-angle vectors continuous over time (axis 0).
 
-    Quaternions are put on one hemisphere frame to frame; the axis-angle vector is read from the continuous
-    quaternion, so its angle runs past pi instead of jumping to the opposite axis.
+    Every rotation has the equivalent vectors ``n * (a + 2 pi k)``; frame by frame the one nearest to the
+    previous frame's vector is kept, so a rotation passing pi (or a full turn) does not jump to the opposite
+    axis. The first frame has an angle <= pi.
     """
     t, j = mats.shape[:2]
-    q = Rotation.from_matrix(mats.reshape(-1, 3, 3)).as_quat().reshape(t, j, 4)  # x, y, z, w
-    if t > 1:
-        dots = np.sum(q[1:] * q[:-1], -1)
-        flips = np.cumprod(np.where(dots < 0, -1.0, 1.0), axis=0)
-        q[1:] *= flips[..., None]
-    # start each joint on the w >= 0 hemisphere (angle <= pi at frame 0)
-    q *= np.where(q[:1, :, 3:] < 0, -1.0, 1.0)
-    v = q[..., :3]
-    s = np.linalg.norm(v, axis=-1)
-    angle = 2.0 * np.arctan2(s, q[..., 3])
-    scale = np.where(s > 1e-12, angle / np.maximum(s, 1e-12), 2.0 / np.maximum(np.abs(q[..., 3]), 1e-12)
-                     * np.sign(q[..., 3]))
-    return v * scale[..., None]
+    v = Rotation.from_matrix(mats.reshape(-1, 3, 3)).as_rotvec().reshape(t, j, 3)
+    angle = np.linalg.norm(v, axis=-1)
+    axis = v / np.maximum(angle, 1e-12)[..., None]
+    out = v.copy()
+    two_pi = 2.0 * np.pi
+    for i in range(1, t):
+        prev = out[i - 1]
+        proj = np.sum(prev * axis[i], -1)
+        k = np.round((proj - angle[i]) / two_pi)
+        cand = axis[i] * (angle[i] + two_pi * k)[:, None]
+        # a (near) identity rotation has no axis of its own: keep the previous axis, whole turns only
+        plen = np.linalg.norm(prev, axis=-1)
+        still = v[i] + prev / np.maximum(plen, 1e-12)[:, None] * (two_pi * np.round(plen / two_pi))[:, None]
+        out[i] = np.where((angle[i] > 1e-6)[:, None], cand, still)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ rest skeleton
