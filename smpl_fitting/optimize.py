@@ -73,6 +73,60 @@ def temporal_gate(joints: np.ndarray, fps: float = 20.0, lo: float = 30.0, hi: f
     return float(np.clip((hi - np.median(acc)) / (hi - lo), 0.0, 1.0))
 
 
+def lbfgs(value_and_grad, x0, iterations: int, history: int = 20, tol: float = 1e-10):
+    """Minimise with L-BFGS (two-loop recursion, backtracking Armijo line search) on a flat tensor.
+
+    Our own few lines instead of ``torch.optim.LBFGS``: every ``torch.optim`` step imports ``torch._dynamo``
+    (seconds on first use), which a one-shot CLI fit should not pay.
+    """
+    torch = _torch()
+    x = x0.clone()
+    f, g = value_and_grad(x)
+    hist: list = []
+    for it in range(iterations):
+        q = g.clone()
+        alphas = []
+        for s_, y_, rho in reversed(hist):
+            a = rho * torch.dot(s_, q)
+            q -= a * y_
+            alphas.append(a)
+        if hist:
+            s_, y_, _ = hist[-1]
+            q *= torch.dot(s_, y_) / torch.dot(y_, y_)
+        else:
+            q *= min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+        for (s_, y_, rho), a in zip(hist, reversed(alphas)):
+            b = rho * torch.dot(y_, q)
+            q += s_ * (a - b)
+        d = -q
+        gtd = float(torch.dot(g, d))
+        if gtd > -1e-12:
+            if not hist:
+                break
+            hist.clear()  # not a descent direction: restart from steepest descent
+            continue
+        step = 1.0
+        for _ in range(12):
+            x_new = x + step * d
+            f_new, g_new = value_and_grad(x_new)
+            if f_new <= f + 1e-4 * step * gtd:
+                break
+            step *= 0.5
+        else:
+            break
+        s_, y_ = x_new - x, g_new - g
+        ys = float(torch.dot(y_, s_))
+        if ys > 1e-12:
+            hist.append((s_, y_, 1.0 / ys))
+            if len(hist) > history:
+                hist.pop(0)
+        converged = abs(f - f_new) <= tol * max(1.0, abs(f))
+        x, f, g = x_new, f_new, g_new
+        if converged or float(g.abs().max()) < 1e-9:
+            break
+    return x
+
+
 def _torch():
     import torch  # noqa: PLC0415
     return torch
@@ -209,25 +263,33 @@ def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans:
             loss = loss + w.betas_prior * (beta ** 2).sum()
         return loss
 
-    optim = torch.optim.LBFGS(params, lr=1.0, max_iter=iterations, history_size=20,
-                              line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
+    sizes = [p_.numel() for p_ in params]
+
+    def value_and_grad(x):
+        parts = torch.split(x, sizes)
+        with torch.no_grad():
+            for p_, part in zip(params, parts):
+                p_.copy_(part.view_as(p_))
+        loss = loss_fn()
+        grads = torch.autograd.grad(loss, params)
+        return float(loss.detach()), torch.cat([g_.reshape(-1) for g_ in grads])
+
     calls = [0]
 
-    def closure():
-        optim.zero_grad()
-        loss = loss_fn()
-        loss.backward()
+    def counted(x):
         calls[0] += 1
         if progress is not None:
             progress("refine", min(1.0, calls[0] / (iterations * 1.25)))
-        return loss
+        return value_and_grad(x)
 
     # Small tensors: one intra-op thread is much faster than several (and than a busy shared CPU).
     threads = torch.get_num_threads()
     if dev.type == "cpu":
         torch.set_num_threads(1)
     try:
-        optim.step(closure)
+        x0 = torch.cat([p_.detach().reshape(-1) for p_ in params])
+        x = lbfgs(counted, x0, iterations)
+        value_and_grad(x)  # leave the parameters at x
     finally:
         torch.set_num_threads(threads)
     with torch.no_grad():
@@ -249,16 +311,13 @@ def fit_betas_to_lengths(target: np.ndarray, j0: np.ndarray, jdirs: np.ndarray, 
     j0_t = torch.tensor(j0, dtype=torch.float64)
     jd_t = torch.tensor(jdirs, dtype=torch.float64)
     par = torch.tensor(sk.SMPL_PARENTS[1:22])
-    beta = torch.zeros(jdirs.shape[-1], dtype=torch.float64, requires_grad=True)
-    optim = torch.optim.LBFGS([beta], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
 
-    def closure():
-        optim.zero_grad()
+    def value_and_grad(beta):
+        beta = beta.detach().requires_grad_(True)
         rest = j0_t + jd_t @ beta
         bl = (rest[1:22] - rest[par]).norm(dim=-1)
         loss = (((bl - lengths) / 0.01) ** 2).sum() + prior * (beta ** 2).sum()
-        loss.backward()
-        return loss
+        (grad,) = torch.autograd.grad(loss, beta)
+        return float(loss.detach()), grad
 
-    optim.step(closure)
-    return beta.detach().numpy()
+    return lbfgs(value_and_grad, torch.zeros(jdirs.shape[-1], dtype=torch.float64), iterations).numpy()
