@@ -128,11 +128,27 @@ class SMPLBody:
         return sk.forward_kinematics(self.rest_joints(betas), poses, trans)
 
 
+_CACHE: dict = {}
+
+
+def load_smpl_body(smpl_model_dir: str | os.PathLike, gender: str = "neutral") -> SMPLBody:
+    """SMPLBody, cached per (file, gender, modification time): the server loads the model once."""
+    path = find_smpl_file(smpl_model_dir, gender).resolve()
+    key = (str(path), str(gender).lower(), path.stat().st_mtime_ns)
+    body = _CACHE.get(key)
+    if body is None:
+        body = SMPLBody(path, gender)
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = body
+    return body
+
+
 def load_body_model(smpl_model_dir: str | os.PathLike | None, gender: str = "neutral",
                     joints: np.ndarray | None = None):
     """SMPLBody for a model folder, else a SkeletonBody built from ``joints``' own proportions."""
     if smpl_model_dir is not None and str(smpl_model_dir) != "":
-        return SMPLBody(smpl_model_dir, gender)
+        return load_smpl_body(smpl_model_dir, gender)
     if joints is None:
         return SkeletonBody(sk.TEMPLATE_REST_JOINTS)
     from .ik import rest_from_joints  # noqa: PLC0415

@@ -73,7 +73,7 @@ def temporal_gate(joints: np.ndarray, fps: float = 20.0, lo: float = 30.0, hi: f
     return float(np.clip((hi - np.median(acc)) / (hi - lo), 0.0, 1.0))
 
 
-def lbfgs(value_and_grad, x0, iterations: int, history: int = 20, tol: float = 1e-10):
+def lbfgs(value_and_grad, x0, iterations: int, history: int = 20, tol: float = 1e-4):
     """Minimise with L-BFGS (two-loop recursion, backtracking Armijo line search) on a flat tensor.
 
     Our own few lines instead of ``torch.optim.LBFGS``: every ``torch.optim`` step imports ``torch._dynamo``
@@ -120,7 +120,7 @@ def lbfgs(value_and_grad, x0, iterations: int, history: int = 20, tol: float = 1
             hist.append((s_, y_, 1.0 / ys))
             if len(hist) > history:
                 hist.pop(0)
-        converged = abs(f - f_new) <= tol * max(1.0, abs(f))
+        converged = abs(f - f_new) <= tol * max(10.0, abs(f))
         x, f, g = x_new, f_new, g_new
         if converged or float(g.abs().max()) < 1e-9:
             break
