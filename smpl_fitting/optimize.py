@@ -35,10 +35,13 @@ class RefineWeights:
     betas_prior: float = 0.001   # per squared beta
 
 
-def detect_contacts(joints: np.ndarray, fps: float = 20.0, speed_mps: float = 0.25,
-                    height_m: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Foot contacts of (T, 22, 3) joints: mask (T, 4) for FOOT_JOINTS and the locked positions (T, 4, 3)
-    (each contact run's mean position)."""
+def detect_contacts(joints: np.ndarray, fps: float = 20.0, speed_mps: float = 0.2,
+                    height_m: float = 0.05, reach_m: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Foot contacts of (T, 22, 3) joints: mask (T, 4) for FOOT_JOINTS and the locked positions (T, 4, 3).
+
+    A contact is a run of at least two frames where the joint is slower than ``speed_mps`` and within
+    ``height_m`` of its floor height; it is locked at the run's mean position, except on frames where the input
+    is more than ``reach_m`` away from that position (a foot that really moves is not pinned)."""
     j = np.asarray(joints, float)[:, list(FOOT_JOINTS)]
     t = j.shape[0]
     if t < 2:
@@ -61,6 +64,7 @@ def detect_contacts(joints: np.ndarray, fps: float = 20.0, speed_mps: float = 0.
                 else:
                     mask[start:i, k] = False
                 start = None
+    mask &= np.linalg.norm(locked - j, axis=-1) < reach_m
     return mask, locked
 
 
