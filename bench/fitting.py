@@ -29,6 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5, help="motions per case")
     ap.add_argument("--threads", type=int, default=1, help="torch threads outside the refinement")
+    ap.add_argument("--joints", nargs="*", default=[], help="also fit these (T, 22, 3) .npy / motion .npz files")
     args = ap.parse_args()
     t0 = time.perf_counter()
     import torch
@@ -71,6 +72,16 @@ def main() -> None:
                 print(f"{body:9} {label:12} {'IK + refine' if refine else 'IK only':12} {med:10.3f} "
                       f"{T / med:9.0f} {np.mean(means):8.2f} {np.max(maxes):7.2f}")
     print("\nerrors are against the clean motion; timings are medians over", args.repeats, "motions")
+    for path in args.joints:
+        joints = np.load(path) if path.endswith(".npy") else np.load(path)["joints"]
+        for refine, lock in ((False, False), (True, False), (True, True)):
+            t0 = time.perf_counter()
+            res = fit_motion(joints, refine=refine, foot_lock=lock)
+            dt = time.perf_counter() - t0
+            err = np.linalg.norm(res.joints[:, :22] - joints, axis=-1) * 1000
+            method = "IK only" if not refine else ("IK + refine" + (" + foot lock" if lock else ""))
+            print(f"{Path(path).name} ({len(joints)} frames) {method:25} {dt:.3f} s  mean {err.mean():.2f} mm  "
+                  f"max {err.max():.2f} mm")
 
 
 if __name__ == "__main__":
