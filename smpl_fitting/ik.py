@@ -226,7 +226,6 @@ def solve_ik(joints: np.ndarray, rest_joints: np.ndarray) -> IKResult:
         return _unit(p[:, j] - p[:, par[j]])
 
     g = np.zeros((t, sk.NUM_SMPL_JOINTS, 3, 3))
-    eye = np.broadcast_to(np.eye(3), (t, 3, 3))
     # pelvis and spine3: rigid alignment of their three children
     for root, children, _ in _GROUPS:
         src = rest[list(children)] - rest[root]
@@ -257,6 +256,5 @@ def solve_ik(joints: np.ndarray, rest_joints: np.ndarray) -> IKResult:
     local[:, 0] = g[:, 0]
     for j in range(1, sk.NUM_SMPL_JOINTS):
         local[:, j] = np.swapaxes(g[:, par[j]], -1, -2) @ g[:, j]
-    del eye
     trans = p[:, 0] - rest[0]
     return IKResult(poses=continuous_rotvecs(local), trans=trans, local_mats=local, global_mats=g)
