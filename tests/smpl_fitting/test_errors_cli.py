@@ -113,3 +113,15 @@ def test_module_entry_point_help():
     proc = subprocess.run([sys.executable, "-m", "smpl_fitting", "--help"], cwd=REPO, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and "--smpl-model" in proc.stdout and "--dir" in proc.stdout
+
+
+def test_t_pose_gives_zero_pose_and_garbage_stays_finite():
+    tpose = np.repeat(sk.TEMPLATE_REST_JOINTS[None, :22], 5, 0) + [0.0, 0.9, 0.0]
+    res = fit_motion(tpose)
+    assert np.abs(res.poses).max() < 1e-6
+    np.testing.assert_allclose(res.joints[:, :22], tpose, atol=1e-9)
+    garbage = np.random.default_rng(0).normal(0, 0.5, (12, 22, 3))
+    garbage[4] = 0.0
+    garbage[4, 5] = 1.0  # a frame with 21 coincident joints
+    res = fit_motion(garbage)
+    assert all(np.all(np.isfinite(a)) for a in (res.poses, res.trans, res.joints, res.fit_error_mm))
