@@ -205,7 +205,12 @@ def refine(target: np.ndarray, rest0: np.ndarray, local_mats: np.ndarray, trans:
     torch = _torch()
     w = weights or RefineWeights()
     dt = torch.float32 if dtype == "float32" else torch.float64
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+        torch.zeros(1, device=dev)
+    except (RuntimeError, AssertionError) as exc:
+        from .errors import FitError  # noqa: PLC0415
+        raise FitError(f"torch device {device!r} is not usable here: {exc}") from exc
     tgt = torch.as_tensor(np.asarray(target, float)[:, : sk.NUM_HML_JOINTS], dtype=dt, device=dev)
     t = tgt.shape[0]
     r_ik = torch.as_tensor(local_mats, dtype=dt, device=dev)

@@ -125,3 +125,8 @@ def test_t_pose_gives_zero_pose_and_garbage_stays_finite():
     garbage[4, 5] = 1.0  # a frame with 21 coincident joints
     res = fit_motion(garbage)
     assert all(np.all(np.isfinite(a)) for a in (res.poses, res.trans, res.joints, res.fit_error_mm))
+
+
+def test_unusable_device_is_a_fit_error():
+    with pytest.raises(FitError, match="device"):
+        fit_motion(motion(), device="no-such-device")
