@@ -37,7 +37,7 @@ _EXPECTED = {"poses": "(T, 24, 3)", "trans": "(T, 3)", "rest_joints": "(24, 3)"}
 
 
 def _array(data, key, source, required=True, flat_tail=None):
-    if key not in data:
+    if key not in data or data[key] is None:
         if required:
             raise MotionFileError(f"{_where(source)}missing '{key}' (expected shape {_EXPECTED.get(key, '?')}); "
                                   f"found {sorted(data.keys())}")

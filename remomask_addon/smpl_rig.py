@@ -125,11 +125,13 @@ def matrix_to_axis_angle(m) -> np.ndarray:
 
 
 def make_quaternions_continuous(q, axis: int = 0) -> np.ndarray:
-    """Flip signs along ``axis`` (time) so consecutive quaternions lie in the same hemisphere."""
+    """Flip signs along ``axis`` (time) so consecutive quaternions lie in the same hemisphere.
+    (Flipping q_t must flip the comparison for q_t+1 too: a cumulative product of dot signs.)"""
     q = np.moveaxis(np.array(q, dtype=np.float64), axis, 0)
-    for t in range(1, q.shape[0]):
-        flip = np.sum(q[t] * q[t - 1], axis=-1) < 0.0
-        q[t][flip] *= -1.0
+    if q.shape[0] > 1:
+        dots = np.sum(q[1:] * q[:-1], axis=-1)
+        signs = np.cumprod(np.where(dots < 0.0, -1.0, 1.0), axis=0)
+        q[1:] *= signs[..., None]
     return np.moveaxis(q, 0, axis)
 
 

@@ -119,6 +119,10 @@ def test_load_motion_roundtrip(tmp_path, motion_factory, npz_writer):
     assert m["num_frames"] == 12 and m["prompt"] == "jump twice" and m["seed"] == 9
     assert m["fps"] == 20.0 and m["retrieved"] == ["a man walks", "someone strolls"]
     assert m["poses"].dtype == np.float64 and m["source"] == os.fspath(p)
+    again = motion_io.validate_motion(m)  # a validated dict validates again (None = absent)
+    assert np.array_equal(again["poses"], m["poses"]) and again["seed"] == 9
+    m["joints"] = None
+    assert motion_io.validate_motion(m)["joints"] is None
 
 
 @pytest.mark.parametrize("mutate, message", [
