@@ -199,14 +199,27 @@ _SWING_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16
 
 
 def rest_from_joints(joints) -> np.ndarray:
-    """A (24, 3) rest skeleton with the template's directions and the mean bone lengths of
-    ``joints`` (T, 22, 3); hands keep the template offsets; feet on y = template foot height."""
+    """A (24, 3) rest skeleton fitted to ``joints`` (T, 22, 3).
+
+    Bones below a frame joint (pelvis -> hips/spine1, spine3 -> neck/collars) take their mean
+    offset in that joint's local frame, placed in the template's rest frame, so the frame fit is
+    exact for a rigid skeleton; every other bone takes the template's direction and the mean
+    length from the data; hands keep the template offsets; feet on y = template foot height."""
     tpl = smpl_rig.TEMPLATE_REST_JOINTS
     rest = np.zeros((24, 3))
+    frame_children = {}
+    for k, (up, left, right) in _FRAME_JOINTS.items():
+        f_pose = _frame(joints[:, up] - joints[:, k], joints[:, left] - joints[:, right])  # (T, 3, 3)
+        f_tpl = _frame(tpl[up] - tpl[k], tpl[left] - tpl[right])
+        for c in (up, left, right):
+            local = np.einsum("tba,tb->ta", f_pose, joints[:, c] - joints[:, k]).mean(0)
+            frame_children[c] = f_tpl @ local
     for j in range(1, 24):
         p = smpl_rig.SMPL_PARENTS[j]
         off = tpl[j] - tpl[p]
-        if j < 22:
+        if j in frame_children:
+            off = frame_children[j]
+        elif j < 22:
             length = float(np.mean(np.linalg.norm(joints[:, j] - joints[:, p], axis=-1)))
             off = _unit(off) * length
         rest[j] = rest[p] + off

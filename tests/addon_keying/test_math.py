@@ -103,6 +103,20 @@ def test_swing_ik_reproduces_joint_positions(motion_factory):
     assert L == pytest.approx(np.linalg.norm(src["joints"][0, 4] - src["joints"][0, 1]), rel=1e-4)
 
 
+def test_swing_ik_on_a_different_skeleton_is_exact():
+    """Joints from a skeleton with other proportions and hip/collar placement (like real
+    HumanML3D output) are still reproduced: the rest skeleton is fitted to the data."""
+    rng = np.random.default_rng(11)
+    rest = smpl_rig.TEMPLATE_REST_JOINTS * 0.9 + rng.normal(scale=0.03, size=(24, 3))
+    poses = rng.normal(scale=0.3, size=(25, 24, 3))
+    trans = np.cumsum(rng.normal(scale=0.02, size=(25, 3)), axis=0)
+    joints, _ = smpl_rig.forward_kinematics(rest, poses, trans)
+    m = motion_io.motion_from_joints(joints[:, :22])
+    pos, _ = smpl_rig.forward_kinematics(m["rest_joints"], m["poses"], m["trans"])
+    err = np.linalg.norm(pos[:, :22] - joints[:, :22], axis=-1)
+    assert err.max() < 1e-3, err.max()
+
+
 def test_swing_ik_with_noisy_lengths_stays_close(motion_factory):
     src = motion_factory(T=30, seed=6)
     j = src["joints"] + np.random.default_rng(0).normal(scale=0.004, size=src["joints"].shape)
