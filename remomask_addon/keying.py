@@ -90,10 +90,11 @@ def bone_channels(rest_matrices, motion: dict, dst_fps: float | None = None):
     rest_m = np.asarray(rest_matrices, dtype=np.float64)
     B = rest_m[:, :3, :3]
     head0 = rest_m[0, :3, 3]
-    R = smpl_rig.axis_angle_to_matrix(motion["poses"])          # (T, 24, 3, 3) y-up local
-    W = coords.rotations_to_zup(R)                               # same rotations, z-up
-    L = np.swapaxes(B, -1, -2)[None] @ W @ B[None]               # B^T W B per bone
-    quats = smpl_rig.make_quaternions_continuous(smpl_rig.matrix_to_quaternion(L), axis=0)
+    # L = B^T C R C^T B = D^T R D with D = C^T B: the same angle about the axis D^T a, so the
+    # axis-angle vectors are just rotated (row form: a^T D) and turned into quaternions.
+    D = coords.ZUP_TO_YUP[None] @ B                              # (24, 3, 3)
+    aa_local = np.einsum("tja,jab->tjb", np.asarray(motion["poses"], dtype=np.float64), D)
+    quats = smpl_rig.make_quaternions_continuous(smpl_rig.axis_angle_to_quaternion(aa_local), axis=0)
     pelvis = coords.points_to_zup(motion["rest_joints"][0] + motion["trans"])  # (T, 3)
     loc = (pelvis - head0) @ B[0]                                # B0^T (p - head0), row form
     src_fps = float(motion["fps"])

@@ -33,6 +33,9 @@ def test_rotation_helpers_match_scipy():
     aa[1] = [np.pi, 0, 0]
     m = smpl_rig.axis_angle_to_matrix(aa)
     assert np.allclose(m, Rot.from_rotvec(aa).as_matrix(), atol=1e-12)
+    qa = smpl_rig.axis_angle_to_quaternion(np.concatenate([aa, [[1e-10, 0, 0]]]))
+    assert np.allclose(smpl_rig.quaternion_to_matrix(qa[:-1]), m, atol=1e-12)
+    assert np.allclose(qa[-1], [1, 5e-11, 0, 0])
     q = smpl_rig.matrix_to_quaternion(m)
     q_ref = Rot.from_matrix(m).as_quat()[:, [3, 0, 1, 2]]
     assert np.allclose(np.abs(np.sum(q * q_ref, -1)), 1.0, atol=1e-9)
@@ -76,6 +79,21 @@ def test_resample_times():
     assert np.allclose(resample_times(5, 20.0, 10.0), [0, 2, 4])
     assert np.allclose(np.diff(s), 20 / 30)
     assert len(resample_times(1, 20, 30)) == 1
+
+
+def test_bone_channels_match_the_matrix_formula(motion_factory):
+    """L_j = B_j^T (C R_j C^T) B_j for arbitrary bone rest orientations."""
+    m = motion_io.validate_motion(motion_factory(T=6, seed=2, amp=1.5))
+    rest = np.tile(np.eye(4), (24, 1, 1))
+    rest[:, :3, :3] = Rot.random(24, random_state=3).as_matrix()
+    rest[:, :3, 3] = np.random.default_rng(0).normal(size=(24, 3))
+    q, loc = bone_channels(rest, m)
+    B = rest[:, :3, :3]
+    W = coords.rotations_to_zup(smpl_rig.axis_angle_to_matrix(m["poses"]))
+    L = np.swapaxes(B, -1, -2)[None] @ W @ B[None]
+    assert np.allclose(smpl_rig.quaternion_to_matrix(q), L, atol=1e-9)
+    pelvis = coords.points_to_zup(m["rest_joints"][0] + m["trans"])
+    assert np.allclose(rest[0, :3, 3] + loc @ B[0].T, pelvis, atol=1e-9)
 
 
 def test_bone_channels_identity_rest_is_converted_smpl(motion_factory):
