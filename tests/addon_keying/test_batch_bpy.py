@@ -62,6 +62,14 @@ def test_three_takes_end_to_end_with_continuous_root(bpy_clean, motion_factory, 
     assert jumps.max() < 0.01, jumps  # < 1 cm at every join
     # and the takes really continue: the figure keeps walking away from where it started
     assert np.linalg.norm(p[-1, :2] - p[0, :2]) > 2.0
+    if blend:
+        # no joint pops during the cross-fades (a quaternion sign flip would swing a limb ~1 m)
+        h = heads_evaluator(bpy, arm, range(1, int(ends[-1]) + 1))
+        step = np.linalg.norm(np.diff(h, axis=0), axis=-1).max(1)
+        in_join = np.zeros(len(step), bool)
+        for st in starts[1:]:
+            in_join[int(st) - 3:int(st) + blend + 1] = True
+        assert step[in_join].max() < 1.25 * step[~in_join].max(), (step[in_join].max(), step[~in_join].max())
     # within each take the motion is that take's own (up to the baked ground-plane transform)
     first_take = _pelvis_track(heads_evaluator, arm, 1, int(ends[0]) - blend)
     assert np.allclose(np.diff(first_take, axis=0), np.diff(p[: len(first_take)], axis=0), atol=1e-5)
