@@ -4,7 +4,8 @@ Two inputs:
 - the generator's motion ``.npz`` (DESIGN.md section 3): ``poses`` (T,24,3) SMPL local
   axis-angle in the HumanML3D y-up frame, ``trans`` (T,3), ``rest_joints`` (24,3), and optionally
   ``joints`` (T,22,3), ``betas``, ``fit_error_mm``, ``fps``, ``prompt``, ``seed``, ``retrieved``;
-- a joints-only ``.npy`` (T,22,3) HumanML3D joints (y-up metres). It is turned into SMPL-style
+- a joints-only ``.npy`` (T,22,3) HumanML3D joints (y-up metres), or a ``.npz`` holding ``joints``
+  but no ``poses``. It is turned into SMPL-style
   rotations by ``motion_from_joints``: a *swing-only* IK (no twist: a limb's roll about its own
   axis is not recoverable from joint positions and stays at the parent's), so joint positions are
   reproduced (up to bone-length variation) but hands/feet/head orientation is approximate.
@@ -51,6 +52,32 @@ def _array(data, key, source, required=True, flat_tail=None):
     return arr
 
 
+def _metadata(motion, source):
+    """(fps, prompt, seed, retrieved) from a motion mapping, with defaults."""
+    fps = DEFAULT_FPS
+    if motion.get("fps") is not None:
+        try:
+            fps = float(np.asarray(motion["fps"]).reshape(()))
+        except (TypeError, ValueError):
+            raise MotionFileError(f"{_where(source)}'fps' must be a single number") from None
+        if not np.isfinite(fps) or fps <= 0:
+            raise MotionFileError(f"{_where(source)}'fps' must be positive, got {fps}")
+    prompt = ""
+    if motion.get("prompt") is not None:
+        p = np.asarray(motion["prompt"])
+        prompt = str(p.reshape(()) if p.size == 1 else " ".join(map(str, p.ravel())))
+    seed = None
+    if motion.get("seed") is not None:
+        try:
+            seed = int(np.asarray(motion["seed"]).reshape(()))
+        except (TypeError, ValueError):
+            seed = None
+    retrieved = []
+    if motion.get("retrieved") is not None:
+        retrieved = [str(x) for x in np.asarray(motion["retrieved"]).ravel()]
+    return fps, prompt, seed, retrieved
+
+
 def validate_motion(motion, source=None) -> dict:
     """Check a motion mapping and return a clean dict (float64 arrays, python scalars).
 
@@ -83,28 +110,7 @@ def validate_motion(motion, source=None) -> dict:
         if arr is not None and not np.all(np.isfinite(arr)):
             raise MotionFileError(f"{_where(source)}'{key}' contains NaN or infinite values")
 
-    fps = DEFAULT_FPS
-    if "fps" in motion:
-        try:
-            fps = float(np.asarray(motion["fps"]).reshape(()))
-        except (TypeError, ValueError):
-            raise MotionFileError(f"{_where(source)}'fps' must be a single number") from None
-        if not np.isfinite(fps) or fps <= 0:
-            raise MotionFileError(f"{_where(source)}'fps' must be positive, got {fps}")
-
-    prompt = ""
-    if "prompt" in motion:
-        p = np.asarray(motion["prompt"])
-        prompt = str(p.reshape(()) if p.size == 1 else " ".join(map(str, p.ravel())))
-    seed = None
-    if "seed" in motion:
-        try:
-            seed = int(np.asarray(motion["seed"]).reshape(()))
-        except (TypeError, ValueError):
-            seed = None
-    retrieved = []
-    if "retrieved" in motion:
-        retrieved = [str(x) for x in np.asarray(motion["retrieved"]).ravel()]
+    fps, prompt, seed, retrieved = _metadata(motion, source)
 
     return {
         "poses": poses, "trans": trans, "rest_joints": rest, "joints": joints, "betas": betas,
@@ -119,16 +125,24 @@ def load_motion(path) -> dict:
     if not os.path.isfile(path):
         raise MotionFileError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise MotionFileError(f"{path}: expected a .npz archive, found a single array "
-                                      "(use load_joints for a joints-only .npy)")
-            contents = {k: data[k] for k in data.files}
-    except MotionFileError:
-        raise
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise MotionFileError(f"{path}: not a readable motion .npz ({exc})") from None
-    motion = validate_motion(contents, source=path)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise MotionFileError(f"{path}: expected a .npz archive, found a single array "
+                              "(use load_joints for a joints-only .npy)")
+    try:
+        with data:
+            contents = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise MotionFileError(f"{path}: not a readable motion .npz ({exc})") from None
+    if "poses" not in contents and "joints" in contents:
+        # a joints-only archive (e.g. the generator before SMPL fitting): approximate rotations
+        fps, prompt, seed, retrieved = _metadata(contents, path)
+        motion = motion_from_joints(contents["joints"], fps=fps, prompt=prompt, source=path)
+        motion["seed"], motion["retrieved"] = seed, retrieved
+    else:
+        motion = validate_motion(contents, source=path)
     motion["source"] = path
     return motion
 

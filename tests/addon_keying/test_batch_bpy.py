@@ -147,3 +147,15 @@ def test_import_batch_rolls_back_a_late_failure(bpy_clean, motion_factory, monke
     with pytest.raises(RuntimeError, match="NLA failed"):
         keying.import_batch(bpy.context, [motion_factory(T=10, seed=i) for i in range(2)])
     assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
+
+
+def test_heading_of_a_lying_body_uses_the_left_right_axis():
+    from remomask_addon.batch import _rz, _yaw
+
+    R = pytest.importorskip("scipy.spatial.transform").Rotation
+    for yaw in (-2.5, 0.0, 0.8, 3.0):
+        for pitch in (0.0, 60.0, 89.0, 90.0, -90.0):  # standing ... lying on the back/front
+            W = _rz(yaw) @ R.from_euler("x", pitch, degrees=True).as_matrix()
+            got = _yaw(W)
+            # the heading is the direction the body faces: rest forward is -Y, at angle -90 deg
+            assert np.isclose(np.cos(got - (yaw - np.pi / 2)), 1.0, atol=1e-9), (yaw, pitch, got)

@@ -157,8 +157,19 @@ def test_load_motion_roundtrip(tmp_path, motion_factory, npz_writer):
     assert motion_io.validate_motion(m)["joints"] is None
 
 
+def test_joints_only_npz(tmp_path, motion_factory):
+    src = motion_factory(T=15, seed=4, prompt="kick")
+    p = tmp_path / "joints.npz"
+    np.savez(p, joints=src["joints"], fps=np.float32(20), prompt=np.array("kick"), seed=np.int64(3))
+    m = motion_io.load_motion(p)
+    assert m["approximate_rotations"] and m["prompt"] == "kick" and m["seed"] == 3 and m["num_frames"] == 15
+    pos, _ = smpl_rig.forward_kinematics(m["rest_joints"], m["poses"], m["trans"])
+    assert np.abs(pos[:, :22] - src["joints"]).max() < 2e-3
+    assert motion_io.load_any(p)["approximate_rotations"]
+
+
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.pop("poses"), "missing 'poses'"),
+    (lambda d: (d.pop("poses"), d.pop("joints")), "missing 'poses'"),
     (lambda d: d.update(poses=d["poses"][:, :22]), "'poses' must have shape (T, 24, 3)"),
     (lambda d: d.update(trans=d["trans"][:-1]), "'trans' must have shape (12, 3)"),
     (lambda d: d.update(rest_joints=d["rest_joints"][:22]), "'rest_joints' must have shape (24, 3)"),
@@ -186,6 +197,11 @@ def test_unreadable_files(tmp_path):
     np.savez(obj, poses=np.array([{"a": 1}], dtype=object))
     with pytest.raises(motion_io.MotionFileError, match="not a readable motion .npz"):
         motion_io.load_motion(obj)  # pickled objects are refused, never loaded
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as fh:
+        np.save(fh, np.zeros((3, 22, 3)))  # a .npy payload behind a .npz name
+    with pytest.raises(motion_io.MotionFileError, match="found a single array"):
+        motion_io.load_motion(single)
     arr = tmp_path / "j.npy"
     np.save(arr, np.zeros((5, 21, 3)))
     with pytest.raises(motion_io.MotionFileError, match=r"shape \(T, 22, 3\)"):
