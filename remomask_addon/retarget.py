@@ -4,12 +4,16 @@ rig with different bone names, proportions, rest pose (T-pose / A-pose) and bone
 Method (all rotations 3x3, acting on column vectors):
 
 * A bone map ``{source_bone: target_bone}`` pairs bones (default source names: the 24 SMPL bones).
-* At rest, for every pair, ``Q`` is the smallest world-space rotation turning the target bone's
-  rest direction onto the source bone's rest direction (this absorbs T-pose vs A-pose and any
-  small difference in limb layout; bone rolls do not matter, whole orientations are used).
-* Per frame, the source bone's world rotation change from its rest, ``D = W_src(t) @ W_src_rest^T``,
-  is applied to the aligned target rest orientation: ``W_tgt(t) = D @ Q @ W_tgt_rest``. So the
-  target bone points where the source bone points and twists the way it twists.
+* Poses are compared in each armature's "character space": its armature space in real-world
+  units (the object's scale applied, not its location/rotation), so the motion plays relative to
+  the target object wherever it stands, and a centimetre FBX rig with object scale 0.01 works.
+* At rest, for every pair, ``Q`` is the smallest rotation turning the target bone's rest
+  direction onto the source bone's rest direction (this absorbs T-pose vs A-pose and any small
+  difference in limb layout; bone rolls do not matter, whole orientations are used).
+* Per frame, the source bone's rotation change from its rest, ``D = W_src(t) @ W_src_rest^T``
+  (character space, a "world-space offset"), is applied to the aligned target rest orientation:
+  ``W_tgt(t) = D @ Q @ W_tgt_rest``. So the target bone points where the source bone points and
+  twists the way it twists.
 * World orientations become local pose rotations parent first (unmapped bones stay at rest and
   just carry their children), the way Blender composes a pose:
   ``P_j = P_parent @ M_parent^-1 @ M_j @ L_j`` (M: rest matrices, L: the keyed local transform).
@@ -337,6 +341,16 @@ def _orthonormal(m) -> np.ndarray:
     return r
 
 
+def _character_matrix(obj) -> np.ndarray:
+    """The object's scale as a 4x4 matrix: the "character space" in which poses are compared is
+    armature space in real-world units, so a moved/rotated armature object plays the motion
+    relative to itself (as any action does), and an FBX rig in centimetres with object scale 0.01
+    works like one in metres."""
+    m = np.eye(4)
+    m[:3, :3] = np.diag(tuple(obj.matrix_world.to_scale()))
+    return m
+
+
 def _check_armature(obj, role: str) -> None:
     try:
         ok = obj is not None and obj.type == "ARMATURE"
@@ -409,7 +423,7 @@ def _sample_source(source_armature, src_names, frames, scene):
         scene.frame_set(int(f))
         dg = bpy.context.evaluated_depsgraph_get()
         ev = source_armature.evaluated_get(dg)
-        mw = np.array(ev.matrix_world)
+        mw = _character_matrix(ev)
         pbs = ev.pose.bones
         for i, n in enumerate(src_names):
             out[k, i] = mw @ np.array(pbs[n].matrix)
@@ -463,8 +477,8 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
 
     src_names = list(bm.keys())
     src_bones, tgt_bones = source_armature.data.bones, target_armature.data.bones
-    src_mw = np.array(source_armature.matrix_world)
-    tgt_mw = np.array(target_armature.matrix_world)
+    src_mw = _character_matrix(source_armature)
+    tgt_mw = _character_matrix(target_armature)
     src_rw = _orthonormal(src_mw[:3, :3])
     tgt_rw = _orthonormal(tgt_mw[:3, :3])
 

@@ -51,6 +51,18 @@ def _mixamo(**kw):
     return rigs.build_armature(bpy, "MixamoRig", rigs.mixamo_bones(J, **kw), rotation_mode="XYZ"), 1.25
 
 
+def _mixamo_cm():
+    """An FBX-style Mixamo rig: bones in centimetres, object scale 0.01, turned 90 degrees about Z."""
+    J = rigs.target_joints(leg_scale=0.9, arm_scale=1.1) * 100.0
+    bones = [(n, h, t, p, r) for n, h, t, p, r in rigs.mixamo_bones(J / 100.0)]
+    bones = [(n, h * 100.0, t * 100.0, p, r) for n, h, t, p, r in bones]
+    arm = rigs.build_armature(bpy, "MixamoFBX", bones, rotation_mode="QUATERNION", location=(-1.0, 2.0, 0.0))
+    arm.scale = (0.01, 0.01, 0.01)
+    arm.rotation_euler = (0.0, 0.0, np.pi / 2)
+    bpy.context.view_layer.update()
+    return arm, 0.9
+
+
 def _rigify():
     J = rigs.target_joints(leg_scale=1.1, arm_scale=0.9, arm_down_deg=45.0)
     return rigs.build_armature(bpy, "RigifyRig", rigs.rigify_bones(J), location=(1.5, 0.7, 0.0)), 1.1
@@ -78,12 +90,13 @@ def _angles_deg(a, b):
     return np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1.0, 1.0)))
 
 
-@pytest.mark.parametrize("kind", ["mixamo", "rigify"])
+@pytest.mark.parametrize("kind", ["mixamo", "rigify", "mixamo_fbx"])
 def test_retarget_follows_source(scene, kind):
     src, src_action = _source()
-    tgt, leg_ratio = _mixamo() if kind == "mixamo" else _rigify()
+    tgt, leg_ratio = {"mixamo": _mixamo, "rigify": _rigify, "mixamo_fbx": _mixamo_cm}[kind]()
+    preset = "rigify" if kind == "rigify" else "mixamo"
     n_actions = len(bpy.data.actions)
-    action = retarget.retarget_action(src, tgt, kind)
+    action = retarget.retarget_action(src, tgt, preset)
     assert len(bpy.data.actions) == n_actions + 1
     assert tgt.animation_data.action == action and src.animation_data.action == src_action
     if anim_compat.has_slotted_actions():
@@ -94,14 +107,18 @@ def test_retarget_follows_source(scene, kind):
     assert fcs and all(len(fc.keyframe_points) == T for fc in fcs)
     # unmapped bones are not keyed
     keyed = {fc.data_path.split('"')[1] for fc in fcs}
-    assert keyed == set(retarget.load_bone_map(kind).values())
+    assert keyed == set(retarget.load_bone_map(preset).values())
 
     frames = range(1, T + 1)
-    col = 1 if kind == "mixamo" else 2
+    col = 1 if preset == "mixamo" else 2
     s_names = [p[0] for p in DIRECTION_PAIRS] + ["pelvis"]
-    t_names = [p[col] for p in DIRECTION_PAIRS] + [ROOT[kind]]
+    t_names = [p[col] for p in DIRECTION_PAIRS] + [ROOT[preset]]
     sh, st = _evaluate(src, s_names, frames)
-    th, tt = _evaluate(tgt, t_names + FEET[kind], frames)
+    th, tt = _evaluate(tgt, t_names + FEET[preset], frames)
+    # compare in the target object's own frame (the motion plays relative to the rig object)
+    mw = np.array(tgt.matrix_world)
+    rot = mw[:3, :3] / np.linalg.norm(mw[:3, :3], axis=0)
+    th, tt = (th - mw[:3, 3]) @ rot, (tt - mw[:3, 3]) @ rot
     ang = _angles_deg(st[:, :-1] - sh[:, :-1], tt[:, :len(DIRECTION_PAIRS)] - th[:, :len(DIRECTION_PAIRS)])
     assert ang.mean() < 10.0, ang.mean(axis=0)
     assert ang.mean() < 1.0 and ang.max() < 5.0, (ang.mean(), ang.max())  # in fact near exact
