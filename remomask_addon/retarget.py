@@ -453,6 +453,9 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     _check_armature(target_armature, "target")
     if source_armature == target_armature:
         raise RetargetError("source and target are the same armature")
+    for obj in (source_armature, target_armature):
+        if obj.mode == "EDIT":
+            raise RetargetError(f"armature {obj.name!r} is in Edit Mode; switch to Object or Pose Mode first")
     scene = scene or bpy.context.scene
     bm = _resolve_map(source_armature, target_armature, bone_map)
 

@@ -206,6 +206,7 @@ def test_bad_input_changes_nothing(scene, tmp_path):
     tgt, _ = _mixamo(skip=("mixamorig:LeftForeArm", "mixamorig:RightHand"))
     mesh = bpy.data.objects.new("NotARig", bpy.data.meshes.new("m"))
     bpy.context.scene.collection.objects.link(mesh)
+    other, _ = _rigify()
     before = _state()
     with pytest.raises(retarget.RetargetError, match="unknown bone-map preset 'nope'.*mixamo"):
         retarget.retarget_action(src, tgt, "nope")
@@ -222,5 +223,25 @@ def test_bad_input_changes_nothing(scene, tmp_path):
     bad.write_text('{"bones": {"pelvis": "a", "spine1": "a"}}')
     with pytest.raises(retarget.RetargetError, match="more than once"):
         retarget.retarget_action(src, tgt, str(bad))
+    with pytest.raises(retarget.RetargetError, match="same armature"):
+        retarget.retarget_action(src, src, "mixamo")
+    with pytest.raises(retarget.RetargetError, match="has no action"):
+        retarget.retarget_action(other, src, {"DEF-spine": "pelvis"})
+    with pytest.raises(retarget.RetargetError, match="last frame before first"):
+        retarget.retarget_action(src, other, "rigify", frame_range=(10, 5))
     assert _state() == before
-    assert tgt.animation_data is None
+    assert tgt.animation_data is None and other.animation_data is None
+
+
+def test_static_source_with_frame_range(scene):
+    """A source without an action: its current pose is retargeted over the given frames."""
+    other, _ = _rigify()
+    other.pose.bones["DEF-thigh.L"].rotation_quaternion = (0.9238795, 0.3826834, 0.0, 0.0)  # 45 deg
+    tgt, _ = _mixamo()
+    act = retarget.retarget_action(other, tgt, {"DEF-spine": "mixamorig:Hips", "DEF-thigh.L": "mixamorig:LeftUpLeg"},
+                                   frame_range=(1, 3))
+    assert tuple(act.frame_range) == (1.0, 3.0)
+    sh, st = _evaluate(other, ["DEF-thigh.L"], [2])
+    th, tt = _evaluate(tgt, ["mixamorig:LeftUpLeg"], [2])
+    assert _angles_deg(st - sh, tt - th).max() < 0.5
+    assert _angles_deg(st - sh, np.array([[[0.0, 0.0, -1.0]]])).max() > 30.0
