@@ -437,11 +437,15 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
 
     bone_map: ``{source_bone: target_bone}`` dict, a preset name (``"mixamo"``, ``"rigify"``), a
     JSON path, or None for ``auto_bone_map(target_armature)``. frame_range: ``(first, last)``
-    scene frames (default: the source action's frame range). scale_root: ``"leg_length"``
+    scene frames (default: the source action's frame range, or the span of its NLA strips when it
+    has no active action; the source is evaluated frame by frame, so NLA layouts, constraints and
+    drivers on the source are retargeted as they play). scale_root: ``"leg_length"``
     (target/source leg length), a number, or None (1.0). keep_feet_on_ground: lift the body so
     the feet never go below their rest height; snap_contacts: also pull them down onto it where
     the source's feet touch the ground. The new action is made the target's active action (its
     previous action is kept, with a fake user if needed); unmapped target bones are reset to rest.
+    If mapped target bones carry constraints (which would override the keys), the action gets a
+    ``remomask_retarget_warning`` custom property naming them, for the operator to report.
     Returns the action. Raises RetargetError before changing anything.
     """
     import bpy
@@ -459,13 +463,20 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     scene = scene or bpy.context.scene
     bm = _resolve_map(source_armature, target_armature, bone_map)
 
-    src_action = source_armature.animation_data.action if source_armature.animation_data else None
+    ad = source_armature.animation_data
+    src_action = ad.action if ad is not None else None
     if frame_range is None:
-        if src_action is None:
-            raise RetargetError(f"source armature {source_armature.name!r} has no action; "
+        strips = [st for tr in (ad.nla_tracks if ad is not None else ()) if not tr.mute
+                  for st in tr.strips if not st.mute]
+        if src_action is not None:
+            fr = src_action.frame_range
+            frame_range = (int(round(fr[0])), int(round(fr[1])))
+        elif strips:  # an NLA layout (batch.lay_out_nla): retarget what it plays
+            frame_range = (int(round(min(st.frame_start for st in strips))),
+                           int(round(max(st.frame_end for st in strips))))
+        else:
+            raise RetargetError(f"source armature {source_armature.name!r} has no action or NLA strips; "
                                 "pass frame_range to retarget its current (driven) pose")
-        fr = src_action.frame_range
-        frame_range = (int(round(fr[0])), int(round(fr[1])))
     try:
         f0, f1 = int(frame_range[0]), int(frame_range[1])
     except (TypeError, ValueError, IndexError):
@@ -640,6 +651,11 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
 
     action.use_fake_user = True
     action["remomask_retarget_source"] = source_armature.name
+    constrained = sorted(t for t in bm.values()
+                         if any(not c.mute and c.influence > 0 for c in target_armature.pose.bones[t].constraints))
+    if constrained:
+        action["remomask_retarget_warning"] = (
+            "constraints on these target bones override or change the retargeted keys: " + ", ".join(constrained))
     action["remomask_bone_map"] = json.dumps(dict(bm))
     action["remomask_root_scale"] = float(k)
     if src_action is not None and "remomask_prompt" in src_action:

@@ -245,3 +245,25 @@ def test_static_source_with_frame_range(scene):
     th, tt = _evaluate(tgt, ["mixamorig:LeftUpLeg"], [2])
     assert _angles_deg(st - sh, tt - th).max() < 0.5
     assert _angles_deg(st - sh, np.array([[[0.0, 0.0, -1.0]]])).max() > 30.0
+
+
+def test_nla_source_and_constraint_warning(scene):
+    """A source laid out on the NLA (no active action) is retargeted over all its strips; constraints on
+    mapped target bones are reported on the action."""
+    from remomask_addon import batch
+
+    src, a1 = _source(seed=4)
+    a2 = keying.key_motion(src, motion_io.validate_motion(make_motion(T=30, seed=5)), start_frame=1)
+    strips = batch.lay_out_nla(src, [a1, a2], blend_frames=5)
+    assert src.animation_data.action is None
+    end = int(round(max(s.frame_end for s in strips)))
+    assert end > T
+    tgt, _ = _mixamo()
+    c = tgt.pose.bones["mixamorig:LeftLeg"].constraints.new("LIMIT_ROTATION")
+    c.use_limit_x = True
+    act = retarget.retarget_action(src, tgt, "mixamo")
+    assert tuple(act.frame_range) == (1.0, float(end))
+    assert "mixamorig:LeftLeg" in act["remomask_retarget_warning"]
+    sh, st = _evaluate(src, ["right_hip"], [T + 10])
+    th, tt = _evaluate(tgt, ["mixamorig:RightUpLeg"], [T + 10])
+    assert _angles_deg(st - sh, tt - th).max() < 1.0
