@@ -17,6 +17,8 @@ Method (all rotations 3x3, acting on column vectors):
 * World orientations become local pose rotations parent first (unmapped bones stay at rest and
   just carry their children), the way Blender composes a pose:
   ``P_j = P_parent @ M_parent^-1 @ M_j @ L_j`` (M: rest matrices, L: the keyed local transform).
+* A target modelled facing another way (its left-right hip axis turned by more than 10 degrees
+  from the source's) gets the source turned about Z to match, so it walks the way it faces.
 * The root (the target of the topmost mapped source bone) moves by the source root displacement
   scaled by ``target leg length / source leg length`` (leg = hip->knee->ankle, mean of both sides).
 * ``keep_feet_on_ground``: per frame the whole body is lifted so that the lowest point of the foot
@@ -351,6 +353,32 @@ def _character_matrix(obj) -> np.ndarray:
     return m
 
 
+#: Pairs of SMPL bones (left, right) whose rest heads give a rig's left-right axis.
+LATERAL_PAIRS = (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"), ("left_collar", "right_collar"))
+#: Facing differences below this (degrees) are left alone (asymmetric rest poses).
+FACING_TOLERANCE_DEG = 10.0
+
+
+def _rot_z4(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    m = np.eye(4)
+    m[:2, :2] = [[c, -s], [s, c]]
+    return m
+
+
+def _facing_yaw(bm, src_bones, tgt_bones, src_mw, tgt_mw) -> float:
+    """Angle about Z turning the source's left-right axis onto the target's (0 when close)."""
+    for left, right in LATERAL_PAIRS:
+        if left in bm and right in bm:
+            a = (src_mw @ np.append(src_bones[left].head_local - src_bones[right].head_local, 0.0))[:2]
+            b = (tgt_mw @ np.append(tgt_bones[bm[left]].head_local - tgt_bones[bm[right]].head_local, 0.0))[:2]
+            if np.linalg.norm(a) < 1e-6 or np.linalg.norm(b) < 1e-6:
+                continue
+            yaw = float(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b))
+            return yaw if abs(np.degrees(yaw)) > FACING_TOLERANCE_DEG else 0.0
+    return 0.0
+
+
 def _check_armature(obj, role: str) -> None:
     try:
         ok = obj is not None and obj.type == "ARMATURE"
@@ -414,8 +442,9 @@ def _resolve_map(source_armature, target_armature, bone_map) -> BoneMap:
     return BoneMap(used, optional=optional, unmapped=getattr(bm, "unmapped", ()), name=getattr(bm, "name", ""))
 
 
-def _sample_source(source_armature, src_names, frames, scene):
-    """World matrices (F, n, 4, 4) of the source pose bones, evaluated frame by frame."""
+def _sample_source(source_armature, src_names, frames, scene, mw):
+    """Character-space matrices (F, n, 4, 4) of the source pose bones (``mw`` @ pose matrix),
+    evaluated frame by frame."""
     import bpy
 
     out = np.empty((len(frames), len(src_names), 4, 4))
@@ -423,7 +452,6 @@ def _sample_source(source_armature, src_names, frames, scene):
         scene.frame_set(int(f))
         dg = bpy.context.evaluated_depsgraph_get()
         ev = source_armature.evaluated_get(dg)
-        mw = _character_matrix(ev)
         pbs = ev.pose.bones
         for i, n in enumerate(src_names):
             out[k, i] = mw @ np.array(pbs[n].matrix)
@@ -493,7 +521,9 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     src_bones, tgt_bones = source_armature.data.bones, target_armature.data.bones
     src_mw = _character_matrix(source_armature)
     tgt_mw = _character_matrix(target_armature)
-    src_rw = _orthonormal(src_mw[:3, :3])
+    # facing: a rig built facing another way (+Y, +X ...) gets the motion turned to its facing
+    yaw = _facing_yaw(bm, src_bones, tgt_bones, src_mw, tgt_mw)
+    src_mw = _rot_z4(yaw) @ src_mw
     tgt_rw = _orthonormal(tgt_mw[:3, :3])
 
     # root: the mapped source bone nearest the top of the hierarchy
@@ -528,7 +558,7 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     frames = np.arange(f0, f1 + 1)
     prev_frame, prev_sub = scene.frame_current, scene.frame_subframe
     try:
-        S = _sample_source(source_armature, src_names, frames, scene)    # (F, n, 4, 4) world
+        S = _sample_source(source_armature, src_names, frames, scene, src_mw)    # (F, n, 4, 4) world
     finally:
         scene.frame_set(prev_frame, subframe=prev_sub)
     F = len(frames)

@@ -63,6 +63,25 @@ def _mixamo_cm():
     return arm, 0.9
 
 
+def _mixamo_back():
+    """A Mixamo-named rig modelled facing +Y (its left side on -X): the motion must turn with it."""
+    J = rigs.target_joints(leg_scale=1.25, arm_scale=0.8) * np.array([-1.0, -1.0, 1.0])
+    bones = [(n, h, t * 1.0, p, r) for n, h, t, p, r in rigs.mixamo_bones(J)]
+    # mixamo_bones adds toe/head offsets along -Y/+Z: turn the toe tips round as well
+    fixed = []
+    for n, h, t, p, r in bones:
+        if "Toe" in n:
+            h = np.array(h, dtype=float)
+            t = np.array(t, dtype=float)
+            t = h + (t - h) * np.array([-1.0, -1.0, 1.0])
+            if n.endswith("Toe_End"):
+                base = dict((b[0], b) for b in fixed)[n.replace("Toe_End", "ToeBase")]
+                h = base[2]
+                t = h + (base[2] - base[1]) * 0.5
+        fixed.append((n, h, t, p, r))
+    return rigs.build_armature(bpy, "MixamoBack", fixed, rotation_mode="XYZ"), 1.25
+
+
 def _rigify():
     J = rigs.target_joints(leg_scale=1.1, arm_scale=0.9, arm_down_deg=45.0)
     return rigs.build_armature(bpy, "RigifyRig", rigs.rigify_bones(J), location=(1.5, 0.7, 0.0)), 1.1
@@ -90,10 +109,11 @@ def _angles_deg(a, b):
     return np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1.0, 1.0)))
 
 
-@pytest.mark.parametrize("kind", ["mixamo", "rigify", "mixamo_fbx"])
+@pytest.mark.parametrize("kind", ["mixamo", "rigify", "mixamo_fbx", "mixamo_back"])
 def test_retarget_follows_source(scene, kind):
     src, src_action = _source()
-    tgt, leg_ratio = {"mixamo": _mixamo, "rigify": _rigify, "mixamo_fbx": _mixamo_cm}[kind]()
+    tgt, leg_ratio = {"mixamo": _mixamo, "rigify": _rigify, "mixamo_fbx": _mixamo_cm,
+                      "mixamo_back": _mixamo_back}[kind]()
     preset = "rigify" if kind == "rigify" else "mixamo"
     n_actions = len(bpy.data.actions)
     action = retarget.retarget_action(src, tgt, preset)
@@ -119,6 +139,8 @@ def test_retarget_follows_source(scene, kind):
     mw = np.array(tgt.matrix_world)
     rot = mw[:3, :3] / np.linalg.norm(mw[:3, :3], axis=0)
     th, tt = (th - mw[:3, 3]) @ rot, (tt - mw[:3, 3]) @ rot
+    if kind == "mixamo_back":  # the rig faces +Y: turn it round to face -Y like the source
+        th, tt = th * [-1.0, -1.0, 1.0], tt * [-1.0, -1.0, 1.0]
     ang = _angles_deg(st[:, :-1] - sh[:, :-1], tt[:, :len(DIRECTION_PAIRS)] - th[:, :len(DIRECTION_PAIRS)])
     assert ang.mean() < 10.0, ang.mean(axis=0)
     assert ang.mean() < 1.0 and ang.max() < 5.0, (ang.mean(), ang.max())  # in fact near exact
