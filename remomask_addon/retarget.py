@@ -52,6 +52,8 @@ BONE_MAP_DIR = Path(__file__).resolve().parent / "bone_maps"
 LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
 #: SMPL bones whose heads/tails are the feet (ground contact).
 FOOT_BONES = ("left_ankle", "left_foot", "right_ankle", "right_foot")
+#: Half-width (seconds) of the moving average that softens the contact corrections.
+CONTACT_SMOOTH_S = 0.05
 #: Source foot within this height (metres, source scale) of its ground counts as a contact.
 CONTACT_HEIGHT = 0.03
 
@@ -359,6 +361,10 @@ LATERAL_PAIRS = (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"),
 FACING_TOLERANCE_DEG = 10.0
 
 
+def _scene_fps(scene) -> float:
+    return float(scene.render.fps) / float(scene.render.fps_base or 1.0)
+
+
 def _rot_z4(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     m = np.eye(4)
@@ -626,7 +632,13 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
             s_ground = float(np.array(s_rest)[:, 2].min())
             s_low = np.stack(s_pts, 1)[:, :, 2].min(axis=1)
             contact = (s_low - s_ground) < CONTACT_HEIGHT
+            need = dz
             dz = np.where(contact, ground - low, dz)
+            # soften the steps where a contact starts or ends, never below what keeps feet up
+            half = max(1, int(round(CONTACT_SMOOTH_S * _scene_fps(scene))))
+            if F > 2 * half:
+                pad = np.pad(dz, half, mode="edge")
+                dz = np.maximum(np.convolve(pad, np.ones(2 * half + 1) / (2 * half + 1), "valid"), need)
         root_world = root_world + dz[:, None] * np.array([0.0, 0.0, 1.0])
     shift = root_shift_world(root_world)
     jr = tidx[tgt_root]

@@ -84,7 +84,10 @@ def _mixamo_back():
 
 def _rigify():
     J = rigs.target_joints(leg_scale=1.1, arm_scale=0.9, arm_down_deg=45.0)
-    return rigs.build_armature(bpy, "RigifyRig", rigs.rigify_bones(J), location=(1.5, 0.7, 0.0)), 1.1
+    arm = rigs.build_armature(bpy, "RigifyRig", rigs.rigify_bones(J), location=(1.5, 0.7, 0.0))
+    arm.pose.bones["DEF-forearm.L"].rotation_mode = "AXIS_ANGLE"  # every rotation mode is keyed in kind
+    arm.pose.bones["DEF-shin.R"].rotation_mode = "ZXY"
+    return arm, 1.1
 
 
 def _evaluate(arm, names, frames):
