@@ -292,3 +292,51 @@ def test_nla_source_and_constraint_warning(scene):
     sh, st = _evaluate(src, ["right_hip"], [T + 10])
     th, tt = _evaluate(tgt, ["mixamorig:RightUpLeg"], [T + 10])
     assert _angles_deg(st - sh, tt - th).max() < 1.0
+
+
+@pytest.fixture
+def rigify_metarig(scene):
+    """Blender's own Rigify 'Human' metarig (real rest pose, rolls and bent A-pose arms; plain parenting).
+    Rigify is enabled only to add it and disabled at once (nothing stays registered)."""
+    import addon_utils
+
+    if not addon_utils.enable("rigify", default_set=True):
+        pytest.skip("the rigify add-on is not available in this bpy build")
+    try:
+        bpy.ops.object.armature_human_metarig_add()
+        meta = bpy.context.active_object
+    finally:
+        addon_utils.disable("rigify", default_set=True)
+    assert meta.type == "ARMATURE" and "upper_arm.L" in meta.data.bones
+    return meta
+
+
+def test_real_rigify_metarig(rigify_metarig):
+    meta = rigify_metarig
+    src, _ = _source(seed=6)
+    bm = retarget.auto_bone_map(meta)
+    expect = {s: t.replace("DEF-", "") for s, t in retarget.load_bone_map("rigify").items()}
+    assert dict(bm) == expect
+    action = retarget.retarget_action(src, meta, None)
+    assert "remomask_retarget_warning" not in action
+    names = [p[2].replace("DEF-", "") for p in DIRECTION_PAIRS] + ["spine"]
+    feet = ["foot.L", "foot.R", "toe.L", "toe.R"]
+    sh, st = _evaluate(src, [p[0] for p in DIRECTION_PAIRS] + ["pelvis"], range(1, T + 1))
+    th, tt = _evaluate(meta, names + feet, range(1, T + 1))
+    n = len(DIRECTION_PAIRS)
+    ang = _angles_deg(st[:, :n] - sh[:, :n], tt[:, :n] - th[:, :n])
+    assert ang.mean() < 10.0 and ang.mean() < 1.0, ang.mean(axis=0)
+    rest_low = min(min(meta.data.bones[f].head_local[2], meta.data.bones[f].tail_local[2]) for f in feet)
+    low = np.minimum(th[:, n + 1:, 2], tt[:, n + 1:, 2]).min(axis=1)
+    assert low.min() > rest_low - 0.02
+    b = meta.data.bones
+    leg_t = np.mean([(b[f"shin.{s}"].head_local - b[f"thigh.{s}"].head_local).length +
+                     (b[f"foot.{s}"].head_local - b[f"shin.{s}"].head_local).length for s in "LR"])
+    sb = src.data.bones
+    leg_s = np.mean([(sb[f"{s}_knee"].head_local - sb[f"{s}_hip"].head_local).length +
+                     (sb[f"{s}_ankle"].head_local - sb[f"{s}_knee"].head_local).length for s in ("left", "right")])
+    sd = sh[:, -1, :2] - sh[0, -1, :2]
+    td = th[:, n, :2] - th[0, n, :2]
+    moving = np.linalg.norm(sd, axis=1) > 0.2
+    ratio = np.linalg.norm(td[moving], axis=1) / np.linalg.norm(sd[moving], axis=1)
+    assert np.all(np.abs(ratio / (leg_t / leg_s) - 1.0) < 0.05), (ratio, leg_t / leg_s)
