@@ -29,9 +29,9 @@ Keys are written in bulk through ``anim_compat`` (slotted actions on 4.4+), one 
 in each target bone's own rotation mode (quaternion, axis-angle or any Euler order). One new action
 per call; the target's previous action is kept (it gets a fake user if it would lose its last one).
 
-Only bpy, mathutils, numpy and the standard library are used. Limits: bone constraints, drivers,
-"inherit rotation" off and non-uniform bone scale on the target are not modelled (the keys assume
-plain parenting); see the README's Retargeting section.
+Only bpy, mathutils, numpy and the standard library are used. Limits: bone constraints, drivers
+and non-uniform bone scale on the target are not modelled (the keys assume plain parenting; bones
+with "inherit rotation" off are handled); see the README's Retargeting section.
 """
 
 from __future__ import annotations
@@ -456,7 +456,8 @@ def _sample_source(source_armature, src_names, frames, scene, mw):
     out = np.empty((len(frames), len(src_names), 4, 4))
     for k, f in enumerate(frames):
         scene.frame_set(int(f))
-        dg = bpy.context.evaluated_depsgraph_get()
+        dg = bpy.context.evaluated_depsgraph_get() if scene == bpy.context.scene \
+            else scene.view_layers[0].depsgraph
         ev = source_armature.evaluated_get(dg)
         pbs = ev.pose.bones
         for i, n in enumerate(src_names):
@@ -581,6 +582,9 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
         rel = M[j] if p < 0 else np.linalg.inv(M[p]) @ M[j]
         X = rel[None] if p < 0 else P[:, p] @ rel[None]              # (F or 1, 4, 4), L = I
         X = np.broadcast_to(X, (F, 4, 4))
+        if p >= 0 and not tgt_bones[name].use_inherit_rotation:  # Blender keeps its rest rotation
+            X = X.copy()
+            X[:, :3, :3] = M[j, :3, :3]
         s = tgt_to_src.get(name)
         if s is None:
             P[:, j] = X
