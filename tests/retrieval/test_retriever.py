@@ -67,6 +67,9 @@ def test_faiss_matches_reference_loop(seed, k):
         assert out.captions[i] == [db.captions[j] for j in ref]
         cos = db.motion_emb[ref] @ (q[i] / np.linalg.norm(q[i]))
         np.testing.assert_allclose(out.scores[i], cos, atol=1e-5)
+    torch.testing.assert_close(out.query_emb, torch.as_tensor(q))
+    again = r([f"q{i}" for i in range(len(q))], k=k, query_emb=torch.as_tensor(q))
+    assert text.calls == 1 and (again.indices == out.indices).all()  # precomputed: no encoding
     assert out.re_dict["re_motion"].shape == (7, k, 1, 32)
     assert out.re_dict["re_text"].shape == (7, k, 1, 32)
     np.testing.assert_array_equal(out.re_dict["re_text"][2, :, 0].numpy(), db.text_emb[out.indices[2]])
