@@ -223,3 +223,22 @@ def test_build_database_round_trip(tmp_path):
     with pytest.raises(DatabaseError, match="unique"):
         build_database(text, TinyMotion(), motions[:2], caps[:2], ["a_1", "a_1"], tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_release_folder_discovery(tmp_path):
+    from backend.retrieval.retriever import find_database_dir, find_part_tmr_dir
+
+    with pytest.raises(FileNotFoundError, match="exp_for_mtrans"):
+        find_part_tmr_dir(tmp_path)
+    root = tmp_path / "unzipped" / "ReMoMask"  # one level below the folder the user picks
+    for exp in ("exp1", "exp_for_mtrans"):
+        d = root / "Part_TMR" / "checkpoints" / exp / "HumanML3D"
+        d.mkdir(parents=True)
+        (d / "last_model.pt").write_bytes(b"")
+    (root / "Part_TMR" / "checkpoints" / "empty" / "HumanML3D").mkdir(parents=True)
+    found = find_part_tmr_dir(tmp_path / "unzipped")
+    assert found == root / "Part_TMR" / "checkpoints" / "exp_for_mtrans" / "HumanML3D"
+    with pytest.raises(FileNotFoundError, match="database"):
+        find_database_dir(tmp_path / "unzipped", found)
+    (root / "database").mkdir()
+    assert find_database_dir(tmp_path / "unzipped", found) == root / "database"
