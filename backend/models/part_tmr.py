@@ -563,12 +563,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return _unwrap_state_dict(load_file(str(path)), path)
+    import pickle
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as err:
-        if "mmap" not in str(err):
-            raise
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL [^ ]+", str(err))
+        first = found.group(0) if found else type(err).__name__
+        raise ValueError(f"{path}: holds Python objects other than tensors, which are not unpickled "
+                         f"(weights_only=True): {first}") from err
     return _unwrap_state_dict(obj, path)
 
 

@@ -144,6 +144,11 @@ def test_load_errors(tmp_path):
     torch.save({k: v for k, v in sd.items() if not k.startswith("text_encoder.")}, f)
     with pytest.raises(ValueError, match="unrecognised Part-TMR text tower"):
         load_part_tmr(f)
+    import argparse
+
+    torch.save({"state_dict": dict(sd), "cfg": argparse.Namespace(x=1)}, f)
+    with pytest.raises(ValueError, match="argparse.Namespace"):
+        load_part_tmr(f)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="best_model.pt nor last_model.pt"):
         load_part_tmr(tmp_path / "empty")
