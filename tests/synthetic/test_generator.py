@@ -105,15 +105,31 @@ def test_deterministic_for_a_seed():
 @pytest.mark.parametrize("speed", ["slow", "normal", "fast"])
 def test_walk_forward_travels_more_than_a_metre_in_4s(speed):
     for s in SEEDS:
-        clip = generate_clip("walk", s, direction="forward", speed=speed)
+        clip = generate_clip("walk", s, direction="forward", speed=speed, curve="straight")
         assert C.check_walk_forward(clip.joints), C.check_walk_forward(clip.joints).message
         back = generate_clip("walk", s, direction="backward", speed=speed)
         assert not C.check_walk_forward(back.joints, min_m=0.0)  # never forward at all
 
 
+@pytest.mark.parametrize("fam", ["walk", "run"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_curving_gaits_turn_the_right_way(fam, side):
+    other = "left" if side == "right" else "right"
+    for s in SEEDS:
+        clip = generate_clip(fam, s, curve=side)
+        _assert_plausible(clip)
+        chk = C.check_turn(clip.joints, side, min_deg=45)
+        assert chk, chk.message
+        assert not C.check_turn(clip.joints, other, min_deg=0)
+        assert side in clip.caption and other not in clip.caption
+    with pytest.raises(ValueError, match="curve"):
+        generate_clip(fam, 0, direction="backward", curve=side)
+
+
 def test_faster_gaits_cover_more_ground():
     def travel(fam, speed):
-        return np.mean([C.check_walk_forward(generate_clip(fam, s, speed=speed).joints, within_s=2.5).value
+        return np.mean([C.check_walk_forward(generate_clip(fam, s, speed=speed, curve="straight").joints,
+                                             within_s=2.5).value
                         for s in SEEDS])
 
     assert travel("walk", "slow") < travel("walk", "fast") < travel("run", "normal")
