@@ -30,7 +30,7 @@ GAIT = {  # speed (m/s) ranges, cadence (steps/s), duty factor, heel-off (share 
                  cadence=(1.65, 2.2), duty=0.62, heel=0.3, toe_off=0.45, lift=0.07, lean=0.03, swing=0.35, bend=0.25, bob=0.0),
     "jog": dict(speed={"slow": (1.5, 1.8), "normal": (1.9, 2.3), "fast": (2.4, 2.7)},
                 cadence=(2.4, 2.7), duty=0.45, heel=0.35, toe_off=0.5, lift=0.13, lean=0.08, swing=0.5, bend=1.3, bob=0.025),
-    "run": dict(speed={"slow": (2.6, 3.0), "normal": (3.1, 3.6), "fast": (3.7, 4.2)},
+    "run": dict(speed={"slow": (2.6, 3.0), "normal": (3.1, 3.6), "fast": (3.6, 4.0)},
                 cadence=(2.7, 3.0), duty=0.36, heel=0.4, toe_off=0.55, lift=0.2, lean=0.16, swing=0.7, bend=1.5, bob=0.035),
 }
 
