@@ -298,3 +298,28 @@ def test_gaits_roll_onto_the_toe_before_lifting():
     assert j[toe_only, J["left_ankle"], 1].max() > rest + 0.03
     assert j[toe_only, J["left_ankle"], 1].min() > rest - 1e-4
     assert C.check_foot_skate(j, c)
+
+
+@pytest.mark.parametrize("family,a,b", [
+    ("wave", dict(hand="right"), dict(hand="left")),
+    ("kick", dict(leg="left", count=1, height="high"), dict(leg="right", count=1, height="high")),
+    ("turn", dict(direction="left", angle=90), dict(direction="right", angle=90)),
+    ("side_step", dict(direction="left", count=2), dict(direction="right", count=2)),
+    ("hop", dict(leg="left", count=2, direction="forward"), dict(leg="right", count=2, direction="forward")),
+])
+def test_left_and_right_variants_are_exact_mirror_images(family, a, b):
+    from backend.motion.features import mirror_joints
+
+    x, y = generate_clip(family, 5, **a), generate_clip(family, 5, **b)
+    assert x.joints.shape == y.joints.shape
+    np.testing.assert_allclose(mirror_joints(x.joints), y.joints, atol=1e-5)
+    np.testing.assert_array_equal(x.contacts[:, [2, 3, 0, 1]], y.contacts)
+
+
+def test_motions_survive_the_263d_feature_round_trip():
+    from backend.motion.features import features_to_joints, joints_to_features
+
+    for fam in ("walk", "jump_forward", "spin", "sit_down"):
+        clip = generate_clip(fam, 6)
+        back = features_to_joints(joints_to_features(clip.joints))
+        assert np.abs(back - clip.joints[:len(back)]).max() < 0.005, fam
