@@ -135,16 +135,18 @@ class Server:
     # ---- one request line ----
     def handle_line(self, ch: Channel, raw: bytes):
         """Answer or queue one request line. Never raises."""
+        rid = None
         try:
-            self._handle(ch, raw)
+            req = P.parse_request(raw)
+            rid = req.id
+            self._handle(ch, req)
         except P.ProtocolError as exc:
-            ch.send(P.error(exc.req_id, exc.code, exc.message))
+            ch.send(P.error(exc.req_id if exc.req_id is not None else rid, exc.code, exc.message))
         except Exception as exc:  # noqa: BLE001 - a request never kills the server
             log.exception("internal error handling a request")
-            ch.send(P.error(None, P.INTERNAL, f"internal error: {type(exc).__name__}"))
+            ch.send(P.error(rid, P.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"[:500]))
 
-    def _handle(self, ch: Channel, raw: bytes):
-        req = P.parse_request(raw)
+    def _handle(self, ch: Channel, req: P.Request):
         rid = req.id
         try:
             if not ch.authenticated:
