@@ -55,7 +55,9 @@ def test_export_file_retargeted_onto_a_rig_from_another_blend(motion_file, tmp_p
     start = arm.matrix_world @ arm.pose.bones["mixamorig:Hips"].head
     scene.frame_set(int(hi))
     end = arm.matrix_world @ arm.pose.bones["mixamorig:Hips"].head
-    assert np.hypot(end.x - start.x, end.y - start.y) > 0.8
+    # Blender's BVH exporter writes Blender's z-up axes and its importer assumes y-up, so the round trip
+    # turns the path by 90 degrees: compare the length of the path, not its direction.
+    assert (end - start).length > 0.8
 
 
 def test_export_file_bad_target(motion_file, tmp_path):
