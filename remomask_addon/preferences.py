@@ -111,7 +111,10 @@ class Settings:
         if not self.python or not os.path.isfile(self.python):
             return (f"Backend Python not found: {self.python}. Run 'Set up backend' or set 'Backend Python' in "
                     "the add-on preferences.")
-        if not self.models_dir or not os.path.isdir(self.models_dir):
+        if not self.models_dir:
+            return ("No model folder set. Set 'Model folder' (the official release folder or the starter model) "
+                    "or 'Project folder' in the add-on preferences.")
+        if not os.path.isdir(self.models_dir):
             return (f"Model folder not found: {self.models_dir}. Set 'Model folder' in the add-on preferences "
                     "(the official release folder or the starter model).")
         return None
