@@ -67,9 +67,51 @@ def _fail_jobs_of(c, message):
 
 # ---------------------------------------------------------------------------------------------- keying glue
 def _keying():
-    # Imported here, not at module level: keying/motion_io/batch live in their own modules (bpy + numpy).
+    """The keying library (keying.py, motion_io.py, batch.py, mannequin.py), imported on use.
+
+    Returns one namespace: build_smpl_armature(collection, rest_joints, name), key_motion(armature, motion, *,
+    action_name, scene_fps, start_frame), load_motion_npz(path), load_joints_npy(path),
+    lay_out_nla(armature, actions, blend_frames), build_mannequin(armature) or None."""
+    from types import SimpleNamespace
+
     from . import batch, keying, motion_io
-    return keying, motion_io, batch
+    try:
+        from . import mannequin
+    except ImportError:
+        mannequin = None
+    build = getattr(keying, "build_smpl_armature", None)
+    if build is None:
+        from . import smpl_rig
+        build = smpl_rig.build_smpl_armature
+    return SimpleNamespace(
+        build_smpl_armature=build, key_motion=keying.key_motion,
+        load_motion_npz=getattr(motion_io, "load_motion_npz", None) or motion_io.load_motion,
+        load_joints_npy=getattr(motion_io, "load_joints_npy", None) or motion_io.load_joints,
+        lay_out_nla=batch.lay_out_nla,
+        build_mannequin=getattr(mannequin, "build_mannequin", None))
+
+
+_DATA_KINDS = ("objects", "meshes", "armatures", "actions", "materials")
+
+
+class Rollback:
+    """Everything-or-nothing for scene edits: datablocks created inside the block are removed on an error."""
+
+    def __enter__(self):
+        self.before = {k: set(getattr(bpy.data, k)) for k in _DATA_KINDS}
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return False
+        for kind in _DATA_KINDS:          # objects first: they use the meshes/armatures
+            coll = getattr(bpy.data, kind)
+            for idb in [x for x in coll if x not in self.before[kind]]:
+                try:
+                    coll.remove(idb)
+                except (ReferenceError, RuntimeError):
+                    pass
+        return False
 
 
 def _target_armature(context, target: str):
@@ -92,44 +134,37 @@ def key_motions(scene, target: str, armature_name: str | None, motions: list[dic
     """Key motion files onto an armature (new SMPL armature, or the named one). Returns the actions.
 
     Everything or nothing: on an error, what this call created is removed again and the error is re-raised."""
-    keying, motion_io, batch = _keying()
-    created_objects, created_actions = [], []
-    try:
+    k = _keying()
+    with_body = bool(getattr(scene.remomask, "with_mannequin", True))
+    with Rollback():
         arm = bpy.data.objects.get(armature_name) if armature_name else None
         if target == 'SELECTED' and arm is None:
             raise ValueError(f"The target armature {armature_name!r} no longer exists.")
-        loaded = [(m, motion_io.load_motion_npz(m["path"])) for m in motions]
+        loaded = [(m, k.load_motion_npz(m["path"])) for m in motions]
         actions = []
         for i, (meta, motion) in enumerate(loaded):
             if arm is None:
-                rest = motion.get("rest_joints") if hasattr(motion, "get") else None
-                arm = keying.build_smpl_armature(_collection(scene), rest, base_name)
-                created_objects.append(arm)
-            name = _action_name(meta)
-            action = keying.key_motion(arm, motion, action_name=name, scene_fps=scene.render.fps, start_frame=1)
-            created_actions.append(action)
+                arm = _new_armature(k, scene, motion, base_name, with_body)
+            action = k.key_motion(arm, motion, action_name=_action_name(meta), scene_fps=_scene_fps(scene),
+                                  start_frame=scene.frame_start)
             actions.append(action)
             if not nla and i < len(loaded) - 1:
-                # extra samples: keep their actions (re-applicable from the history), on their own armature
-                arm = None
+                arm = None       # extra samples go onto their own armature
         if nla and actions:
-            batch.lay_out_nla(arm, actions, blend_frames=5)
-        return actions
-    except Exception:
-        for act in created_actions:
-            try:
-                bpy.data.actions.remove(act)
-            except (ReferenceError, RuntimeError):
-                pass
-        for obj in created_objects:
-            try:
-                data = obj.data
-                bpy.data.objects.remove(obj)
-                if data is not None and data.users == 0:
-                    bpy.data.armatures.remove(data)
-            except (ReferenceError, RuntimeError):
-                pass
-        raise
+            k.lay_out_nla(arm, actions, blend_frames=5)
+    return actions
+
+
+def _scene_fps(scene) -> float:
+    return scene.render.fps / (scene.render.fps_base or 1.0)
+
+
+def _new_armature(k, scene, motion, name: str, with_body: bool):
+    rest = motion.get("rest_joints") if hasattr(motion, "get") else None
+    arm = k.build_smpl_armature(_collection(scene), rest, name)
+    if with_body and k.build_mannequin is not None:
+        k.build_mannequin(arm)
+    return arm
 
 
 def _action_name(meta: dict) -> str:
@@ -576,23 +611,15 @@ class REMOMASK_OT_import_motion(bpy.types.Operator):
         target = context.scene.remomask.target if self.target == 'PANEL' else self.target
         scene = context.scene
         try:
-            keying, motion_io, _ = _keying()
+            k = _keying()
             arm = _target_armature(context, target)
-            motion = motion_io.load_motion_npz(path) if ext == ".npz" else motion_io.load_joints_npy(path)
-            created = None
-            if arm is None:
-                rest = motion.get("rest_joints") if hasattr(motion, "get") else None
-                arm = created = keying.build_smpl_armature(_collection(scene), rest, "ReMoMask_import")
-            try:
-                keying.key_motion(arm, motion, action_name=f"ReMoMask_{Path(path).stem}",
-                                  scene_fps=scene.render.fps, start_frame=1)
-            except Exception:
-                if created is not None:
-                    data = created.data
-                    bpy.data.objects.remove(created)
-                    if data.users == 0:
-                        bpy.data.armatures.remove(data)
-                raise
+            motion = k.load_motion_npz(path) if ext == ".npz" else k.load_joints_npy(path)
+            with Rollback():
+                if arm is None:
+                    arm = _new_armature(k, scene, motion, "ReMoMask_import",
+                                        bool(scene.remomask.with_mannequin))
+                k.key_motion(arm, motion, action_name=f"ReMoMask_{Path(path).stem}", scene_fps=_scene_fps(scene),
+                             start_frame=scene.frame_start)
         except Exception as exc:   # noqa: BLE001 - bad files: one clear message, nothing half-made
             self.report({'ERROR'}, f"Could not import {os.path.basename(path)}: {exc}")
             return {'CANCELLED'}

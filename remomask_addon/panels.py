@@ -34,6 +34,8 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
         col.prop(props, "cond_scale")
         col.prop(props, "use_retrieval")
         col.prop(props, "target")
+        if props.target == 'NEW':
+            col.prop(props, "with_mannequin")
         if props.running:
             col.progress(factor=props.progress, type='BAR',
                          text=f"{props.stage or 'working'} {int(round(props.progress * 100))}%")

@@ -45,6 +45,8 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
         ('NEW', "New SMPL armature", "Create a new SMPL-skeleton armature for the motion"),
         ('SELECTED', "Selected armature", "Key the active armature (an SMPL skeleton made by this add-on)"),
     ], default='NEW')
+    with_mannequin: BoolProperty(name="Body mesh", default=True,
+                                 description="Give a new SMPL armature a skinned mannequin body")
     # Batch
     batch_text: StringProperty(name="Text block", description="Text block with one prompt per line "
                                "(optional '| seconds')")

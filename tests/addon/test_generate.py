@@ -39,15 +39,23 @@ def _stub_keying(bpy, calls):
     def lay_out_nla(armature, actions, blend_frames=5):
         calls.append(("nla", armature.name, [a.name for a in actions], blend_frames))
 
-    keying = SimpleNamespace(build_smpl_armature=build_smpl_armature, key_motion=key_motion)
-    return keying, SimpleNamespace(load_motion_npz=load_motion_npz), SimpleNamespace(lay_out_nla=lay_out_nla)
+    def build_mannequin(armature):
+        mesh = bpy.data.meshes.new("body")
+        obj = bpy.data.objects.new("body", mesh)
+        armature.users_collection[0].objects.link(obj)
+        calls.append(("body", armature.name))
+        return obj
+
+    return SimpleNamespace(build_smpl_armature=build_smpl_armature, key_motion=key_motion,
+                           load_motion_npz=load_motion_npz, load_joints_npy=None, lay_out_nla=lay_out_nla,
+                           build_mannequin=build_mannequin)
 
 
 @pytest.fixture
 def stub_keying(fresh, bpy_mod, monkeypatch):
     calls = []
-    mods = _stub_keying(bpy_mod, calls)
-    monkeypatch.setattr(fresh.operators, "_keying", lambda: mods)
+    ns = _stub_keying(bpy_mod, calls)
+    monkeypatch.setattr(fresh.operators, "_keying", lambda: ns)
     return calls
 
 
@@ -72,11 +80,11 @@ def test_generate_polls_progress_then_keys_result(fresh, bpy_mod, stub_keying, m
     assert poll_until(fresh, done, 20), sp.status
     assert not sp.status_is_error, sp.status
     assert any(s == "transformer" for s, _ in stages)
-    assert [c[0] for c in stub_keying] == ["build", "key"]
+    assert [c[0] for c in stub_keying] == ["build", "body", "key"]
     assert stub_keying[0][1] == (24, 3)                   # rest joints from the motion file
-    assert stub_keying[1][2] == (40, 24, 3)               # 2 s at 20 fps
+    assert stub_keying[2][2] == (40, 24, 3)               # 2 s at 20 fps
     after = scene_snapshot(bpy)
-    assert after[0] == before[0] + 1 and after[1] == before[1] + 1
+    assert after[0] == before[0] + 2 and after[1] == before[1] + 1
     assert sp.progress == pytest.approx(1.0)
     assert [c.text for c in sp.retrieved] == ["a person walks", "a person walks slowly", "a person swings the arms"]
     h = sp.history[-1]
@@ -255,3 +263,23 @@ def test_import_motion_bad_file(fresh, bpy_mod, tmp_path, stub_keying):
     with pytest.raises(RuntimeError, match="Unsupported file type '.txt'"):
         bpy.ops.remomask.import_motion(filepath=str(bad))
     assert scene_snapshot(bpy) == before
+
+
+def test_keying_failure_rolls_back(fresh, bpy_mod, monkeypatch):
+    """A motion that cannot be keyed: the armature and body made for it are removed again."""
+    bpy = bpy_mod
+    calls = []
+    ns = _stub_keying(bpy, calls)
+
+    def bad_key(armature, motion, **kw):
+        bpy.data.actions.new("half-made")
+        raise ValueError("poses has the wrong shape")
+
+    ns.key_motion = bad_key
+    monkeypatch.setattr(fresh.operators, "_keying", lambda: ns)
+    sp = bpy.context.scene.remomask
+    before = scene_snapshot(bpy)
+    with pytest.raises(RuntimeError, match="Could not apply the motion: poses has the wrong shape"):
+        bpy.ops.remomask.generate(synchronous=True, timeout=20)
+    assert [c[0] for c in calls] == ["build", "body"]
+    assert scene_snapshot(bpy) == before and len(sp.history) == 0
