@@ -133,12 +133,14 @@ def test_remote_sends_token_first():
 
     def serve():
         conn, _ = srv.accept()
-        f = conn.makefile("rw", encoding="utf-8", newline="\n")
-        for line in f:
+        # separate read and write files: a text "rw" file drops its read-ahead when written to
+        rf = conn.makefile("r", encoding="utf-8")
+        wf = conn.makefile("w", encoding="utf-8", newline="\n")
+        for line in rf:
             req = json.loads(line)
             got.append(req)
-            f.write(json.dumps({"id": req["id"], "result": {"ok": req["method"]}}) + "\n")
-            f.flush()
+            wf.write(json.dumps({"id": req["id"], "result": {"ok": req["method"]}}) + "\n")
+            wf.flush()
             if len(got) == 2:
                 break
         conn.close()
