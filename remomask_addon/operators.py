@@ -808,13 +808,29 @@ CLASSES = (REMOMASK_OT_generate, REMOMASK_OT_cancel, REMOMASK_OT_new_seed, REMOM
            REMOMASK_OT_setup_backend)
 
 
+@bpy.app.handlers.persistent
+def _on_load_pre(*_args):
+    """Opening another file: running jobs are cancelled (their results would land in the wrong file)."""
+    for rid in list(_JOBS):
+        if _CLIENT is not None:
+            try:
+                _CLIENT.cancel(rid)
+            except (client_mod.BackendError, OSError):
+                pass
+    _JOBS.clear()
+    _BATCHES.clear()
+
+
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
+    bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister():
     remove_timer()
     stop_backend()
+    while _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

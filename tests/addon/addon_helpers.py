@@ -21,6 +21,10 @@ def leftovers(bpy) -> list[str]:
         m = sys.modules[mod_name]
         if bpy.app.timers.is_registered(m._timer):
             out.append("timer")
+    for name in dir(bpy.app.handlers):
+        handlers = getattr(bpy.app.handlers, name)
+        if isinstance(handlers, list):
+            out += [f"handler {name}" for h in handlers if getattr(h, "__module__", "").startswith(PKG)]
     return out
 
 

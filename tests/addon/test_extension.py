@@ -39,6 +39,9 @@ def test_enable_disable_reenable(addon, bpy_mod):
     assert hasattr(bpy.types, "REMOMASK_OT_generate") and hasattr(bpy.types.Scene, "remomask")
     assert bpy.ops.remomask.new_seed.poll() in (True, False)   # operator exists
     atexit_before = sys.modules[PKG].client.stop_all
+    sys.modules[PKG + ".operators"].ensure_timer()
+    # the leftover check sees what an enabled add-on holds
+    assert {"Scene.remomask", "handler load_pre", "timer", "REMOMASK_OT_generate"} <= set(leftovers(bpy))
     addon_utils.disable(PKG, default_set=True)
     assert PKG not in bpy.context.preferences.addons
     assert leftovers(bpy) == []

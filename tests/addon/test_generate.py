@@ -283,3 +283,17 @@ def test_keying_failure_rolls_back(fresh, bpy_mod, monkeypatch):
         bpy.ops.remomask.generate(synchronous=True, timeout=20)
     assert [c[0] for c in calls] == ["build", "body"]
     assert scene_snapshot(bpy) == before and len(sp.history) == 0
+
+
+def test_opening_a_file_drops_running_jobs(fresh, bpy_mod, stub_keying, monkeypatch):
+    bpy = bpy_mod
+    monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.2")
+    assert bpy.ops.remomask.generate() == {'FINISHED'}
+    assert fresh.operators.busy()
+    h = fresh.operators._on_load_pre
+    assert h in bpy.app.handlers.load_pre
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert not fresh.operators.busy()
+    time.sleep(0.5)
+    fresh.operators.poll_once()
+    assert stub_keying == [] and len(bpy.data.objects) == 0
