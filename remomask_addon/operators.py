@@ -821,16 +821,32 @@ def _on_load_pre(*_args):
     _BATCHES.clear()
 
 
+@bpy.app.handlers.persistent
+def _on_load_post(*_args):
+    """A file saved while generating still says 'running': nothing runs for it now."""
+    for scene in bpy.data.scenes:
+        props = getattr(scene, "remomask", None)
+        if props is not None and props.running:
+            props.running = False
+            props.stage = ""
+
+
+_HANDLERS = (("load_pre", _on_load_pre), ("load_post", _on_load_post))
+
+
 def register():
     for cls in CLASSES:
         bpy.utils.register_class(cls)
-    bpy.app.handlers.load_pre.append(_on_load_pre)
+    for name, fn in _HANDLERS:
+        getattr(bpy.app.handlers, name).append(fn)
 
 
 def unregister():
     remove_timer()
     stop_backend()
-    while _on_load_pre in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.remove(_on_load_pre)
+    for name, fn in _HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        while fn in handlers:
+            handlers.remove(fn)
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
