@@ -15,8 +15,10 @@ PKG = "bl_ext.user_default.remomask"
 def leftovers(bpy) -> list[str]:
     """Anything of the add-on's still registered in Blender."""
     out = [n for n in dir(bpy.types) if n.startswith("REMOMASK_")]
-    if hasattr(bpy.types.Scene, "remomask"):
-        out.append("Scene.remomask")
+    for prop in ("remomask", "remomask_render"):
+        if hasattr(bpy.types.Scene, prop):
+            out.append(f"Scene.{prop}")
+    out += [n for n in dir(bpy.types) if n.startswith("Remomask")]
     for mod_name in [m for m in sys.modules if m.startswith(PKG + ".operators")]:
         m = sys.modules[mod_name]
         if bpy.app.timers.is_registered(m._timer):

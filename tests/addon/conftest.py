@@ -40,17 +40,27 @@ def install_zip(bpy, zip_path) -> None:
     assert res == {'FINISHED'}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def addon(bpy_mod, ext_zip):
-    """The installed and enabled extension's top-level module."""
+    """The installed and enabled extension's top-level module. Enabled per test module and disabled after it,
+    so that other test folders (which register parts of remomask_addon themselves) never meet it."""
     import addon_utils
     bpy = bpy_mod
     if PKG not in bpy.context.preferences.addons:
-        install_zip(bpy, ext_zip)
+        if PKG in sys.modules or _installed(bpy):
+            addon_utils.enable(PKG, default_set=True)
+        else:
+            install_zip(bpy, ext_zip)
+    assert PKG in bpy.context.preferences.addons
     yield sys.modules[PKG]
     if PKG in bpy.context.preferences.addons:
         addon_utils.disable(PKG, default_set=True)
     assert not leftovers(bpy)
+
+
+def _installed(bpy) -> bool:
+    path = bpy.utils.user_resource('EXTENSIONS', path="user_default")
+    return os.path.isfile(os.path.join(path, "remomask", "blender_manifest.toml"))
 
 
 @pytest.fixture
