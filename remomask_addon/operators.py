@@ -67,28 +67,23 @@ def _fail_jobs_of(c, message):
 
 # ---------------------------------------------------------------------------------------------- keying glue
 def _keying():
-    """The keying library (keying.py, motion_io.py, batch.py, mannequin.py), imported on use.
+    """The keying library, imported on use (keying.py, motion_io.py, batch.py, mannequin.py, smpl_rig.py).
 
     Returns one namespace: build_smpl_armature(collection, rest_joints, name), key_motion(armature, motion, *,
     action_name, scene_fps, start_frame), load_motion_npz(path), load_joints_npy(path),
-    lay_out_nla(armature, actions, blend_frames), build_mannequin(armature) or None."""
+    lay_out_nla(armature, actions, blend_frames), build_mannequin(armature). Tests replace it with a stand-in."""
     from types import SimpleNamespace
 
-    from . import batch, keying, motion_io
-    try:
-        from . import mannequin
-    except ImportError:
-        mannequin = None
-    build = getattr(keying, "build_smpl_armature", None)
-    if build is None:
-        from . import smpl_rig
-        build = smpl_rig.build_smpl_armature
+    from . import batch, keying, mannequin, motion_io, smpl_rig
     return SimpleNamespace(
-        build_smpl_armature=build, key_motion=keying.key_motion,
-        load_motion_npz=getattr(motion_io, "load_motion_npz", None) or motion_io.load_motion,
-        load_joints_npy=getattr(motion_io, "load_joints_npy", None) or motion_io.load_joints,
-        lay_out_nla=batch.lay_out_nla,
-        build_mannequin=getattr(mannequin, "build_mannequin", None))
+        build_smpl_armature=smpl_rig.build_smpl_armature, key_motion=keying.key_motion,
+        load_motion_npz=motion_io.load_motion, load_joints_npy=motion_io.load_joints,
+        lay_out_nla=batch.lay_out_nla, build_mannequin=mannequin.build_mannequin)
+
+
+def _is_smpl_armature(obj) -> bool:
+    from . import smpl_rig
+    return smpl_rig.is_smpl_armature(obj)
 
 
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "materials")
@@ -116,9 +111,20 @@ class Rollback:
 
 def _target_armature(context, target: str):
     obj = context.active_object if target == 'SELECTED' else None
-    if target == 'SELECTED' and (obj is None or obj.type != 'ARMATURE'):
-        raise ValueError("Target is 'Selected armature' but the active object is not an armature.")
+    if target == 'SELECTED':
+        err = _selected_problem(obj)
+        if err:
+            raise ValueError(err)
     return obj
+
+
+def _selected_problem(obj) -> str | None:
+    if obj is None or obj.type != 'ARMATURE':
+        return "Target is 'Selected armature' but the active object is not an armature."
+    if not _is_smpl_armature(obj):
+        return (f"'{obj.name}' is not an SMPL skeleton (it lacks the 24 SMPL bones); choose 'New SMPL armature' "
+                "or an armature this add-on made.")
+    return None
 
 
 def _collection(scene):
@@ -385,9 +391,9 @@ def validate_generate(context, settings: preferences.Settings, prompts=None) -> 
         if err:
             return err
     if props.target == 'SELECTED':
-        obj = context.active_object
-        if obj is None or obj.type != 'ARMATURE':
-            return "Target is 'Selected armature' but the active object is not an armature."
+        err = _selected_problem(context.active_object)
+        if err:
+            return err
     if _JOBS:
         return "A generation is already running; wait for it or press Cancel."
     return settings.problem()
