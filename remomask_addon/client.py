@@ -104,6 +104,7 @@ class BackendClient:
         """Start (or connect to) the backend. Raises BackendError with a user-facing message."""
         if self.alive:
             return
+        _ignore_sigpipe()
         self._close_transport()
         self._generation += 1
         gen = self._generation
@@ -242,6 +243,8 @@ class BackendClient:
 
     # ---------------------------------------------------------------- requests
     def _send(self, method: str, params: dict) -> int:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise BrokenPipeError("the backend process has exited")
         rid = next(self._ids)
         line = json.dumps({"id": rid, "method": method, "params": params}) + "\n"
         self._wfile.write(line)
@@ -343,6 +346,18 @@ class BackendClient:
                     return events
             time.sleep(interval)
         return events
+
+
+def _ignore_sigpipe() -> None:
+    """Writing to a backend that just died must raise BrokenPipeError, not end Blender: a plain Python ignores
+    SIGPIPE at start-up, an embedding application may not. Only possible from the main thread."""
+    try:
+        import signal
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGPIPE") \
+                and signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL:
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
 
 
 def stop_all() -> None:
