@@ -499,12 +499,25 @@ class REMOMASK_OT_generate(_SyncMixin, bpy.types.Operator):
             if self._rid not in _JOBS:
                 self._end(context)
                 return {'FINISHED'}
+            props = context.scene.remomask
+            _status_bar(context, f"ReMoMask: {props.stage or 'working'} {int(round(props.progress * 100))}% "
+                                 "(Esc cancels)")
         return {'PASS_THROUGH'}
 
     def _end(self, context):
         if self._timer_handle is not None:
             context.window_manager.event_timer_remove(self._timer_handle)
             self._timer_handle = None
+        _status_bar(context, None)
+
+
+def _status_bar(context, text):
+    ws = getattr(context, "workspace", None)
+    if ws is not None:
+        try:
+            ws.status_text_set(text)
+        except (AttributeError, RuntimeError, TypeError):
+            pass
 
 
 def cancel_job(scene, rid=None) -> bool:

@@ -309,3 +309,38 @@ def test_selected_target_must_be_smpl(fresh, bpy_mod):
     with pytest.raises(RuntimeError, match="'Rig' is not an SMPL skeleton"):
         bpy.ops.remomask.generate()
     assert scene_snapshot(bpy) == before and fresh.operators._CLIENT is None
+
+
+def test_modal_esc_cancels_and_timer_polls(fresh, bpy_mod, stub_keying, monkeypatch):
+    """The modal part of Generate (never run by Blender headless), called with stand-in events."""
+    bpy = bpy_mod
+    op_cls = bpy.types.REMOMASK_OT_generate
+    sp = bpy.context.scene.remomask
+    monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.2")
+
+    def fake_op(rid):
+        ns = SimpleNamespace(_rid=rid, _timer_handle=None)
+        ns._end = lambda ctx: op_cls._end(ns, ctx)
+        return ns
+
+    before = scene_snapshot(bpy)
+    assert bpy.ops.remomask.generate() == {'FINISHED'}
+    rid = next(iter(fresh.operators._JOBS))
+    op = fake_op(rid)
+    assert op_cls.modal(op, bpy.context, SimpleNamespace(type='MOUSEMOVE', value='NOTHING')) == {'PASS_THROUGH'}
+    assert op_cls.modal(op, bpy.context, SimpleNamespace(type='ESC', value='PRESS')) == {'CANCELLED'}
+    assert not sp.running
+    assert poll_until(fresh, lambda: not fresh.operators.busy(), 10)
+    assert sp.status == "Cancelled." and scene_snapshot(bpy) == before and stub_keying == []
+
+    monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.01")
+    assert bpy.ops.remomask.generate() == {'FINISHED'}
+    op = fake_op(next(iter(fresh.operators._JOBS)))
+    deadline = time.monotonic() + 20
+    res = None
+    while time.monotonic() < deadline:
+        res = op_cls.modal(op, bpy.context, SimpleNamespace(type='TIMER', value='NOTHING'))
+        if res == {'FINISHED'}:
+            break
+        time.sleep(0.02)
+    assert res == {'FINISHED'} and len(sp.history) == 1 and not sp.status_is_error
