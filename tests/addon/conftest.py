@@ -87,3 +87,13 @@ def fresh(addon, bpy_mod, tmp_path):
     os.environ.pop("FAKE_BACKEND_EXIT_ON_GENERATE", None)
 
 
+
+
+@pytest.fixture(autouse=True)
+def _stop_every_backend():
+    """After every test: no backend process may outlive it (whichever copy of client.py started it)."""
+    yield
+    for name, m in list(sys.modules.items()):
+        if (name == PKG + ".client" or name.startswith("remomask_client")) and hasattr(m, "stop_all"):
+            m.stop_all()
+            assert not [c for c in m._ALL_CLIENTS if c.alive], f"backend still running ({name})"
