@@ -54,7 +54,10 @@ def stop_backend() -> None:
     global _CLIENT
     if _CLIENT is not None:
         _CLIENT.stop()
-        poll_once()
+        try:
+            poll_once()           # pending jobs -> "stopped" status on their scenes
+        except (AttributeError, ReferenceError, RuntimeError):
+            pass                  # restricted context while Blender shuts down
         _CLIENT = None
     _JOBS.clear()
     _BATCHES.clear()
@@ -265,7 +268,9 @@ def _finish_result(rid, result: dict) -> None:
         history.add(scene, m, act.name if act is not None else "")
     props.progress = 1.0
     fit = motions[0].get("fit_error_mm")
-    extra = f", fit error {float(fit):.1f} mm" if isinstance(fit, (int, float)) else ""
+    if isinstance(fit, list) and fit and all(isinstance(x, (int, float)) for x in fit):
+        fit = sum(fit) / len(fit)
+    extra = f", SMPL fit error {float(fit):.1f} mm" if isinstance(fit, (int, float)) else ""
     _set_status(scene, f"Generated {len(motions)} motion(s) for {motions[0].get('prompt', '')!r}{extra}.")
     _undo_push("ReMoMask: generate motion")
 
@@ -302,7 +307,7 @@ def _maybe_finish_batch(key) -> None:
     msg = f"Batch: {len(actions)} motion(s) laid out in the NLA."
     if b["errors"]:
         msg += " Failed: " + "; ".join(b["errors"])
-    _set_status(scene, msg, error=bool(b["errors"]))
+    _set_status(scene, msg)          # partly done is not an error: what worked is in the scene
     _undo_push("ReMoMask: batch")
 
 
