@@ -8,7 +8,8 @@ first 22 joints of forward kinematics of those poses, so ``joints`` and ``poses/
 
 Knobs (environment): FAKE_BACKEND_STEP_S (sleep between progress events, default 0.02),
 FAKE_BACKEND_STEPS (progress events per generate, default 4), FAKE_BACKEND_EXIT_ON_GENERATE=1 (die with exit
-code 3 after the first progress event, writing a last line to stderr).
+code 3 after the first progress event, writing a last line to stderr), FAKE_BACKEND_FAIL_WORD (a generate
+whose prompt contains it gets a model_error reply).
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ class Server:
             self.generate(rid, prompts, params)
 
     def generate(self, rid, prompts, params) -> None:
+        word = os.environ.get("FAKE_BACKEND_FAIL_WORD")
+        if word and any(word in p for p in prompts):
+            send({"id": rid, "error": {"code": "model_error", "message": f"cannot make {word!r}"}})
+            return
         for i in range(self.steps):
             if rid in self.cancelled:
                 send({"id": rid, "error": {"code": "cancelled", "message": "cancelled"}})

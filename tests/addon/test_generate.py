@@ -344,3 +344,16 @@ def test_modal_esc_cancels_and_timer_polls(fresh, bpy_mod, stub_keying, monkeypa
             break
         time.sleep(0.02)
     assert res == {'FINISHED'} and len(sp.history) == 1 and not sp.status_is_error
+
+
+def test_batch_partly_failed_keeps_what_worked(fresh, bpy_mod, stub_keying, monkeypatch):
+    bpy = bpy_mod
+    sp = bpy.context.scene.remomask
+    monkeypatch.setenv("FAKE_BACKEND_FAIL_WORD", "cartwheel")
+    txt = bpy.data.texts.new("mixed")
+    txt.write("a person walks | 1.0\na person does a cartwheel | 2.0\na person waves | 1.0\n")
+    sp.batch_text = "mixed"
+    assert bpy.ops.remomask.batch(synchronous=True, timeout=30) == {'FINISHED'}
+    assert len([c for c in stub_keying if c[0] == "key"]) == 2
+    assert "Batch: 2 motion(s)" in sp.status and "cannot make 'cartwheel'" in sp.status
+    assert [h.prompt for h in sp.history] == ["a person walks", "a person waves"]
