@@ -68,6 +68,7 @@ class BackendClient:
         self._generation = 0                    # bumps on every (re)start; stale reader events are dropped
         self._stderr_tail: deque[str] = deque(maxlen=20)
         self._log_file = None
+        self._dead_since: float | None = None
         self.starts = 0                         # how many times a backend was started / connected
         self.hello_id = None
         _ALL_CLIENTS.add(self)
@@ -106,6 +107,7 @@ class BackendClient:
             return
         _ignore_sigpipe()
         self._close_transport()
+        self._dead_since = None
         self._generation += 1
         gen = self._generation
         if self.remote:
@@ -194,12 +196,11 @@ class BackendClient:
             pass
 
     def _close_transport(self) -> None:
-        for f in (self._wfile,):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
+        try:
+            if self._wfile is not None:
+                self._wfile.close()
+        except OSError:
+            pass
         self._wfile = None
         if self._sock is not None:
             try:
@@ -301,10 +302,13 @@ class BackendClient:
                     out.extend(self._dead_events(msg["error"].get("message", "refused")))
                     continue
             out.append(msg)
-        # The process can exit while its stdout is still held open elsewhere; do not wait for EOF forever.
-        if self._proc is not None and self._proc.poll() is not None and self._events.empty():
-            time.sleep(0.05)
-            if self._events.empty():
+        # Normally the reader's end-of-stream marker reports a dead backend (after every line it sent). If the
+        # process has exited but its stdout stays open (a child process inherited it), stop waiting after 2 s.
+        if self._proc is not None and self._proc.poll() is not None:
+            now = time.monotonic()
+            if self._dead_since is None:
+                self._dead_since = now
+            elif now - self._dead_since > 2.0 and self._events.empty():
                 out.extend(self._dead_events())
         return out
 

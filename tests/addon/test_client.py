@@ -155,3 +155,15 @@ def test_remote_sends_token_first():
     c.stop()
     th.join(5)
     srv.close()
+
+
+def test_exit_detected_when_a_grandchild_holds_stdout(make):
+    """The backend exits but a process it started keeps the stdout pipe open: no end-of-stream ever comes,
+    the client still reports the death (after its 2 s grace) instead of waiting forever."""
+    code = "import subprocess, sys; subprocess.Popen(['sleep', '4']); sys.exit(5)"
+    c = make(server_args=["-c", code])
+    t0 = time.monotonic()
+    rid = c.request("generate", {"prompt": "walk"})
+    ev = c.wait(rid, 10)
+    assert ev and ev[-1]["error"]["code"] == client.DEAD and "exited with code 5" in ev[-1]["error"]["message"]
+    assert 1.9 < time.monotonic() - t0 < 8
