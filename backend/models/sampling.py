@@ -1,0 +1,45 @@
+"""Sampling helpers shared by the masked and residual transformers. Every random draw takes an explicit
+``torch.Generator`` so that a seed gives the same motion on a given device, independent of global RNG state."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def cosine_schedule(t: torch.Tensor | float) -> torch.Tensor:
+    """Fraction of tokens still masked at time t in [0, 1]."""
+    return torch.cos(torch.as_tensor(t) * math.pi * 0.5)
+
+
+def top_k_filter(logits: torch.Tensor, thres: float = 0.9) -> torch.Tensor:
+    """Keep the ceil((1 - thres) * n) largest logits of the last axis, set the rest to -inf."""
+    n = logits.shape[-1]
+    k = max(1, math.ceil((1.0 - thres) * n))
+    val, ind = logits.topk(k, dim=-1)
+    out = torch.full_like(logits, float("-inf"))
+    return out.scatter_(-1, ind, val)
+
+
+def _uniform(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    dev = generator.device if generator is not None else like.device
+    return torch.rand(shape, generator=generator, device=dev, dtype=torch.float32).to(like.device)
+
+
+def categorical(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Sample from softmax(logits / temperature) over the last axis (exponential-race form of multinomial)."""
+    t = max(float(temperature), 1e-10)
+    probs = torch.softmax(logits.float() / t, dim=-1)
+    flat = probs.reshape(-1, probs.shape[-1])
+    if generator is not None and generator.device != flat.device:
+        flat = flat.to(generator.device)
+    idx = torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+    return idx.to(logits.device)
+
+
+def gumbel(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """argmax(logits / temperature + Gumbel noise), as the residual transformers sample."""
+    u = _uniform(logits.shape, logits, generator)
+    noise = -torch.log(-torch.log(u.clamp(min=1e-20)).clamp(min=1e-20))
+    return (logits.float() / max(float(temperature), 1e-10) + noise).argmax(dim=-1)

@@ -1,0 +1,209 @@
+"""Prompt -> motion: text embedding, retrieval, length, masked + residual transformers, RVQ decode, joints.
+
+All prompts x samples of one request run as one batch, under ``torch.inference_mode``, with every random
+draw taken from one ``torch.Generator`` seeded by the request: the same request on the same device gives the
+same motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from backend.models.mask_transformer import GenerationCancelled
+
+__all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH"]
+
+UNIT_LENGTH = 4  # frames per token
+MAX_FRAMES = 196  # longest motion the released models were trained on (49 tokens)
+
+
+class TextEncoderLike(Protocol):
+    dim: int
+
+    def encode(self, texts: list[str]) -> torch.Tensor: ...
+
+
+@dataclass
+class GeneratedSample:
+    prompt: str
+    sample_index: int
+    seed: int
+    joints: np.ndarray  # (T, 22, 3) float32, metres, y-up
+    features: np.ndarray  # (T, 263) float32, de-normalised HumanML3D features
+    length: int  # frames (T)
+    retrieved: list[str] = field(default_factory=list)  # captions of the retrieved motions
+    retrieved_ids: list[str] = field(default_factory=list)
+
+
+def _features_to_joints(features: np.ndarray) -> np.ndarray:
+    try:
+        from backend.motion.features import features_to_joints
+    except ImportError:  # LOCAL FALLBACK until backend.motion is merged; see _recover_joints_fallback
+        return _recover_joints_fallback(features)
+    return np.asarray(features_to_joints(features), dtype=np.float32)
+
+
+def _qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    u, w = q[..., 1:], q[..., :1]
+    uv = np.cross(u, v)
+    return v + 2 * (w * uv + np.cross(u, uv))
+
+
+def _recover_joints_fallback(features: np.ndarray, n_joints: int = 22) -> np.ndarray:
+    """LOCAL FALLBACK (replace by backend.motion.features.features_to_joints once it is on main):
+    HumanML3D root-relative (RIC) features -> global joint positions (T, 22, 3)."""
+    f = np.asarray(features, dtype=np.float64)
+    ang = np.zeros(f.shape[:-1])
+    ang[..., 1:] = f[..., :-1, 0]
+    ang = np.cumsum(ang, -1)
+    q_inv = np.stack([np.cos(ang), np.zeros_like(ang), -np.sin(ang), np.zeros_like(ang)], -1)
+    pos = np.zeros(f.shape[:-1] + (3,))
+    pos[..., 1:, 0] = f[..., :-1, 1]
+    pos[..., 1:, 2] = f[..., :-1, 2]
+    pos = np.cumsum(_qrot(q_inv, pos), -2)
+    pos[..., 1] = f[..., 3]
+    ric = f[..., 4:4 + (n_joints - 1) * 3].reshape(f.shape[:-1] + (n_joints - 1, 3))
+    ric = _qrot(np.broadcast_to(q_inv[..., None, :], ric.shape[:-1] + (4,)), ric)
+    ric[..., 0] += pos[..., None, 0]
+    ric[..., 2] += pos[..., None, 2]
+    return np.concatenate([pos[..., None, :], ric], -2).astype(np.float32)
+
+
+class Pipeline:
+    """Holds the loaded models, the text encoder, the retriever (or None) and the normaliser.
+
+    ``models``: anything with attributes ``vq, mask_aux, mask_ts, res_aux, res_ts, length_estimator`` (may
+    be None when lengths are always given), ``mean``, ``std`` (263,) — e.g. a :class:`backend.checkpoints.Bundle`.
+    ``text_encoder``: ``encode(list[str]) -> (B, dim)`` used to condition the transformers.
+    ``length_text_encoder``: optional separate encoder for the length estimator (defaults to ``text_encoder``).
+    ``retriever``: ``retriever(texts, k=1)`` returning an object with ``re_dict`` (``re_text``/``re_motion``
+    (B,k,1,D)), ``ids`` and ``captions``; None disables retrieval.
+    """
+
+    def __init__(self, models, text_encoder: TextEncoderLike, retriever=None, length_text_encoder=None,
+                 device: str | torch.device | None = None):
+        self.models = models
+        self.text_encoder = text_encoder
+        self.length_text_encoder = length_text_encoder or text_encoder
+        self.retriever = retriever
+        self.device = torch.device(device) if device is not None else next(models.vq.parameters()).device
+        for name in ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator"):
+            m = getattr(models, name, None)
+            if m is not None:
+                m.to(self.device).eval()
+        self.mean = torch.as_tensor(np.asarray(models.mean, dtype=np.float32), device=self.device)
+        self.std = torch.as_tensor(np.asarray(models.std, dtype=np.float32), device=self.device)
+        clip_dim = models.mask_aux.cfg.clip_dim
+        if getattr(text_encoder, "dim", clip_dim) != clip_dim:
+            raise ValueError(f"text encoder gives {text_encoder.dim}-d embeddings, the transformers expect {clip_dim}")
+
+    # ------------------------------------------------------------------------------------------------
+    def _check(self, prompts, lengths, samples):
+        if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
+            raise ValueError("prompts must be a non-empty list of strings")
+        if not all(isinstance(p, str) and p.strip() for p in prompts):
+            raise ValueError("every prompt must be a non-empty string")
+        if not isinstance(samples, int) or samples < 1:
+            raise ValueError("samples must be a positive integer")
+        if lengths is None:
+            if self.models.length_estimator is None:
+                raise ValueError("no length estimator loaded: give lengths")
+            return None
+        if len(lengths) != len(prompts):
+            raise ValueError(f"{len(lengths)} lengths for {len(prompts)} prompts")
+        toks = []
+        for n in lengths:
+            if not isinstance(n, (int, np.integer)) or not UNIT_LENGTH <= int(n) <= MAX_FRAMES:
+                raise ValueError(f"length {n!r} must be an integer number of frames in [{UNIT_LENGTH}, {MAX_FRAMES}]")
+            toks.append(int(n) // UNIT_LENGTH)
+        return toks
+
+    def _encode(self, encoder, prompts):
+        emb = encoder.encode(list(prompts))
+        emb = torch.as_tensor(emb).to(self.device, torch.float32)
+        if emb.shape[0] != len(prompts):
+            raise RuntimeError("text encoder returned a wrong batch size")
+        return emb
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[str], lengths: list[int] | None = None, seed: int = 0, samples: int = 1,
+                 cond_scale: float = 4.0, time_steps: int = 10, temperature: float = 1.0, topk: float = 0.9,
+                 use_retrieval: bool = True, progress: Callable[[str, float], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None, res_cond_scale: float = 5.0) -> list[GeneratedSample]:
+        """Generate ``samples`` motions for each prompt. ``lengths`` in frames (rounded down to a multiple of 4),
+        or None to sample them from the length estimator. Raises :class:`GenerationCancelled` when
+        ``cancelled()`` turns True (checked between steps)."""
+        tok_given = self._check(prompts, lengths, samples)
+        if time_steps < 1:
+            raise ValueError("time_steps must be >= 1")
+        m = self.models
+        dev = self.device
+        report = progress or (lambda stage, frac: None)
+
+        def check():
+            if cancelled is not None and cancelled():
+                raise GenerationCancelled("generation cancelled")
+
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(seed))
+        p_count = len(prompts)
+        order = torch.arange(p_count, device=dev).repeat_interleave(samples)  # prompt-major batch
+
+        report("text", 0.0)
+        emb = self._encode(self.text_encoder, prompts)
+        check()
+
+        re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
+        if use_retrieval and self.retriever is not None:
+            report("retrieval", 0.03)
+            out = self.retriever(list(prompts), k=1)
+            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(dev, torch.float32)[order]
+                       for k in ("re_text", "re_motion")}
+            captions = [list(c) for c in out.captions]
+            ids = [list(i) for i in out.ids]
+            check()
+
+        cond = emb[order]
+        if tok_given is None:
+            report("length", 0.06)
+            len_emb = emb if self.length_text_encoder is self.text_encoder else \
+                self._encode(self.length_text_encoder, prompts)
+            m_lens = m.length_estimator.sample_tokens(len_emb[order], gen).clamp(1, MAX_FRAMES // UNIT_LENGTH)
+        else:
+            m_lens = torch.tensor(tok_given, device=dev)[order]
+        m_lens = m_lens.to(dev).long()
+        check()
+
+        def stage(name, lo, hi):
+            return lambda f: report(name, lo + (hi - lo) * f)
+
+        report("mask_aux", 0.08)
+        ids_aux = m.mask_aux.generate(cond, m_lens, time_steps, cond_scale, temperature, topk, gen,
+                                      cancelled=cancelled, on_step=stage("mask_aux", 0.08, 0.3))
+        ids_ts = m.mask_ts.generate(cond, m_lens, re_dict, time_steps, cond_scale, temperature, topk, gen,
+                                    use_retrieval=re_dict is not None, cancelled=cancelled,
+                                    on_step=stage("mask_ts", 0.3, 0.55))
+        report("residual", 0.55)
+        all_aux = m.res_aux.generate(ids_aux, cond, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
+                                     on_step=stage("residual", 0.55, 0.7))
+        all_ts = m.res_ts.generate(ids_ts, cond, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
+                                   on_step=stage("residual", 0.7, 0.85))
+        check()
+        report("decode", 0.85)
+        feats = (m.vq.decode(all_aux, all_ts).float() * self.std + self.mean).cpu().numpy()
+        check()
+        report("joints", 0.95)
+        frames = (m_lens * UNIT_LENGTH).cpu().tolist()
+        results = []
+        for i, n in enumerate(frames):
+            p = int(order[i])
+            f = np.ascontiguousarray(feats[i, :n], dtype=np.float32)
+            results.append(GeneratedSample(prompt=prompts[p], sample_index=i % samples, seed=int(seed),
+                                           joints=_features_to_joints(f), features=f, length=int(n),
+                                           retrieved=captions[p][:], retrieved_ids=[str(x) for x in ids[p]]))
+        report("done", 1.0)
+        return results

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from backend.pipeline import GenerationCancelled, Pipeline, _recover_joints_fallback
+
+
+def test_generate_batch_shapes_and_metadata(tiny, encoder, retriever):
+    p = Pipeline(tiny, encoder, retriever)
+    stages = []
+    out = p.generate(["walk forward", "jump"], lengths=[40, 23], seed=5, samples=2, time_steps=3,
+                     progress=lambda s, f: stages.append((s, f)))
+    assert [(s.prompt, s.sample_index) for s in out] == [("walk forward", 0), ("walk forward", 1), ("jump", 0), ("jump", 1)]
+    assert [s.length for s in out] == [40, 40, 20, 20]  # 23 frames -> 5 tokens -> 20 frames
+    for s in out:
+        assert s.joints.shape == (s.length, 22, 3) and s.joints.dtype == np.float32
+        assert s.features.shape == (s.length, 263) and s.features.dtype == np.float32
+        assert np.isfinite(s.joints).all() and s.seed == 5
+    assert out[0].retrieved == ["retrieved for walk forward"] and out[2].retrieved_ids == ["000001"]
+    assert retriever.calls == [["walk forward", "jump"]]  # one retrieval per prompt, not per sample
+    assert encoder.calls == 1
+    fr = [f for _, f in stages]
+    assert fr == sorted(fr) and fr[-1] == 1.0
+    assert {"text", "retrieval", "mask_aux", "mask_ts", "residual", "decode", "joints"} <= {s for s, _ in stages}
+    # samples of one prompt differ
+    assert not np.allclose(out[0].features, out[1].features)
+
+
+def test_deterministic_per_seed(tiny, encoder, retriever):
+    p = Pipeline(tiny, encoder, retriever)
+    a = p.generate(["a person waves"], [32], seed=11, samples=2, time_steps=3)
+    b = p.generate(["a person waves"], [32], seed=11, samples=2, time_steps=3)
+    c = p.generate(["a person waves"], [32], seed=12, samples=2, time_steps=3)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.features, y.features) and np.array_equal(x.joints, y.joints)
+    assert not np.allclose(a[0].features, c[0].features)
+
+
+def test_features_are_denormalised(tiny, encoder):
+    from types import SimpleNamespace
+    raw = SimpleNamespace(**{**vars(tiny), "mean": np.zeros(263, np.float32), "std": np.ones(263, np.float32)})
+    norm = Pipeline(raw, encoder).generate(["x"], [16], seed=0, time_steps=2)[0].features
+    den = Pipeline(tiny, encoder).generate(["x"], [16], seed=0, time_steps=2)[0].features
+    assert np.allclose(den, norm * tiny.std + tiny.mean, atol=1e-5)
+    assert not np.allclose(den, norm, atol=1e-3)
+
+
+def test_rag_on_off(tiny, encoder, retriever):
+    p = Pipeline(tiny, encoder, retriever)
+    on = p.generate(["kick"], [24], seed=3, time_steps=3, use_retrieval=True)[0]
+    off = p.generate(["kick"], [24], seed=3, time_steps=3, use_retrieval=False)[0]
+    assert on.retrieved and off.retrieved == []
+    assert not np.allclose(on.features, off.features)
+    no_retriever = Pipeline(tiny, encoder, None).generate(["kick"], [24], seed=3, time_steps=3)[0]
+    assert np.array_equal(no_retriever.features, off.features)
+
+
+def test_lengths_from_estimator(tiny, encoder):
+    p = Pipeline(tiny, encoder, None)
+    out = p.generate(["a", "b", "c"], None, seed=1, time_steps=2)
+    for s in out:
+        assert s.length % 4 == 0 and 4 <= s.length <= 196 and s.joints.shape[0] == s.length
+    again = p.generate(["a", "b", "c"], None, seed=1, time_steps=2)
+    assert [s.length for s in out] == [s.length for s in again]
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(prompts=[]), "non-empty"),
+    (dict(prompts="walk"), "non-empty list"),
+    (dict(prompts=["ok", " "]), "non-empty string"),
+    (dict(prompts=["a"], lengths=[2]), "length"),
+    (dict(prompts=["a"], lengths=[400]), "length"),
+    (dict(prompts=["a"], lengths=[16, 16]), "2 lengths for 1"),
+    (dict(prompts=["a"], lengths=[16], samples=0), "samples"),
+])
+def test_bad_requests(tiny, encoder, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        Pipeline(tiny, encoder).generate(**kwargs)
+
+
+def test_cancel(tiny, encoder):
+    p = Pipeline(tiny, encoder)
+    n = []
+
+    def cancelled():
+        n.append(1)
+        return len(n) >= 4
+
+    with pytest.raises(GenerationCancelled):
+        p.generate(["a"], [16], time_steps=5, cancelled=cancelled)
+
+
+def test_text_encoder_dim_mismatch(tiny):
+    class Bad:
+        dim = 7
+
+        def encode(self, texts):
+            raise AssertionError
+
+    with pytest.raises(ValueError, match="7-d"):
+        Pipeline(tiny, Bad())
+
+
+def test_joint_recovery_straight_walk():
+    # root moving +0.05 m/frame along z (local forward), no rotation, height 0.9; joint 1 at (0.1, -0.1, 0)
+    f = np.zeros((5, 263), np.float32)
+    f[:, 2] = 0.05
+    f[:, 3] = 0.9
+    f[:, 4:7] = [0.1, -0.1, 0.0]
+    j = _recover_joints_fallback(f)
+    assert j.shape == (5, 22, 3)
+    assert np.allclose(j[:, 0, 2], [0, 0.05, 0.1, 0.15, 0.2], atol=1e-6)
+    assert np.allclose(j[:, 0, 1], 0.9)
+    assert np.allclose(j[:, 1] - j[:, 0] * [1, 0, 1], [0.1, -0.1, 0.0], atol=1e-6)
+    # a constant yaw velocity turns the walking direction
+    f[:, 0] = np.pi / 8
+    j2 = _recover_joints_fallback(f)
+    step = np.diff(j2[:, 0, [0, 2]], axis=0)
+    assert np.allclose(np.linalg.norm(step, axis=1), 0.05, atol=1e-6)
+    assert not np.allclose(step[0], step[-1])
