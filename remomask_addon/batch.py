@@ -51,8 +51,13 @@ def _read(curves):
 
 
 def _yaw(world_rot):
+    """Heading (radians about +Z) of the body's forward axis. When the pelvis faces nearly up or
+    down (lying, flipping), the left-right axis gives the heading instead."""
     f = world_rot @ _FORWARD_REST
-    return math.atan2(f[1], f[0])
+    if math.hypot(f[0], f[1]) >= 0.3:
+        return math.atan2(f[1], f[0])
+    left = world_rot @ np.array([1.0, 0.0, 0.0])  # rest left (+X) is forward (-Y) turned by +90 deg
+    return math.atan2(left[1], left[0]) - math.pi / 2
 
 
 def _rz(angle):

@@ -90,10 +90,11 @@ def bone_channels(rest_matrices, motion: dict, dst_fps: float | None = None):
     rest_m = np.asarray(rest_matrices, dtype=np.float64)
     B = rest_m[:, :3, :3]
     head0 = rest_m[0, :3, 3]
-    R = smpl_rig.axis_angle_to_matrix(motion["poses"])          # (T, 24, 3, 3) y-up local
-    W = coords.rotations_to_zup(R)                               # same rotations, z-up
-    L = np.swapaxes(B, -1, -2)[None] @ W @ B[None]               # B^T W B per bone
-    quats = smpl_rig.make_quaternions_continuous(smpl_rig.matrix_to_quaternion(L), axis=0)
+    # L = B^T C R C^T B = D^T R D with D = C^T B: the same angle about the axis D^T a, so the
+    # axis-angle vectors are just rotated (row form: a^T D) and turned into quaternions.
+    D = coords.ZUP_TO_YUP[None] @ B                              # (24, 3, 3)
+    aa_local = np.einsum("tja,jab->tjb", np.asarray(motion["poses"], dtype=np.float64), D)
+    quats = smpl_rig.make_quaternions_continuous(smpl_rig.axis_angle_to_quaternion(aa_local), axis=0)
     pelvis = coords.points_to_zup(motion["rest_joints"][0] + motion["trans"])  # (T, 3)
     loc = (pelvis - head0) @ B[0]                                # B0^T (p - head0), row form
     src_fps = float(motion["fps"])
@@ -190,18 +191,68 @@ def key_motion(armature, motion: dict, *, action_name: str | None = None,
     return action
 
 
+def _remove_objects(objs) -> None:
+    import bpy
+
+    for ob in objs:
+        data, kind = ob.data, ob.type
+        bpy.data.objects.remove(ob, do_unlink=True)
+        if data is not None and data.users == 0:
+            (bpy.data.armatures if kind == "ARMATURE" else bpy.data.meshes).remove(data)
+
+
 def import_motion(context, motion: dict, *, armature=None, name: str | None = None,
                   with_mannequin: bool = True, start_frame: int | None = None):
     """Convenience for operators: build an SMPL armature from the motion's rest joints (unless one
-    is given), optionally a mannequin mesh, and key the motion. Returns ``(armature, action)``."""
+    is given), optionally a mannequin mesh, and key the motion at ``start_frame`` (default: the
+    scene's start). Returns ``(armature, action)``. On error nothing it created is left behind."""
+    m = motion if "num_frames" in motion else motion_io.validate_motion(motion)
+    created = []
+    try:
+        if armature is None:
+            armature = _new_rig(context, m, name, with_mannequin, created)
+        frame = context.scene.frame_start if start_frame is None else start_frame
+        action = key_motion(armature, m, start_frame=frame, scene=context.scene)
+    except Exception:
+        _remove_objects(reversed(created))
+        raise
+    return armature, action
+
+
+def _new_rig(context, m, name, with_mannequin, created):
     from . import mannequin
 
-    m = motion if "num_frames" in motion else motion_io.validate_motion(motion)
-    if armature is None:
-        base = name or "ReMoMask"
-        armature = smpl_rig.build_smpl_armature(context, m["rest_joints"], name=base)
-        if with_mannequin:
-            mannequin.build_mannequin(armature)
-    frame = context.scene.frame_start if start_frame is None else start_frame
-    action = key_motion(armature, m, start_frame=frame, scene=context.scene)
-    return armature, action
+    armature = smpl_rig.build_smpl_armature(context, m["rest_joints"], name=name or "ReMoMask")
+    created.append(armature)
+    if with_mannequin:
+        created.append(mannequin.build_mannequin(armature))
+    return armature
+
+
+def import_batch(context, motions, *, armature=None, name: str | None = None,
+                 with_mannequin: bool = True, blend_frames: int = 5, start_frame: int | None = None):
+    """Key several motions as separate takes on one SMPL armature and lay them out end to end on
+    its NLA (``batch.lay_out_nla``). All motions are validated before anything is created.
+    Returns ``(armature, actions, strips)``; on error nothing it created is left behind."""
+    import bpy
+
+    from . import batch
+
+    ms = [m if "num_frames" in m else motion_io.validate_motion(m, source=f"motion {i + 1}")
+          for i, m in enumerate(motions)]
+    if not ms:
+        raise ValueError("no motions to import")
+    created, actions = [], []
+    try:
+        if armature is None:
+            armature = _new_rig(context, ms[0], name, with_mannequin, created)
+        frame = context.scene.frame_start if start_frame is None else start_frame
+        for m in ms:
+            actions.append(key_motion(armature, m, start_frame=frame, scene=context.scene))
+        strips = batch.lay_out_nla(armature, actions, blend_frames=blend_frames)
+    except Exception:
+        for a in actions:
+            bpy.data.actions.remove(a)
+        _remove_objects(reversed(created))
+        raise
+    return armature, actions, strips

@@ -4,7 +4,8 @@ Two inputs:
 - the generator's motion ``.npz`` (DESIGN.md section 3): ``poses`` (T,24,3) SMPL local
   axis-angle in the HumanML3D y-up frame, ``trans`` (T,3), ``rest_joints`` (24,3), and optionally
   ``joints`` (T,22,3), ``betas``, ``fit_error_mm``, ``fps``, ``prompt``, ``seed``, ``retrieved``;
-- a joints-only ``.npy`` (T,22,3) HumanML3D joints (y-up metres). It is turned into SMPL-style
+- a joints-only ``.npy`` (T,22,3) HumanML3D joints (y-up metres), or a ``.npz`` holding ``joints``
+  but no ``poses``. It is turned into SMPL-style
   rotations by ``motion_from_joints``: a *swing-only* IK (no twist: a limb's roll about its own
   axis is not recoverable from joint positions and stays at the parent's), so joint positions are
   reproduced (up to bone-length variation) but hands/feet/head orientation is approximate.
@@ -37,7 +38,7 @@ _EXPECTED = {"poses": "(T, 24, 3)", "trans": "(T, 3)", "rest_joints": "(24, 3)"}
 
 
 def _array(data, key, source, required=True, flat_tail=None):
-    if key not in data:
+    if key not in data or data[key] is None:
         if required:
             raise MotionFileError(f"{_where(source)}missing '{key}' (expected shape {_EXPECTED.get(key, '?')}); "
                                   f"found {sorted(data.keys())}")
@@ -49,6 +50,32 @@ def _array(data, key, source, required=True, flat_tail=None):
     if flat_tail and arr.ndim == 2 and arr.shape[1] == int(np.prod(flat_tail)):
         arr = arr.reshape((arr.shape[0],) + tuple(flat_tail))
     return arr
+
+
+def _metadata(motion, source):
+    """(fps, prompt, seed, retrieved) from a motion mapping, with defaults."""
+    fps = DEFAULT_FPS
+    if motion.get("fps") is not None:
+        try:
+            fps = float(np.asarray(motion["fps"]).reshape(()))
+        except (TypeError, ValueError):
+            raise MotionFileError(f"{_where(source)}'fps' must be a single number") from None
+        if not np.isfinite(fps) or fps <= 0:
+            raise MotionFileError(f"{_where(source)}'fps' must be positive, got {fps}")
+    prompt = ""
+    if motion.get("prompt") is not None:
+        p = np.asarray(motion["prompt"])
+        prompt = str(p.reshape(()) if p.size == 1 else " ".join(map(str, p.ravel())))
+    seed = None
+    if motion.get("seed") is not None:
+        try:
+            seed = int(np.asarray(motion["seed"]).reshape(()))
+        except (TypeError, ValueError):
+            seed = None
+    retrieved = []
+    if motion.get("retrieved") is not None:
+        retrieved = [str(x) for x in np.asarray(motion["retrieved"]).ravel()]
+    return fps, prompt, seed, retrieved
 
 
 def validate_motion(motion, source=None) -> dict:
@@ -83,28 +110,7 @@ def validate_motion(motion, source=None) -> dict:
         if arr is not None and not np.all(np.isfinite(arr)):
             raise MotionFileError(f"{_where(source)}'{key}' contains NaN or infinite values")
 
-    fps = DEFAULT_FPS
-    if "fps" in motion:
-        try:
-            fps = float(np.asarray(motion["fps"]).reshape(()))
-        except (TypeError, ValueError):
-            raise MotionFileError(f"{_where(source)}'fps' must be a single number") from None
-        if not np.isfinite(fps) or fps <= 0:
-            raise MotionFileError(f"{_where(source)}'fps' must be positive, got {fps}")
-
-    prompt = ""
-    if "prompt" in motion:
-        p = np.asarray(motion["prompt"])
-        prompt = str(p.reshape(()) if p.size == 1 else " ".join(map(str, p.ravel())))
-    seed = None
-    if "seed" in motion:
-        try:
-            seed = int(np.asarray(motion["seed"]).reshape(()))
-        except (TypeError, ValueError):
-            seed = None
-    retrieved = []
-    if "retrieved" in motion:
-        retrieved = [str(x) for x in np.asarray(motion["retrieved"]).ravel()]
+    fps, prompt, seed, retrieved = _metadata(motion, source)
 
     return {
         "poses": poses, "trans": trans, "rest_joints": rest, "joints": joints, "betas": betas,
@@ -119,16 +125,24 @@ def load_motion(path) -> dict:
     if not os.path.isfile(path):
         raise MotionFileError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise MotionFileError(f"{path}: expected a .npz archive, found a single array "
-                                      "(use load_joints for a joints-only .npy)")
-            contents = {k: data[k] for k in data.files}
-    except MotionFileError:
-        raise
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise MotionFileError(f"{path}: not a readable motion .npz ({exc})") from None
-    motion = validate_motion(contents, source=path)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise MotionFileError(f"{path}: expected a .npz archive, found a single array "
+                              "(use load_joints for a joints-only .npy)")
+    try:
+        with data:
+            contents = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise MotionFileError(f"{path}: not a readable motion .npz ({exc})") from None
+    if "poses" not in contents and "joints" in contents:
+        # a joints-only archive (e.g. the generator before SMPL fitting): approximate rotations
+        fps, prompt, seed, retrieved = _metadata(contents, path)
+        motion = motion_from_joints(contents["joints"], fps=fps, prompt=prompt, source=path)
+        motion["seed"], motion["retrieved"] = seed, retrieved
+    else:
+        motion = validate_motion(contents, source=path)
     motion["source"] = path
     return motion
 
@@ -199,14 +213,27 @@ _SWING_CHILD = {1: 4, 2: 5, 3: 6, 4: 7, 5: 8, 6: 9, 7: 10, 8: 11, 12: 15, 13: 16
 
 
 def rest_from_joints(joints) -> np.ndarray:
-    """A (24, 3) rest skeleton with the template's directions and the mean bone lengths of
-    ``joints`` (T, 22, 3); hands keep the template offsets; feet on y = template foot height."""
+    """A (24, 3) rest skeleton fitted to ``joints`` (T, 22, 3).
+
+    Bones below a frame joint (pelvis -> hips/spine1, spine3 -> neck/collars) take their mean
+    offset in that joint's local frame, placed in the template's rest frame, so the frame fit is
+    exact for a rigid skeleton; every other bone takes the template's direction and the mean
+    length from the data; hands keep the template offsets; feet on y = template foot height."""
     tpl = smpl_rig.TEMPLATE_REST_JOINTS
     rest = np.zeros((24, 3))
+    frame_children = {}
+    for k, (up, left, right) in _FRAME_JOINTS.items():
+        f_pose = _frame(joints[:, up] - joints[:, k], joints[:, left] - joints[:, right])  # (T, 3, 3)
+        f_tpl = _frame(tpl[up] - tpl[k], tpl[left] - tpl[right])
+        for c in (up, left, right):
+            local = np.einsum("tba,tb->ta", f_pose, joints[:, c] - joints[:, k]).mean(0)
+            frame_children[c] = f_tpl @ local
     for j in range(1, 24):
         p = smpl_rig.SMPL_PARENTS[j]
         off = tpl[j] - tpl[p]
-        if j < 22:
+        if j in frame_children:
+            off = frame_children[j]
+        elif j < 22:
             length = float(np.mean(np.linalg.norm(joints[:, j] - joints[:, p], axis=-1)))
             off = _unit(off) * length
         rest[j] = rest[p] + off

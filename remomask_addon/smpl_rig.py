@@ -79,6 +79,16 @@ def axis_angle_to_matrix(aa) -> np.ndarray:
     return eye + np.sin(th) * k + (1.0 - np.cos(th)) * (k @ k)
 
 
+def axis_angle_to_quaternion(aa) -> np.ndarray:
+    """(..., 3) axis-angle -> (..., 4) unit quaternions (w, x, y, z)."""
+    aa = np.asarray(aa, dtype=np.float64)
+    theta = np.linalg.norm(aa, axis=-1, keepdims=True)
+    half = 0.5 * theta
+    # sin(theta/2)/theta, with its limit 1/2 near zero
+    k = np.where(theta < 1e-8, 0.5 - theta * theta / 48.0, np.sin(half) / np.where(theta < 1e-8, 1.0, theta))
+    return np.concatenate([np.cos(half), aa * k], axis=-1)
+
+
 def matrix_to_quaternion(m) -> np.ndarray:
     """(..., 3, 3) rotation matrices -> (..., 4) unit quaternions (w, x, y, z), w >= 0 not enforced."""
     m = np.asarray(m, dtype=np.float64)
@@ -125,11 +135,13 @@ def matrix_to_axis_angle(m) -> np.ndarray:
 
 
 def make_quaternions_continuous(q, axis: int = 0) -> np.ndarray:
-    """Flip signs along ``axis`` (time) so consecutive quaternions lie in the same hemisphere."""
+    """Flip signs along ``axis`` (time) so consecutive quaternions lie in the same hemisphere.
+    (Flipping q_t must flip the comparison for q_t+1 too: a cumulative product of dot signs.)"""
     q = np.moveaxis(np.array(q, dtype=np.float64), axis, 0)
-    for t in range(1, q.shape[0]):
-        flip = np.sum(q[t] * q[t - 1], axis=-1) < 0.0
-        q[t][flip] *= -1.0
+    if q.shape[0] > 1:
+        dots = np.einsum("...i,...i->...", q[1:], q[:-1])
+        signs = np.cumprod(np.where(dots < 0.0, -1.0, 1.0), axis=0)
+        q[1:] *= signs[..., None]
     return np.moveaxis(q, 0, axis)
 
 
@@ -138,7 +150,7 @@ def slerp(q0, q1, u) -> np.ndarray:
     q0 = np.asarray(q0, dtype=np.float64)
     q1 = np.array(q1, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)[..., None]
-    dot = np.sum(q0 * q1, axis=-1, keepdims=True)
+    dot = np.einsum("...i,...i->...", q0, q1)[..., None]
     q1 = np.where(dot < 0, -q1, q1)
     dot = np.abs(dot)
     theta = np.arccos(np.clip(dot, -1.0, 1.0))

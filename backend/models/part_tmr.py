@@ -557,13 +557,26 @@ def _unwrap_state_dict(obj, path) -> dict[str, torch.Tensor]:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors only (``weights_only=True``), memory-mapped where the file format allows."""
+    """Tensors only (``weights_only=True``), memory-mapped where the file format allows;
+    ``.safetensors`` through safetensors."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return _unwrap_state_dict(load_file(str(path)), path)
+    import pickle
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as err:
-        if "mmap" not in str(err):
-            raise
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL [^ ]+", str(err))
+        first = found.group(0) if found else type(err).__name__
+        raise ValueError(f"{path}: holds Python objects other than tensors, which are not unpickled "
+                         f"(weights_only=True): {first}") from err
     return _unwrap_state_dict(obj, path)
 
 
@@ -639,6 +652,38 @@ def infer_config(sd: dict[str, torch.Tensor], hydra: dict | None = None) -> Part
     return PartTMRConfig(**kw)
 
 
+SAVED_WEIGHTS = "part_tmr.safetensors"
+
+
+def save_part_tmr(model: PartTMR, directory: str | os.PathLike) -> Path:
+    """Project format: ``part_tmr.safetensors`` (the inference tensors: encoders and heads, no momentum
+    copies, queues or CLIP vision tower) + ``part_tmr.json`` (the PartTMRConfig). Written atomically.
+    ``load_part_tmr(directory)`` reads it back."""
+    import json
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    keep = ("motion_encoder.", "motion_projection.", "text_encoder.", "text_projection.")
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+          if k.startswith(keep) and not k.startswith("text_encoder.clip_model.visual.")}
+    cfg = asdict(model.config)
+    cfg.update(with_momentum=False, with_vision=False)
+    for name, write in ((SAVED_WEIGHTS, lambda f: save_file(sd, f)),
+                        ("part_tmr.json", lambda f: Path(f).write_text(json.dumps(cfg, indent=1)))):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=d)
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, d / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return d / SAVED_WEIGHTS
+
+
 def _materialise_meta_buffers(model: nn.Module) -> None:
     """Non-saved buffers of a model built on the meta device (CLIP's causal ``attn_mask``)."""
     for mod in model.modules():
@@ -665,6 +710,8 @@ def load_part_tmr(path: str | os.PathLike, device: str | torch.device = "cpu", *
     """
     p = Path(path)
     hydra = {}
+    if p.is_dir() and (p / SAVED_WEIGHTS).is_file():
+        p = p / SAVED_WEIGHTS
     if p.is_dir():
         hydra = _read_hydra(p)
         best = bool(((hydra.get("eval") or {}).get("use_best_model", True)))
@@ -680,8 +727,14 @@ def load_part_tmr(path: str | os.PathLike, device: str | torch.device = "cpu", *
         ckpt, ckpt_dir = p, p.parent
     sd = read_checkpoint(ckpt)
     cfg = infer_config(sd, hydra)
+    saved_cfg = ckpt.with_suffix(".json")
+    if saved_cfg.is_file():  # written by save_part_tmr: also holds what the weights cannot tell
+        import json
+
+        known = {f for f in PartTMRConfig.__dataclass_fields__}
+        cfg = PartTMRConfig(**{k: v for k, v in json.loads(saved_cfg.read_text()).items() if k in known})
     cfg.with_momentum = not inference_only and any(k.startswith("motion_encoder_m.") for k in sd)
-    cfg.with_vision = not inference_only
+    cfg.with_vision = not inference_only and any(k.startswith("text_encoder.clip_model.visual.") for k in sd)
     if cfg.with_momentum and "part_queues" in sd:
         cfg.part_queue_size = int(sd["part_queues"].shape[2])
     if cfg.with_momentum and "motion_queue" in sd:

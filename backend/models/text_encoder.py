@@ -112,7 +112,7 @@ class ClipTextEncoder(nn.Module):
         super().__init__()
         self.clip_model = clip_model.to(device=device, dtype=dtype).eval()
         if hasattr(self.clip_model, "attn_mask") and self.clip_model.attn_mask is not None:
-            self.clip_model.attn_mask = self.clip_model.attn_mask.float()
+            self.clip_model.attn_mask = self.clip_model.attn_mask.to(dtype)  # MHA wants the query dtype
         self.context_length = int(context_length or clip_model.context_length)
         self._tok = _open_clip().tokenizer.SimpleTokenizer(context_length=self.context_length)
         self.dim = int(clip_model.text_projection.shape[1])

@@ -40,6 +40,9 @@ class RetrievalOutput:
     captions: list[list[str]]  # (B, k) captions of the retrieved entries
     scores: list[list[float]]  # (B, k) cosine similarity query text <-> motion
     indices: np.ndarray  # (B, k) int64 database rows
+    query_emb: torch.Tensor | None = None  # (B, D) the text model's embedding of each query, as it
+    # came out of encode() (not normalised). With the released weights this is also the conditioning
+    # vector of the masked transformers, so the pipeline need not encode the prompt twice.
 
 
 def _l2n(x: np.ndarray) -> np.ndarray:
@@ -130,15 +133,22 @@ class Retriever:
             pool = min(n, pool * 4)
         return out_idx, out_sc
 
-    def __call__(self, texts: Sequence[str], k: int | None = None) -> RetrievalOutput:
+    def __call__(self, texts: Sequence[str], k: int | None = None, *,
+                 query_emb: torch.Tensor | None = None) -> RetrievalOutput:
+        """Retrieve for each text. ``query_emb`` (B, D): embeddings already computed with the same
+        text model (then ``texts`` only label the request and the text model is not run)."""
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
         if not texts:
             raise ValueError("Retriever: no texts given")
-        with torch.inference_mode():
-            emb = self.text_model.encode(texts)
-        emb = emb.detach().float().cpu().numpy() if isinstance(emb, torch.Tensor) else np.asarray(emb)
+        if query_emb is None:
+            with torch.inference_mode():
+                query_emb = self.text_model.encode(texts)
+        query_emb = torch.as_tensor(query_emb).detach().float()
+        if query_emb.shape[0] != len(texts):
+            raise ValueError(f"{len(texts)} texts but {query_emb.shape[0]} query embeddings")
+        emb = query_emb.cpu().numpy()
         idx, sc = self.search_embeddings(emb, k)
         flat = torch.from_numpy(idx.reshape(-1))
         b, kk = idx.shape
@@ -152,6 +162,7 @@ class Retriever:
             captions=[[str(self.db.captions[i]) for i in row] for row in idx],
             scores=sc.tolist(),
             indices=idx,
+            query_emb=query_emb.to(self.device),
         )
 
 

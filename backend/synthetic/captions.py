@@ -31,36 +31,38 @@ PACE_ADJ = {"slow": ["slow", "leisurely", "unhurried"], "normal": ["steady", "re
             "fast": ["fast", "quick", "brisk"]}
 WALK_VERB = {"slow": ["strolls", "ambles"], "normal": ["walks", "paces"], "fast": ["hurries", "strides"]}
 SIDE = {"left": ["left"], "right": ["right"]}
+CURVE = {"straight": [""], "left": [" while turning left", " in a curve to the left", ", curving left"],
+         "right": [" while turning right", " in a curve to the right", ", curving right"]}
 TURN_ANGLE = {90: ["ninety degrees", "a quarter turn"], 180: ["around", "a half turn", "180 degrees"]}
 
 TEMPLATES = {
     "walk": [
-        "walks {dir} {adv}",
-        "{walkverb} {dir}",
-        "takes {nsteps} {adj} steps {dir}",
-        "is walking {dir} {adv}",
-        "moves {dir} with {adj} steps",
+        "walks {dir} {adv}{curve}",
+        "{walkverb} {dir}{curve}",
+        "takes {nsteps} {adj} steps {dir}{curve}",
+        "is walking {dir} {adv}{curve}",
+        "moves {dir} with {adj} steps{curve}",
         # held out
-        "goes {dir} on foot {adv}",
-        "makes a {adj} walk {dir}",
+        "goes {dir} on foot {adv}{curve}",
+        "makes a {adj} walk {dir}{curve}",
     ],
     "jog": [
-        "jogs {dir} {adv}",
-        "goes for a {adj} jog {dir}",
-        "is jogging {dir}",
-        "trots {dir} {adv}",
-        "runs lightly {dir} at a {adj} jogging pace",
-        "moves {dir} at a {adj} jog",
-        "jogs {dir} for {nsteps} strides",
+        "jogs {dir} {adv}{curve}",
+        "goes for a {adj} jog {dir}{curve}",
+        "is jogging {dir}{curve}",
+        "trots {dir} {adv}{curve}",
+        "runs lightly {dir} at a {adj} jogging pace{curve}",
+        "moves {dir} at a {adj} jog{curve}",
+        "jogs {dir} for {nsteps} strides{curve}",
     ],
     "run": [
-        "runs {dir} {adv}",
-        "dashes {dir} {adv}",
-        "is running {dir}",
-        "breaks into a {adj} run {dir}",
-        "runs {dir} for {nsteps} strides",
-        "races {dir} {adv}",
-        "takes off running {dir}",
+        "runs {dir} {adv}{curve}",
+        "dashes {dir} {adv}{curve}",
+        "is running {dir}{curve}",
+        "breaks into a {adj} run {dir}{curve}",
+        "runs {dir} for {nsteps} strides{curve}",
+        "races {dir} {adv}{curve}",
+        "takes off running {dir}{curve}",
     ],
     "jump_in_place": [
         "jumps {height} in place {times}",
@@ -207,7 +209,8 @@ def _slots(family: str, p: dict, rng: np.random.Generator) -> dict:
          "s": "" if n == 1 else "s", "es": "" if n == 1 else "es"}
     if family in ("walk", "jog", "run"):
         s.update(dir=pick(DIR[p["direction"]]), adv=pick(PACE_ADV[p["speed"]]), adj=pick(PACE_ADJ[p["speed"]]),
-                 walkverb=pick(WALK_VERB[p["speed"]]), nsteps=NUM.get(p["steps"], str(p["steps"])))
+                 walkverb=pick(WALK_VERB[p["speed"]]), nsteps=NUM.get(p["steps"], str(p["steps"])),
+                 curve=pick(CURVE[p.get("curve", "straight")]))
     elif family == "jump_in_place":
         s.update(height={"low": pick(["a little", "slightly"]), "high": pick(["high", "very high"])}[p["height"]],
                  heightadj={"low": pick(["small", "low"]), "high": pick(["high", "big"])}[p["height"]])

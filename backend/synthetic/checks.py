@@ -183,7 +183,8 @@ def check_sit_down(joints, ratio: float = 0.6) -> Check:
 def semantic_check(family: str, joints, params: dict | None = None) -> Check | None:
     """The semantic check that applies to a family (None if it has none)."""
     p = params or {}
-    if family in ("walk", "jog", "run") and p.get("direction", "forward") == "forward":
+    if family in ("walk", "jog", "run") and p.get("direction", "forward") == "forward" \
+            and p.get("curve", "straight") == "straight":
         return check_walk_forward(joints)
     if family in ("jump_in_place", "jump_forward"):
         return check_jump(joints)

@@ -74,7 +74,19 @@ def _pad(c: Controls, rng, min_frames: int) -> Controls:
     return extend(extend(c, first, at_start=True), extra - first)
 
 
+def _alive(c: Controls, rng) -> None:
+    """Small, slow, left/right-symmetric drift of the trunk and head (nobody stands perfectly still)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    n = rng.standard_normal((2, c.T + 40))
+    n = gaussian_filter1d(n, 8.0, axis=1, mode="wrap")[:, 20:-20]
+    n /= np.maximum(n.std(axis=1, keepdims=True), 1e-9)
+    c.spine_pitch = c.spine_pitch + 0.02 * n[0]
+    c.head_pitch = c.head_pitch + 0.05 * n[1]
+
+
 def _finish(c: Controls, body, rng, family, caption, params, seed) -> Clip:
+    _alive(c, rng)
     joints = solve(c, body).astype(np.float32)
     # (left_ankle, left_foot, right_ankle, right_foot): a rolling foot keeps only its toe planted
     heel = c.heel & c.contact

@@ -30,15 +30,16 @@ GAIT = {  # speed (m/s) ranges, cadence (steps/s), duty factor, heel-off (share 
                  cadence=(1.65, 2.2), duty=0.62, heel=0.3, toe_off=0.45, lift=0.07, lean=0.03, swing=0.35, bend=0.25, bob=0.0),
     "jog": dict(speed={"slow": (1.5, 1.8), "normal": (1.9, 2.3), "fast": (2.4, 2.7)},
                 cadence=(2.4, 2.7), duty=0.45, heel=0.35, toe_off=0.5, lift=0.13, lean=0.08, swing=0.5, bend=1.3, bob=0.025),
-    "run": dict(speed={"slow": (2.6, 3.0), "normal": (3.1, 3.6), "fast": (3.7, 4.2)},
+    "run": dict(speed={"slow": (2.6, 3.0), "normal": (3.1, 3.6), "fast": (3.6, 4.0)},
                 cadence=(2.7, 3.0), duty=0.36, heel=0.4, toe_off=0.55, lift=0.2, lean=0.16, swing=0.7, bend=1.5, bob=0.035),
 }
 
 
 def _sample_gait(kind, rng, max_frames, params):
     speed = params.get("speed") or rng.choice(["slow", "normal", "fast"])
+    curving = params.get("curve") in ("left", "right")
     direction = params.get("direction") or (
-        rng.choice(["forward", "backward"], p=[0.75, 0.25]) if kind == "walk" else "forward")
+        rng.choice(["forward", "backward"], p=[0.75, 0.25]) if kind == "walk" and not curving else "forward")
     lo, hi = GAIT[kind]["cadence"]  # faster paces take quicker steps
     cad = lo + (hi - lo) * (("slow", "normal", "fast").index(speed) + _u(rng, 0, 1)) / 3
     if kind == "walk" and direction == "backward":
@@ -46,7 +47,14 @@ def _sample_gait(kind, rng, max_frames, params):
     max_steps = int((max_frames / FPS - 0.9) * cad) - 1
     lo = 7 if kind == "walk" else 6
     steps = params.get("steps") or int(rng.integers(min(lo, max_steps), max(min(12, max_steps), lo) + 1))
-    return dict(speed=str(speed), direction=str(direction), steps=int(min(steps, max_steps)),
+    curve = params.get("curve") or (
+        str(rng.choice(["straight", "left", "right"], p=[0.6, 0.2, 0.2])) if direction == "forward" else "straight")
+    if curve not in ("straight", "left", "right"):
+        raise ValueError(f"curve={curve!r} is not one of ['straight', 'left', 'right']")
+    if curve != "straight" and direction != "forward":
+        raise ValueError("only forward gaits can curve")
+    return dict(speed=str(speed), direction=str(direction), steps=int(min(steps, max_steps)), curve=curve,
+                turn_deg=0.0 if curve == "straight" else _u(rng, 60, 120) * (1 if curve == "left" else -1),
                 speed_mps=_u(rng, *GAIT[kind]["speed"][speed]) * (0.7 if direction == "backward" else 1.0),
                 cadence=cad)
 
@@ -64,21 +72,27 @@ def _gait(kind, body, rng, p):
     t = timebase(T)
     ramp = min(h * 1.2, (t_stop - t0) / 2.5)
     env = smoothstep((t - t0) / ramp) * (1 - smoothstep((t - (t_stop - ramp)) / ramp))
-    z = np.concatenate([[0.0], np.cumsum(0.5 * (env[1:] + env[:-1])) / FPS]) * v * sgn
+    dist = np.concatenate([[0.0], np.cumsum(0.5 * (env[1:] + env[:-1])) / FPS]) * v  # path length
+    # heading changes in proportion to the distance walked (a circular arc for a curving gait)
+    yaw = np.deg2rad(p.get("turn_deg", 0.0)) * dist / max(dist[-1], 1e-6)
+    step = np.diff(dist, prepend=0.0) * sgn
+    x = np.cumsum(step * np.sin(yaw))
+    z = np.cumsum(step * np.cos(yaw))
     c = neutral(T, body)
-    c.root[:, 1] = z
+    c.root[:, 0], c.root[:, 1], c.yaw = x, z, yaw
     first = int(rng.integers(2))
     steps = []
     for i, tl in enumerate(lifts):
         k = (first + i) % 2
         # the pelvis passes over the foot a little before mid-stance (the heel-off extends the late stance)
         t_ref = min(tl + sw + 0.8 * g["duty"] * h, t_stop) if i < n - 2 else t_stop
-        zr = float(np.interp(t_ref, t, z))
-        steps.append((k, tl, tl + sw, neutral_foot(body, k, 0.0, zr, 0.0), 0.0))
+        xr, zr, yr = (float(np.interp(t_ref, t, a)) for a in (x, z, yaw))
+        steps.append((k, tl, tl + sw, neutral_foot(body, k, xr, zr, yr), yr))
     apply_steps(c, body, steps, lift=g["lift"] * body.scale, pitch=0.15, heel=g["heel"] * g["duty"] * 2 * h,
                 toe_off=g["toe_off"] if sgn > 0 else 0.0)  # heel-off: a fraction of the stance
     # arms swing against the legs; elbows bend more as the pace rises
-    rel = (c.feet[:, 1, 2] - c.feet[:, 0, 2]) / max(v * h, 1e-3)
+    d = c.feet[:, 1] - c.feet[:, 0]
+    rel = (d[:, 0] * np.sin(yaw) + d[:, 2] * np.cos(yaw)) / max(v * h, 1e-3)
     ang = g["swing"] * np.clip(rel, -1.2, 1.2) * sgn
     bend = 0.25 + (g["bend"] - 0.25) * env
     c.arms[:, 0] = arm_swing(ang, bend)

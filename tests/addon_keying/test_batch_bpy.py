@@ -62,6 +62,14 @@ def test_three_takes_end_to_end_with_continuous_root(bpy_clean, motion_factory, 
     assert jumps.max() < 0.01, jumps  # < 1 cm at every join
     # and the takes really continue: the figure keeps walking away from where it started
     assert np.linalg.norm(p[-1, :2] - p[0, :2]) > 2.0
+    if blend:
+        # no joint pops during the cross-fades (a quaternion sign flip would swing a limb ~1 m)
+        h = heads_evaluator(bpy, arm, range(1, int(ends[-1]) + 1))
+        step = np.linalg.norm(np.diff(h, axis=0), axis=-1).max(1)
+        in_join = np.zeros(len(step), bool)
+        for st in starts[1:]:
+            in_join[int(st) - 3:int(st) + blend + 1] = True
+        assert step[in_join].max() < 1.25 * step[~in_join].max(), (step[in_join].max(), step[~in_join].max())
     # within each take the motion is that take's own (up to the baked ground-plane transform)
     first_take = _pelvis_track(heads_evaluator, arm, 1, int(ends[0]) - blend)
     assert np.allclose(np.diff(first_take, axis=0), np.diff(p[: len(first_take)], axis=0), atol=1e-5)
@@ -112,3 +120,42 @@ def test_bad_batches(bpy_clean, motion_factory):
     with pytest.raises(ValueError, match="no pelvis"):
         batch.lay_out_nla(arm, [a, foreign])
     assert (len(arm.animation_data.nla_tracks) if arm.animation_data else 0) == n_tracks
+
+
+def test_import_batch_convenience_and_rollback(bpy_clean, motion_factory):
+    bpy.context.scene.render.fps = 20
+    ms = [motion_factory(T=20, seed=i, prompt=f"p{i}") for i in range(3)]
+    arm, actions, strips = keying.import_batch(bpy.context, ms, blend_frames=3)
+    assert [a.name for a in actions] == ["p0", "p1", "p2"] and len(strips) == 3
+    assert [s.action for s in strips] == actions and arm.animation_data.action is None
+    assert len([o for o in bpy.data.objects if o.type == "MESH"]) == 1
+    before = (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes))
+    bad = motion_factory(T=20, seed=9)
+    bad["trans"] = bad["trans"][:5]
+    with pytest.raises(Exception, match="motion 2: 'trans'"):
+        keying.import_batch(bpy.context, [ms[0], bad])
+    assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
+
+
+def test_import_batch_rolls_back_a_late_failure(bpy_clean, motion_factory, monkeypatch):
+    """A failure after the rig, body and takes were made leaves nothing of them behind."""
+    def boom(*a, **k):
+        raise RuntimeError("NLA failed")
+
+    monkeypatch.setattr(batch, "lay_out_nla", boom)
+    before = (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes))
+    with pytest.raises(RuntimeError, match="NLA failed"):
+        keying.import_batch(bpy.context, [motion_factory(T=10, seed=i) for i in range(2)])
+    assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
+
+
+def test_heading_of_a_lying_body_uses_the_left_right_axis():
+    from remomask_addon.batch import _rz, _yaw
+
+    R = pytest.importorskip("scipy.spatial.transform").Rotation
+    for yaw in (-2.5, 0.0, 0.8, 3.0):
+        for pitch in (0.0, 60.0, 89.0, 90.0, -90.0):  # standing ... lying on the back/front
+            W = _rz(yaw) @ R.from_euler("x", pitch, degrees=True).as_matrix()
+            got = _yaw(W)
+            # the heading is the direction the body faces: rest forward is -Y, at angle -90 deg
+            assert np.isclose(np.cos(got - (yaw - np.pi / 2)), 1.0, atol=1e-9), (yaw, pitch, got)

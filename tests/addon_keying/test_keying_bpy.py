@@ -28,6 +28,16 @@ def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
     # the left knee's tail is the left ankle
     assert np.allclose(bones["left_knee"].tail_local, coords.points_to_zup(rest[7]), atol=1e-5)
     assert arm.mode == "OBJECT" and arm.name in bpy.context.scene.objects
+    # into a given collection; the active object is restored; names never clash
+    coll = bpy.data.collections.new("Takes")
+    bpy.context.scene.collection.children.link(coll)
+    bpy.context.view_layer.objects.active = arm
+    arm2 = smpl_rig.build_smpl_armature(coll, None, "Rig")
+    assert arm2.name == "Rig.001" and arm2.users_collection[0] == coll
+    assert bpy.context.view_layer.objects.active == arm and smpl_rig.is_smpl_armature(arm2)
+    with pytest.raises(ValueError, match=r"\(24, 3\)"):
+        smpl_rig.build_smpl_armature(bpy.context, rest[:22], "Bad")
+    assert "Bad" not in bpy.data.objects
 
 
 @pytest.mark.parametrize("move", [False, True])

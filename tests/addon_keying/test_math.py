@@ -33,6 +33,9 @@ def test_rotation_helpers_match_scipy():
     aa[1] = [np.pi, 0, 0]
     m = smpl_rig.axis_angle_to_matrix(aa)
     assert np.allclose(m, Rot.from_rotvec(aa).as_matrix(), atol=1e-12)
+    qa = smpl_rig.axis_angle_to_quaternion(np.concatenate([aa, [[1e-10, 0, 0]]]))
+    assert np.allclose(smpl_rig.quaternion_to_matrix(qa[:-1]), m, atol=1e-12)
+    assert np.allclose(qa[-1], [1, 5e-11, 0, 0])
     q = smpl_rig.matrix_to_quaternion(m)
     q_ref = Rot.from_matrix(m).as_quat()[:, [3, 0, 1, 2]]
     assert np.allclose(np.abs(np.sum(q * q_ref, -1)), 1.0, atol=1e-9)
@@ -78,6 +81,21 @@ def test_resample_times():
     assert len(resample_times(1, 20, 30)) == 1
 
 
+def test_bone_channels_match_the_matrix_formula(motion_factory):
+    """L_j = B_j^T (C R_j C^T) B_j for arbitrary bone rest orientations."""
+    m = motion_io.validate_motion(motion_factory(T=6, seed=2, amp=1.5))
+    rest = np.tile(np.eye(4), (24, 1, 1))
+    rest[:, :3, :3] = Rot.random(24, random_state=3).as_matrix()
+    rest[:, :3, 3] = np.random.default_rng(0).normal(size=(24, 3))
+    q, loc = bone_channels(rest, m)
+    B = rest[:, :3, :3]
+    W = coords.rotations_to_zup(smpl_rig.axis_angle_to_matrix(m["poses"]))
+    L = np.swapaxes(B, -1, -2)[None] @ W @ B[None]
+    assert np.allclose(smpl_rig.quaternion_to_matrix(q), L, atol=1e-9)
+    pelvis = coords.points_to_zup(m["rest_joints"][0] + m["trans"])
+    assert np.allclose(rest[0, :3, 3] + loc @ B[0].T, pelvis, atol=1e-9)
+
+
 def test_bone_channels_identity_rest_is_converted_smpl(motion_factory):
     m = motion_io.validate_motion(motion_factory(T=10))
     rest = np.tile(np.eye(4), (24, 1, 1))
@@ -103,6 +121,20 @@ def test_swing_ik_reproduces_joint_positions(motion_factory):
     assert L == pytest.approx(np.linalg.norm(src["joints"][0, 4] - src["joints"][0, 1]), rel=1e-4)
 
 
+def test_swing_ik_on_a_different_skeleton_is_exact():
+    """Joints from a skeleton with other proportions and hip/collar placement (like real
+    HumanML3D output) are still reproduced: the rest skeleton is fitted to the data."""
+    rng = np.random.default_rng(11)
+    rest = smpl_rig.TEMPLATE_REST_JOINTS * 0.9 + rng.normal(scale=0.03, size=(24, 3))
+    poses = rng.normal(scale=0.3, size=(25, 24, 3))
+    trans = np.cumsum(rng.normal(scale=0.02, size=(25, 3)), axis=0)
+    joints, _ = smpl_rig.forward_kinematics(rest, poses, trans)
+    m = motion_io.motion_from_joints(joints[:, :22])
+    pos, _ = smpl_rig.forward_kinematics(m["rest_joints"], m["poses"], m["trans"])
+    err = np.linalg.norm(pos[:, :22] - joints[:, :22], axis=-1)
+    assert err.max() < 1e-3, err.max()
+
+
 def test_swing_ik_with_noisy_lengths_stays_close(motion_factory):
     src = motion_factory(T=30, seed=6)
     j = src["joints"] + np.random.default_rng(0).normal(scale=0.004, size=src["joints"].shape)
@@ -119,10 +151,25 @@ def test_load_motion_roundtrip(tmp_path, motion_factory, npz_writer):
     assert m["num_frames"] == 12 and m["prompt"] == "jump twice" and m["seed"] == 9
     assert m["fps"] == 20.0 and m["retrieved"] == ["a man walks", "someone strolls"]
     assert m["poses"].dtype == np.float64 and m["source"] == os.fspath(p)
+    again = motion_io.validate_motion(m)  # a validated dict validates again (None = absent)
+    assert np.array_equal(again["poses"], m["poses"]) and again["seed"] == 9
+    m["joints"] = None
+    assert motion_io.validate_motion(m)["joints"] is None
+
+
+def test_joints_only_npz(tmp_path, motion_factory):
+    src = motion_factory(T=15, seed=4, prompt="kick")
+    p = tmp_path / "joints.npz"
+    np.savez(p, joints=src["joints"], fps=np.float32(20), prompt=np.array("kick"), seed=np.int64(3))
+    m = motion_io.load_motion(p)
+    assert m["approximate_rotations"] and m["prompt"] == "kick" and m["seed"] == 3 and m["num_frames"] == 15
+    pos, _ = smpl_rig.forward_kinematics(m["rest_joints"], m["poses"], m["trans"])
+    assert np.abs(pos[:, :22] - src["joints"]).max() < 2e-3
+    assert motion_io.load_any(p)["approximate_rotations"]
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.pop("poses"), "missing 'poses'"),
+    (lambda d: (d.pop("poses"), d.pop("joints")), "missing 'poses'"),
     (lambda d: d.update(poses=d["poses"][:, :22]), "'poses' must have shape (T, 24, 3)"),
     (lambda d: d.update(trans=d["trans"][:-1]), "'trans' must have shape (12, 3)"),
     (lambda d: d.update(rest_joints=d["rest_joints"][:22]), "'rest_joints' must have shape (24, 3)"),
@@ -150,6 +197,11 @@ def test_unreadable_files(tmp_path):
     np.savez(obj, poses=np.array([{"a": 1}], dtype=object))
     with pytest.raises(motion_io.MotionFileError, match="not a readable motion .npz"):
         motion_io.load_motion(obj)  # pickled objects are refused, never loaded
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as fh:
+        np.save(fh, np.zeros((3, 22, 3)))  # a .npy payload behind a .npz name
+    with pytest.raises(motion_io.MotionFileError, match="found a single array"):
+        motion_io.load_motion(single)
     arr = tmp_path / "j.npy"
     np.save(arr, np.zeros((5, 21, 3)))
     with pytest.raises(motion_io.MotionFileError, match=r"shape \(T, 22, 3\)"):

@@ -117,6 +117,7 @@ if __name__ == "__main__":
     here = Path(__file__).resolve().parents[1] / "data"
     for v in ("distilbert", "clip"):
         m = manifest(v)
+        rows = ",\n".join("  " + json.dumps([k, s]) for k, s in m)  # one tensor per line
         (here / f"official_manifest_part_tmr_{v}.json").write_text(
-            json.dumps({"variant": v, "tensors": m}, indent=0) + "\n")
+            f'{{"variant": "{v}", "tensors": [\n{rows}\n]}}\n')
         print(v, len(m), "tensors")

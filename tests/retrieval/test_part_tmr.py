@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from backend.models.part_tmr import (PartTMR, PartTMRConfig, WordPieceTokenizer, find_distilbert_vocab,
-                                     load_part_tmr, whole2parts)
+                                     load_part_tmr, save_part_tmr, whole2parts)
 from backend.retrieval.database import build_database
 from backend.retrieval.retriever import Retriever, load_retriever
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # open_clip's torch.jit use
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TINY_DB = dict(vocab_size=40, dim=64, n_layers=2, n_heads=1, hidden_dim=64, max_position_embeddings=64)
@@ -142,6 +144,11 @@ def test_load_errors(tmp_path):
     torch.save({k: v for k, v in sd.items() if not k.startswith("text_encoder.")}, f)
     with pytest.raises(ValueError, match="unrecognised Part-TMR text tower"):
         load_part_tmr(f)
+    import argparse
+
+    torch.save({"state_dict": dict(sd), "cfg": argparse.Namespace(x=1)}, f)
+    with pytest.raises(ValueError, match="argparse.Namespace"):
+        load_part_tmr(f)
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="best_model.pt nor last_model.pt"):
         load_part_tmr(tmp_path / "empty")
@@ -181,3 +188,22 @@ def test_load_retriever_from_release_folder(tmp_path):
     # the first and the last query are the same text: the same answer
     assert out.ids[0] == out.ids[3]
     assert Retriever(loaded, r.db)(["a person runs"]).indices.shape == (1, 1)
+
+
+def test_project_format_round_trip(tmp_path):
+    """safetensors + JSON config; keeps what the weights cannot tell (here: 2 heads per part)."""
+    torch.manual_seed(4)
+    cfg = PartTMRConfig.released(motion_embedding_dims=32, projection_dims=16, ff_size=64, max_len=300,
+                                 num_heads=2, text_embedding_dims=48, clip=TINY_CLIP, with_momentum=False)
+    model = PartTMR(cfg).eval()
+    path = save_part_tmr(model, tmp_path / "starter")
+    assert sorted(p.name for p in (tmp_path / "starter").iterdir()) == ["part_tmr.json", "part_tmr.safetensors"]
+    loaded, report = load_part_tmr(tmp_path / "starter")
+    assert report.checkpoint == str(path) and report.unknown == [] and report.unused_known == {}
+    assert loaded.config.num_heads == 2
+    motion = torch.randn(2, 30, 263)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded.encode_motion(whole2parts(motion)),
+                                   model.encode_motion(whole2parts(motion)), atol=1e-5, rtol=1e-5)
+        model.tokenizer = loaded.tokenizer
+        torch.testing.assert_close(loaded.encode(_texts()), model.encode_text(_texts()), atol=1e-5, rtol=1e-5)

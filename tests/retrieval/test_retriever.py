@@ -67,6 +67,9 @@ def test_faiss_matches_reference_loop(seed, k):
         assert out.captions[i] == [db.captions[j] for j in ref]
         cos = db.motion_emb[ref] @ (q[i] / np.linalg.norm(q[i]))
         np.testing.assert_allclose(out.scores[i], cos, atol=1e-5)
+    torch.testing.assert_close(out.query_emb, torch.as_tensor(q))
+    again = r([f"q{i}" for i in range(len(q))], k=k, query_emb=torch.as_tensor(q))
+    assert text.calls == 1 and (again.indices == out.indices).all()  # precomputed: no encoding
     assert out.re_dict["re_motion"].shape == (7, k, 1, 32)
     assert out.re_dict["re_text"].shape == (7, k, 1, 32)
     np.testing.assert_array_equal(out.re_dict["re_text"][2, :, 0].numpy(), db.text_emb[out.indices[2]])
@@ -220,3 +223,22 @@ def test_build_database_round_trip(tmp_path):
     with pytest.raises(DatabaseError, match="unique"):
         build_database(text, TinyMotion(), motions[:2], caps[:2], ["a_1", "a_1"], tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_release_folder_discovery(tmp_path):
+    from backend.retrieval.retriever import find_database_dir, find_part_tmr_dir
+
+    with pytest.raises(FileNotFoundError, match="exp_for_mtrans"):
+        find_part_tmr_dir(tmp_path)
+    root = tmp_path / "unzipped" / "ReMoMask"  # one level below the folder the user picks
+    for exp in ("exp1", "exp_for_mtrans"):
+        d = root / "Part_TMR" / "checkpoints" / exp / "HumanML3D"
+        d.mkdir(parents=True)
+        (d / "last_model.pt").write_bytes(b"")
+    (root / "Part_TMR" / "checkpoints" / "empty" / "HumanML3D").mkdir(parents=True)
+    found = find_part_tmr_dir(tmp_path / "unzipped")
+    assert found == root / "Part_TMR" / "checkpoints" / "exp_for_mtrans" / "HumanML3D"
+    with pytest.raises(FileNotFoundError, match="database"):
+        find_database_dir(tmp_path / "unzipped", found)
+    (root / "database").mkdir()
+    assert find_database_dir(tmp_path / "unzipped", found) == root / "database"

@@ -105,15 +105,31 @@ def test_deterministic_for_a_seed():
 @pytest.mark.parametrize("speed", ["slow", "normal", "fast"])
 def test_walk_forward_travels_more_than_a_metre_in_4s(speed):
     for s in SEEDS:
-        clip = generate_clip("walk", s, direction="forward", speed=speed)
+        clip = generate_clip("walk", s, direction="forward", speed=speed, curve="straight")
         assert C.check_walk_forward(clip.joints), C.check_walk_forward(clip.joints).message
         back = generate_clip("walk", s, direction="backward", speed=speed)
         assert not C.check_walk_forward(back.joints, min_m=0.0)  # never forward at all
 
 
+@pytest.mark.parametrize("fam", ["walk", "run"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_curving_gaits_turn_the_right_way(fam, side):
+    other = "left" if side == "right" else "right"
+    for s in SEEDS:
+        clip = generate_clip(fam, s, curve=side)
+        _assert_plausible(clip)
+        chk = C.check_turn(clip.joints, side, min_deg=45)
+        assert chk, chk.message
+        assert not C.check_turn(clip.joints, other, min_deg=0)
+        assert side in clip.caption and other not in clip.caption
+    with pytest.raises(ValueError, match="curve"):
+        generate_clip(fam, 0, direction="backward", curve=side)
+
+
 def test_faster_gaits_cover_more_ground():
     def travel(fam, speed):
-        return np.mean([C.check_walk_forward(generate_clip(fam, s, speed=speed).joints, within_s=2.5).value
+        return np.mean([C.check_walk_forward(generate_clip(fam, s, speed=speed, curve="straight").joints,
+                                             within_s=2.5).value
                         for s in SEEDS])
 
     assert travel("walk", "slow") < travel("walk", "fast") < travel("run", "normal")
@@ -282,3 +298,28 @@ def test_gaits_roll_onto_the_toe_before_lifting():
     assert j[toe_only, J["left_ankle"], 1].max() > rest + 0.03
     assert j[toe_only, J["left_ankle"], 1].min() > rest - 1e-4
     assert C.check_foot_skate(j, c)
+
+
+@pytest.mark.parametrize("family,a,b", [
+    ("wave", dict(hand="right"), dict(hand="left")),
+    ("kick", dict(leg="left", count=1, height="high"), dict(leg="right", count=1, height="high")),
+    ("turn", dict(direction="left", angle=90), dict(direction="right", angle=90)),
+    ("side_step", dict(direction="left", count=2), dict(direction="right", count=2)),
+    ("hop", dict(leg="left", count=2, direction="forward"), dict(leg="right", count=2, direction="forward")),
+])
+def test_left_and_right_variants_are_exact_mirror_images(family, a, b):
+    from backend.motion.features import mirror_joints
+
+    x, y = generate_clip(family, 5, **a), generate_clip(family, 5, **b)
+    assert x.joints.shape == y.joints.shape
+    np.testing.assert_allclose(mirror_joints(x.joints), y.joints, atol=1e-5)
+    np.testing.assert_array_equal(x.contacts[:, [2, 3, 0, 1]], y.contacts)
+
+
+def test_motions_survive_the_263d_feature_round_trip():
+    from backend.motion.features import features_to_joints, joints_to_features
+
+    for fam in ("walk", "jump_forward", "spin", "sit_down"):
+        clip = generate_clip(fam, 6)
+        back = features_to_joints(joints_to_features(clip.joints))
+        assert np.abs(back - clip.joints[:len(back)]).max() < 0.005, fam
