@@ -17,7 +17,10 @@ def test_zip_holds_only_the_addon(ext_zip):
     with zipfile.ZipFile(ext_zip) as zf:
         names = set(zf.namelist())
         manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-    expected = {p.name for p in (REPO / "remomask_addon").glob("*.py")}
+    src = REPO / "remomask_addon"
+    expected = {p.relative_to(src).as_posix() for p in src.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
+    assert "__init__.py" in expected and "client.py" in expected
     assert expected <= names
     assert names - expected == {"blender_manifest.toml"}, names - expected
     assert manifest["id"] == "remomask" and manifest["type"] == "add-on"
