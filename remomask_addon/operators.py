@@ -74,11 +74,13 @@ def _keying():
 
     Returns one namespace: build_smpl_armature(collection, rest_joints, name), key_motion(armature, motion, *,
     action_name, scene_fps, start_frame), load_motion_npz(path), load_joints_npy(path),
-    lay_out_nla(armature, actions, blend_frames), build_mannequin(armature). Tests replace it with a stand-in."""
+    lay_out_nla(armature, actions, blend_frames), build_mannequin(armature),
+    retarget_action(source, target, bone_map, action_name=...). Tests replace it with a stand-in."""
     from types import SimpleNamespace
 
-    from . import batch, keying, mannequin, motion_io, smpl_rig
+    from . import batch, keying, mannequin, motion_io, retarget, smpl_rig
     return SimpleNamespace(
+        retarget_action=retarget.retarget_action,
         build_smpl_armature=smpl_rig.build_smpl_armature, key_motion=keying.key_motion,
         load_motion_npz=motion_io.load_motion, load_joints_npy=motion_io.load_joints,
         lay_out_nla=batch.lay_out_nla, build_mannequin=mannequin.build_mannequin)
@@ -124,10 +126,22 @@ def _target_armature(context, target: str):
 def _selected_problem(obj) -> str | None:
     if obj is None or obj.type != 'ARMATURE':
         return "Target is 'Selected armature' but the active object is not an armature."
-    if not _is_smpl_armature(obj):
-        return (f"'{obj.name}' is not an SMPL skeleton (it lacks the 24 SMPL bones); choose 'New SMPL armature' "
-                "or an armature this add-on made.")
+    if obj.mode == 'EDIT':
+        return f"Armature '{obj.name}' is in Edit Mode; switch to Object or Pose Mode first."
     return None
+
+
+def _bone_map(scene):
+    """The panel's bone-map choice for retargeting: None (automatic), a preset name or a file path."""
+    props = scene.remomask
+    if props.bone_map == 'AUTO':
+        return None
+    if props.bone_map == 'FILE':
+        path = bpy.path.abspath(props.bone_map_file)
+        if not props.bone_map_file or not os.path.isfile(path):
+            raise ValueError(f"Bone map file not found: {props.bone_map_file!r}")
+        return path
+    return props.bone_map
 
 
 def _collection(scene):
@@ -142,6 +156,9 @@ def key_motions(scene, target: str, armature_name: str | None, motions: list[dic
                 base_name: str = "ReMoMask") -> list:
     """Key motion files onto an armature (new SMPL armature, or the named one). Returns the actions.
 
+    A named armature that is not an SMPL skeleton is reached by retargeting: the motions are keyed onto a
+    temporary SMPL armature (laid out in its NLA for a batch) and ``retarget.retarget_action`` copies them onto
+    the rig as one new action per call (batch) or per motion; the temporary armature is removed again.
     Everything or nothing: on an error, what this call created is removed again and the error is re-raised."""
     k = _keying()
     with_body = bool(getattr(scene.remomask, "with_mannequin", True))
@@ -150,6 +167,8 @@ def key_motions(scene, target: str, armature_name: str | None, motions: list[dic
         if target == 'SELECTED' and arm is None:
             raise ValueError(f"The target armature {armature_name!r} no longer exists.")
         loaded = [(m, k.load_motion_npz(m["path"])) for m in motions]
+        if arm is not None and not _is_smpl_armature(arm):
+            return _retarget_motions(k, scene, arm, loaded, nla)
         actions = []
         for i, (meta, motion) in enumerate(loaded):
             if arm is None:
@@ -162,6 +181,51 @@ def key_motions(scene, target: str, armature_name: str | None, motions: list[dic
         if nla and actions:
             k.lay_out_nla(arm, actions, blend_frames=5)
     return actions
+
+
+def _grounded(motion: dict) -> dict:
+    """The same motion with its rest skeleton standing on the ground (lowest rest joint at height 0, y-up).
+
+    SMPL fits put the rest pelvis at the origin and carry the height in ``trans``; retargeting measures the
+    root's displacement from its rest, so such a source would lift the target rig by its whole height.
+    Shifting rest_joints up by h and trans down by h leaves every posed joint where it was."""
+    import numpy as np
+
+    rest = np.asarray(motion["rest_joints"], dtype=np.float64)
+    h = float(rest[:, 1].min())
+    if abs(h) < 1e-6:
+        return motion
+    out = dict(motion)
+    out["rest_joints"] = rest - np.array([0.0, h, 0.0])
+    out["trans"] = np.asarray(motion["trans"], dtype=np.float64) + np.array([0.0, h, 0.0])
+    return out
+
+
+def _retarget_motions(k, scene, rig, loaded, nla: bool) -> list:
+    bone_map = _bone_map(scene)
+    out = []
+    loaded = [(meta, _grounded(motion)) for meta, motion in loaded]
+    groups = [loaded] if nla else [[x] for x in loaded]
+    for group in groups:
+        src = _new_armature(k, scene, group[0][1], "ReMoMask_retarget_source", False)
+        made = []
+        try:
+            for meta, motion in group:
+                made.append(k.key_motion(src, motion, action_name=_action_name(meta) + "_smpl",
+                                         scene_fps=_scene_fps(scene), start_frame=scene.frame_start))
+            if nla:
+                k.lay_out_nla(src, made, blend_frames=5)
+            name = _action_name(group[0][0]) + (f"_batch{len(group)}" if nla else "")
+            out.append(k.retarget_action(src, rig, bone_map, action_name=name, scene=scene))
+        finally:
+            # the SMPL source was only a means: remove it and its actions (the motion files stay)
+            data = src.data
+            bpy.data.objects.remove(src)
+            if data.users == 0:
+                bpy.data.armatures.remove(data)
+            for a in made:
+                bpy.data.actions.remove(a)
+    return out
 
 
 def _scene_fps(scene) -> float:

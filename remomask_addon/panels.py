@@ -36,6 +36,10 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
         col.prop(props, "target")
         if props.target == 'NEW':
             col.prop(props, "with_mannequin")
+        else:
+            col.prop(props, "bone_map")
+            if props.bone_map == 'FILE':
+                col.prop(props, "bone_map_file")
         if props.running:
             col.progress(factor=props.progress, type='BAR',
                          text=f"{props.stage or 'working'} {int(round(props.progress * 100))}%")

@@ -43,8 +43,16 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
                                 description="Condition on retrieved motions from the database")
     target: EnumProperty(name="Target", items=[
         ('NEW', "New SMPL armature", "Create a new SMPL-skeleton armature for the motion"),
-        ('SELECTED', "Selected armature", "Key the active armature (an SMPL skeleton made by this add-on)"),
+        ('SELECTED', "Selected armature", "Key the active armature: an SMPL skeleton directly, any other rig "
+                                          "(Mixamo, Rigify, custom) through retargeting"),
     ], default='NEW')
+    bone_map: EnumProperty(name="Bone map", items=[
+        ('AUTO', "Automatic", "Guess the bone map from the rig's bone names"),
+        ('mixamo', "Mixamo", "mixamorig: bone names"),
+        ('rigify', "Rigify", "Rigify deform (DEF-) bones"),
+        ('FILE', "File", "A JSON bone map"),
+    ], default='AUTO', description="How the SMPL bones map onto a non-SMPL target rig")
+    bone_map_file: StringProperty(name="Bone map file", subtype='FILE_PATH')
     with_mannequin: BoolProperty(name="Body mesh", default=True,
                                  description="Give a new SMPL armature a skinned mannequin body")
     # Batch

@@ -299,18 +299,6 @@ def test_opening_a_file_drops_running_jobs(fresh, bpy_mod, stub_keying, monkeypa
     assert stub_keying == [] and len(bpy.data.objects) == 0
 
 
-def test_selected_target_must_be_smpl(fresh, bpy_mod):
-    bpy = bpy_mod
-    arm = bpy.data.objects.new("Rig", bpy.data.armatures.new("Rig"))
-    bpy.context.scene.collection.objects.link(arm)
-    bpy.context.view_layer.objects.active = arm
-    bpy.context.scene.remomask.target = 'SELECTED'
-    before = scene_snapshot(bpy)
-    with pytest.raises(RuntimeError, match="'Rig' is not an SMPL skeleton"):
-        bpy.ops.remomask.generate()
-    assert scene_snapshot(bpy) == before and fresh.operators._CLIENT is None
-
-
 def test_modal_esc_cancels_and_timer_polls(fresh, bpy_mod, stub_keying, monkeypatch):
     """The modal part of Generate (never run by Blender headless), called with stand-in events."""
     bpy = bpy_mod

@@ -115,3 +115,65 @@ def test_batch_with_real_nla(keyed, bpy_mod):
     assert len(arms) == 1
     strips = [s for t in arms[0].animation_data.nla_tracks for s in t.strips]
     assert len(strips) == 2
+
+
+def _mixamo_rig(bpy, mod):
+    """A 'Mixamo' rig: an SMPL armature whose bones carry the mixamo preset's names (same geometry)."""
+    import json
+    from pathlib import Path
+    smpl_rig = __import__(PKG + ".smpl_rig", fromlist=["x"])
+    names = json.loads((Path(mod.__file__).parent / "bone_maps" / "mixamo.json").read_text())["bones"]
+    rig = smpl_rig.build_smpl_armature(bpy.context.scene.collection, None, "MyMixamoRig")
+    for b in list(rig.data.bones):
+        if b.name in names:
+            b.name = names[b.name]
+    assert not smpl_rig.is_smpl_armature(rig)
+    return rig, names
+
+
+def test_generate_onto_a_mixamo_rig_by_retargeting(keyed, bpy_mod):
+    bpy = bpy_mod
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 20, 1.0
+    rig, names = _mixamo_rig(bpy, keyed)
+    bpy.context.view_layer.objects.active = rig
+    sp = scene.remomask
+    sp.target, sp.bone_map, sp.auto_length, sp.length_s = 'SELECTED', 'mixamo', False, 1.5
+    before = scene_snapshot(bpy)
+    assert bpy.ops.remomask.generate(synchronous=True, timeout=30) == {'FINISHED'}, sp.status
+    after = scene_snapshot(bpy)
+    # one new action on the rig; the temporary SMPL source armature and its action are gone
+    assert after[0] == before[0] and after[2] == before[2] and after[1] == before[1] + 1
+    assert rig.animation_data.action is not None
+    with np.load(sp.history[-1].path) as z:
+        joints = z["joints"]
+    smpl_rig = __import__(PKG + ".smpl_rig", fromlist=["x"])
+    smpl_names = [n for n in smpl_rig.SMPL_JOINT_NAMES[:22] if n in names]
+    idx = [smpl_rig.SMPL_JOINT_NAMES.index(n) for n in smpl_names]
+    bones = [names[n] for n in smpl_names]
+    assert smpl_names[0] == "pelvis"
+    a = _joint_positions(bpy, rig, bones, scene.frame_start + 5)
+    b = _joint_positions(bpy, rig, bones, scene.frame_start + 25)
+    ja, jb = _zup(joints[5][idx]), _zup(joints[25][idx])
+    # the body's pose (joints relative to the pelvis) follows the file within 3 cm
+    for got, want in ((a, ja), (b, jb)):
+        err = np.linalg.norm((got - got[0]) - (want - want[0]), axis=-1)
+        assert err.max() < 0.03, err
+    # and it travels as far as the file's root does (same leg length: scale 1)
+    np.testing.assert_allclose(b[0, :2] - a[0, :2], jb[0, :2] - ja[0, :2], atol=0.03)
+    # standing where the file stands: the file's pelvis is at rest height (its rest pelvis is at the origin
+    # and trans carries the height, as in SMPL fits); the rig must not float or sink
+    assert abs(a[0, 2] - ja[0, 2]) < 0.05, (a[0, 2], ja[0, 2])
+
+
+def test_retarget_failure_leaves_scene_unchanged(keyed, bpy_mod):
+    bpy = bpy_mod
+    rig = bpy.data.objects.new("EmptyRig", bpy.data.armatures.new("EmptyRig"))
+    bpy.context.scene.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    sp = bpy.context.scene.remomask
+    sp.target = 'SELECTED'
+    before = scene_snapshot(bpy)
+    with pytest.raises(RuntimeError, match="Could not apply the motion"):
+        bpy.ops.remomask.generate(synchronous=True, timeout=30)
+    assert scene_snapshot(bpy) == before and len(sp.history) == 0
