@@ -97,6 +97,10 @@ def test_generate_panel_idle_and_running(addon, bpy_mod, fresh):
     prog = [e for e in log if e[0] == "progress"]
     assert prog and prog[0][1] == pytest.approx(0.42) and "transformer 42%" in prog[0][2]
     assert ("label", "a man walks in a circle") in log
+    assert ("prop", "with_mannequin") in log and ("prop", "bone_map") not in log
+    sp.target, sp.bone_map = 'SELECTED', 'FILE'
+    log = draw(bpy, pt)
+    assert ("prop", "bone_map") in log and ("prop", "bone_map_file") in log and ("prop", "with_mannequin") not in log
 
 
 def test_history_import_backend_panels(addon, bpy_mod, fresh):
