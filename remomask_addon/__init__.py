@@ -12,8 +12,8 @@ import atexit
 
 
 def _modules():
-    from . import history, operators, panels, preferences, props, render_ops
-    return (props, preferences, history, operators, panels, render_ops)
+    from . import history, operators, panels, preferences, props, render_ops, retarget_ops
+    return (props, preferences, history, operators, panels, render_ops, retarget_ops)
 
 
 def register():

@@ -15,7 +15,7 @@ PKG = "bl_ext.user_default.remomask"
 def leftovers(bpy) -> list[str]:
     """Anything of the add-on's still registered in Blender."""
     out = [n for n in dir(bpy.types) if n.startswith("REMOMASK_")]
-    for prop in ("remomask", "remomask_render"):
+    for prop in ("remomask", "remomask_render", "remomask_retarget"):
         if hasattr(bpy.types.Scene, prop):
             out.append(f"Scene.{prop}")
     out += [n for n in dir(bpy.types) if n.startswith("Remomask")]

@@ -52,6 +52,9 @@ def test_enable_disable_reenable(addon, bpy_mod):
     mod = addon_utils.enable(PKG, default_set=True)
     assert mod is not None and PKG in bpy.context.preferences.addons
     assert hasattr(bpy.types, "REMOMASK_PT_generate") and hasattr(bpy.types.Scene, "remomask")
+    # the other parts of the add-on are registered with it
+    assert hasattr(bpy.types.Scene, "remomask_render") and hasattr(bpy.types.Scene, "remomask_retarget")
+    assert "retarget" in dir(bpy.ops.remomask) and "render" in dir(bpy.ops.remomask)
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.context.scene.remomask.prompt = "a person jumps"
     assert bpy.context.scene.remomask.prompt == "a person jumps"
