@@ -56,8 +56,48 @@ def render_file(motion_path: str, out_path: str, options: rp.RenderOptions, prog
     return rp.render_motion(scene, arm, out_path, options, progress=progress)
 
 
-def export_file(motion_path: str, out_path: str, *, overwrite: bool = False) -> str:
-    """Export a motion file as BVH/FBX/glTF (by extension) on the SMPL skeleton (with the mannequin
-    body for FBX/glTF)."""
-    scene, arm, _ = scene_from_motion(motion_path, with_mannequin=not out_path.lower().endswith(".bvh"))
-    return export_mod.export_armature(arm, out_path, scene=scene, overwrite=overwrite)
+def load_rig(blend_path: str, armature_name: str):
+    """Append an armature (and the meshes parented to it) from another .blend into the current scene."""
+    if not os.path.isfile(blend_path):
+        raise export_mod.ExportError(f"Target rig file not found: {blend_path}")
+    try:
+        with bpy.data.libraries.load(blend_path, link=False) as (src, dst):
+            if armature_name not in src.objects:
+                raise export_mod.ExportError(
+                    f"No object '{armature_name}' in {blend_path}; it has: {', '.join(sorted(src.objects)[:20])}")
+            dst.objects = list(src.objects)
+    except OSError as err:
+        raise export_mod.ExportError(f"Cannot read {blend_path}: {err}") from err
+    loaded = [o for o in dst.objects if o is not None]
+    rig = next(o for o in loaded if o.name == armature_name or o.name.startswith(armature_name + "."))
+    if rig.type != "ARMATURE":
+        raise export_mod.ExportError(f"'{armature_name}' in {blend_path} is a {rig.type.lower()}, not an armature.")
+    keep = {rig} | {o for o in loaded if o.parent == rig}
+    scene = bpy.context.scene
+    for o in loaded:
+        if o in keep:
+            scene.collection.objects.link(o)
+        else:
+            bpy.data.objects.remove(o, do_unlink=True)
+    return rig
+
+
+def export_file(motion_path: str, out_path: str, *, overwrite: bool = False, target_blend: str | None = None,
+                target_armature: str | None = None, bone_map=None) -> str:
+    """Export a motion file as BVH/FBX/glTF (by extension): on the SMPL skeleton (with the mannequin body
+    for FBX/glTF), or retargeted onto ``target_armature`` from ``target_blend`` with ``bone_map``
+    (a preset name, a JSON path, or None for automatic mapping)."""
+    from . import retarget
+
+    if (target_blend is None) != (target_armature is None):
+        raise export_mod.ExportError("Give both the target .blend file and the armature's name, or neither.")
+    bvh = out_path.lower().endswith(".bvh")
+    scene, arm, _ = scene_from_motion(motion_path, with_mannequin=not bvh and target_blend is None)
+    if target_blend is not None:
+        rig = load_rig(target_blend, target_armature)
+        try:
+            retarget.retarget_action(arm, rig, bone_map, scene=scene)
+        except retarget.RetargetError as err:
+            raise export_mod.ExportError(str(err)) from err
+        arm = rig
+    return export_mod.export_armature(arm, out_path, scene=scene, overwrite=overwrite, include_mesh=not bvh)
