@@ -3,6 +3,7 @@
     remomask generate "a person jumps twice" --models DIR --out DIR [--seconds S | --length FRAMES]
                       [--seed N] [--samples K] [--device auto|cuda|cpu] [--no-fit]
     remomask info --models DIR [--json] [--load]
+    remomask render | export | demo ...   (Blender side, see backend/cli_blender.py)
 
 Exit codes: 0 done, 1 the model or a file write failed, 2 bad input (arguments, models folder),
 130 interrupted. User errors print one ``error: ...`` line, never a traceback.
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--load", action="store_true", help="also load every model (slower; checks the weights fit)")
     i.add_argument("--generator", help=argparse.SUPPRESS)
+
+    from .cli_blender import add_parsers  # noqa: PLC0415 - Blender-side subcommands (bpy imported lazily)
+    add_parsers(sub)
     return ap
 
 
@@ -223,7 +227,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)   # argparse itself exits 2 with a usage line on bad arguments
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="remomask %(levelname)s: %(message)s")
     try:
-        return {"generate": cmd_generate, "info": cmd_info}[args.command](args)
+        from .cli_blender import HANDLERS  # noqa: PLC0415
+        return {"generate": cmd_generate, "info": cmd_info, **HANDLERS}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ an export or a saved .blend. Runs in any Python that has the ``bpy`` module (``r
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import bpy
@@ -39,14 +40,14 @@ def save_blend(path: str, *, overwrite: bool = False) -> str:
         raise rp.RenderError(f"Output folder does not exist: {parent}")
     if os.path.exists(path) and not overwrite:
         raise rp.RenderError(f"{path} already exists; choose another name or allow overwriting.")
-    fd, tmp = tempfile.mkstemp(prefix=".remomask-", suffix=".blend", dir=parent)
-    os.close(fd)
+    # A fresh temporary folder, not a pre-created file: Blender would keep a ".blend1" backup of it.
+    tmp_dir = tempfile.mkdtemp(prefix=".remomask-save-", dir=parent)
     try:
+        tmp = os.path.join(tmp_dir, os.path.basename(path))
         bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True, compress=True)
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return path
 
 
