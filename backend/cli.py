@@ -3,6 +3,7 @@
     remomask generate "a person jumps twice" --models DIR --out DIR [--seconds S | --length FRAMES]
                       [--seed N] [--samples K] [--device auto|cuda|cpu] [--no-fit]
     remomask info --models DIR [--json] [--load]
+    remomask train <stage>|all --config starter|tiny [...]   (python -m backend.train)
     remomask render | export | demo ...   (Blender side, see backend/cli_blender.py)
 
 Exit codes: 0 done, 1 the model or a file write failed, 2 bad input (arguments, models folder),
@@ -71,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--load", action="store_true", help="also load every model (slower; checks the weights fit)")
     i.add_argument("--generator", help=argparse.SUPPRESS)
+
+    t = sub.add_parser("train", add_help=False,
+                       help="train model stages: remomask train <stage>|all --config starter|tiny [--resume] ...")
+    t.add_argument("train_args", nargs=argparse.REMAINDER)
 
     from .cli_blender import add_parsers  # noqa: PLC0415 - Blender-side subcommands (bpy imported lazily)
     add_parsers(sub)
@@ -222,13 +227,22 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
+def cmd_train(args) -> int:
+    """Hands the rest of the command line to ``python -m backend.train`` (see backend/train)."""
+    try:
+        from .train import main as train_main  # noqa: PLC0415
+    except ImportError as exc:
+        raise UserError(f"training code is not available: {exc}") from None
+    return int(train_main(args.train_args) or 0)
+
+
 def main(argv=None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)   # argparse itself exits 2 with a usage line on bad arguments
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="remomask %(levelname)s: %(message)s")
     try:
         from .cli_blender import HANDLERS  # noqa: PLC0415
-        return {"generate": cmd_generate, "info": cmd_info, **HANDLERS}[args.command](args)
+        return {"generate": cmd_generate, "info": cmd_info, "train": cmd_train, **HANDLERS}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
