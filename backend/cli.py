@@ -237,6 +237,13 @@ def cmd_train(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # everything after "train" (its --help too) belongs to backend.train
+        try:
+            return cmd_train(argparse.Namespace(train_args=argv[1:]))
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     ap = _parser()
     args = ap.parse_args(argv)   # argparse itself exits 2 with a usage line on bad arguments
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="remomask %(levelname)s: %(message)s")
