@@ -50,7 +50,8 @@ class RemomaskRenderSettings(bpy.types.PropertyGroup):
     running: BoolProperty(options={"SKIP_SAVE"})
 
 
-def _target_armature(context):
+def active_armature(context):
+    """The active armature, or the armature of the active body mesh; None otherwise."""
     obj = context.active_object
     if obj is not None and obj.type == "MESH" and obj.parent is not None and obj.parent.type == "ARMATURE":
         obj = obj.parent
@@ -98,7 +99,7 @@ class REMOMASK_OT_render(bpy.types.Operator):
         return _output_path(s, armature, name), opts
 
     def invoke(self, context, event):
-        armature = _target_armature(context)
+        armature = active_armature(context)
         if armature is None:
             self.report({"ERROR"}, "Select the armature to render (a generated or imported motion).")
             return {"CANCELLED"}
@@ -117,7 +118,7 @@ class REMOMASK_OT_render(bpy.types.Operator):
         if _ACTIVE["job"] is not None:
             self.report({"ERROR"}, "A render is already running.")
             return {"CANCELLED"}
-        armature = _target_armature(context)
+        armature = active_armature(context)
         if armature is None:
             self.report({"ERROR"}, "Select the armature to render (a generated or imported motion).")
             return {"CANCELLED"}
@@ -205,7 +206,7 @@ class REMOMASK_OT_export(bpy.types.Operator):
     overwrite: BoolProperty(name="Overwrite", default=False, options={"SKIP_SAVE"})
 
     def execute(self, context):
-        armature = _target_armature(context)
+        armature = active_armature(context)
         if armature is None:
             self.report({"ERROR"}, "Select an armature to export.")
             return {"CANCELLED"}

@@ -8,6 +8,7 @@ import bpy
 from bpy.props import EnumProperty, PointerProperty, StringProperty
 
 from . import retarget
+from .render_ops import active_armature
 
 
 def _map_items(self, context):
@@ -28,13 +29,6 @@ class RemomaskRetargetSettings(bpy.types.PropertyGroup):
     map_file: StringProperty(name="Map file", subtype="FILE_PATH")
 
 
-def _source(context):
-    obj = context.active_object
-    if obj is not None and obj.type == "MESH" and obj.parent is not None and obj.parent.type == "ARMATURE":
-        obj = obj.parent
-    return obj if obj is not None and obj.type == "ARMATURE" else None
-
-
 class REMOMASK_OT_retarget(bpy.types.Operator):
     """Copy the active (SMPL) armature's motion onto the target rig as a new action"""
 
@@ -44,7 +38,7 @@ class REMOMASK_OT_retarget(bpy.types.Operator):
 
     def execute(self, context):
         s = context.scene.remomask_retarget
-        source = _source(context)
+        source = active_armature(context)
         if source is None:
             self.report({"ERROR"}, "Select the generated (SMPL) armature to retarget from.")
             return {"CANCELLED"}
