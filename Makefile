@@ -24,3 +24,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) out build dist
+
+# The installable Blender extension zip (dist/remomask-<version>.zip), built and validated with Blender's own CLI.
+.PHONY: extension
+extension: $(STAMP)
+	$(PY) scripts/build_extension.py --out dist

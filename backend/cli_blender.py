@@ -1,0 +1,211 @@
+"""The ``remomask`` subcommands that run Blender headless through the ``bpy`` module:
+
+    remomask render MOTION --out DIR|FILE [--mode video|frames|sequence] [--preset preview|final]
+                    [--resolution 720p] [--scale PCT] [--camera fit|follow] [--figures K] [--no-caption]
+                    [--overwrite]
+    remomask export MOTION --out FILE.(fbx|bvh|glb) [--target-blend FILE --target-armature NAME]
+                    [--bone-map mixamo|rigify|FILE.json] [--overwrite]
+    remomask demo "prompt" --out DIR [--models DIR] [--seconds S] [--seed N] [--mode video] [--preset preview]
+
+``demo`` is the main job: prompt -> motion (.npz + BVH) -> keyed SMPL armature with a body saved as a .blend
+-> rendered video. bpy is imported only by these commands (the backend never needs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+STARTER_DIR = Path(__file__).resolve().parent / "starter"
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser("render", help="render a motion file (video, PNG frames or a sequence still) with Blender")
+    r.add_argument("motion", help="motion .npz (or joints .npy)")
+    r.add_argument("--out", required=True, help="output folder, or a file/folder name")
+    _render_options(r)
+    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    e = sub.add_parser("export", help="export a motion file as FBX, BVH or glTF with Blender's exporters")
+    e.add_argument("motion", help="motion .npz (or joints .npy)")
+    e.add_argument("--out", required=True, help="output file: .fbx, .bvh or .glb")
+    e.add_argument("--target-blend", help="a .blend holding the rig to retarget onto")
+    e.add_argument("--target-armature", help="the rig's object name in --target-blend")
+    e.add_argument("--bone-map", help="mixamo, rigify or a bone-map .json (default: automatic)")
+    e.add_argument("--overwrite", action="store_true")
+
+    d = sub.add_parser("demo", help="prompt -> motion files, a keyed .blend and a video (the main job)")
+    d.add_argument("prompt", help="the prompt (quote it)")
+    d.add_argument("--out", required=True, help="output folder (created if missing)")
+    d.add_argument("--models", default=str(STARTER_DIR),
+                   help="models folder (default: the shipped starter model)")
+    d.add_argument("--seconds", type=float, help="length in seconds (default: the length estimator)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default="auto")
+    d.add_argument("--no-render", action="store_true", help="stop after the .blend")
+    _render_options(d, default_scale=50)
+    d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def _render_options(p, default_scale: int = 100) -> None:
+    p.add_argument("--mode", default="video", choices=["video", "frames", "sequence"])
+    p.add_argument("--preset", default="preview", choices=["preview", "final"])
+    p.add_argument("--resolution", default="720p", choices=["360p", "720p", "1080p", "square"])
+    p.add_argument("--scale", type=int, default=default_scale, help="percent of the resolution (1..100)")
+    p.add_argument("--camera", default="fit", choices=["fit", "follow"])
+    p.add_argument("--figures", type=int, default=8, help="figures in a sequence still (2..64)")
+    p.add_argument("--no-caption", action="store_true", help="do not burn the prompt into the images")
+
+
+def _import_blender():
+    try:
+        from remomask_addon import export, headless, render_presets  # noqa: PLC0415
+    except ImportError as exc:
+        raise RuntimeError(f"this command needs Blender as a Python module (pip install 'bpy~=4.5.0'): {exc}") \
+            from None
+    return export, headless, render_presets
+
+
+def _options(rp, args, caption: str | None):
+    return rp.RenderOptions(mode=args.mode, quality=args.preset, resolution=args.resolution,
+                            scale_percent=args.scale, camera=args.camera, sequence_count=args.figures,
+                            caption=None if args.no_caption else caption, overwrite=args.overwrite)
+
+
+def _render_target(out: str, mode: str, stem: str, rp) -> str:
+    """A folder (existing, or given with a trailing slash) gets a name from the motion; else the path."""
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
+        os.makedirs(out, exist_ok=True)
+        return os.path.join(out, rp.default_output_name(mode, stem))
+    return out
+
+
+def _progress_bar(label: str):
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, desc=label,
+               bar_format="{desc:<10} {bar} {n:.0f}%")
+
+    def update(fraction: float) -> None:
+        bar.n = round(100 * fraction, 1)
+        bar.refresh()
+
+    return bar, update
+
+
+def _render(headless, rp, motion: str, out: str, args, caption: str | None = None) -> str:
+    stem = Path(motion).stem
+    scene, arm, action = headless.scene_from_motion(motion)
+    if caption is None:
+        caption = str(action.get("remomask_prompt") or stem)
+    target = _render_target(out, args.mode, stem, rp)
+    bar, update = _progress_bar("render")
+    try:
+        return rp.render_motion(scene, arm, target, _options(rp, args, caption), progress=update)
+    finally:
+        bar.close()
+
+
+def cmd_render(args) -> int:
+    from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE  # noqa: PLC0415
+
+    try:
+        export, headless, rp = _import_blender()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    from remomask_addon.motion_io import MotionFileError  # noqa: PLC0415
+
+    try:
+        print(_render(headless, rp, args.motion, args.out, args))
+    except (MotionFileError, rp.RenderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE  # noqa: PLC0415
+
+    try:
+        export, headless, rp = _import_blender()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    from remomask_addon.motion_io import MotionFileError  # noqa: PLC0415
+
+    try:
+        path = headless.export_file(args.motion, args.out, overwrite=args.overwrite, target_blend=args.target_blend,
+                                    target_armature=args.target_armature, bone_map=args.bone_map)
+    except (MotionFileError, export.ExportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(path)
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    """generate (the same code path as ``remomask generate``) -> .blend -> video."""
+    from . import cli  # noqa: PLC0415
+
+    models = Path(args.models).expanduser()
+    if not models.is_dir():
+        hint = " (the starter model is not in this checkout yet; pass --models <official release folder>)" \
+            if models == STARTER_DIR else ""
+        print(f"error: models folder not found: {models}{hint}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    try:
+        export, headless, rp = _import_blender()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return cli.EXIT_FAIL
+    os.makedirs(args.out, exist_ok=True)
+    gen_args = cli._parser().parse_args(
+        ["generate", args.prompt, "--models", str(models), "--out", args.out, "--seed", str(args.seed),
+         "--device", args.device] + (["--seconds", str(args.seconds)] if args.seconds is not None else []))
+    import contextlib  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            rc = cli.cmd_generate(gen_args)
+    except cli.UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    except cli.LoadFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return cli.EXIT_FAIL
+    if rc != cli.EXIT_OK:
+        return rc
+    written = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
+    for p in written:
+        print(p)
+    npz = next((p for p in written if p.endswith(".npz")), None)
+    if npz is None:
+        print("error: the generator wrote no motion file", file=sys.stderr)
+        return cli.EXIT_FAIL
+    stem = Path(npz).stem
+    try:
+        scene, arm, _ = headless.scene_from_motion(npz)
+        opts = _options(rp, args, args.prompt)
+        opts.keep_stage = True
+        if not args.no_render:
+            target = os.path.join(args.out, rp.default_output_name(args.mode, stem))
+            bar, update = _progress_bar("render")
+            try:
+                print(rp.render_motion(scene, arm, target, opts, progress=update))
+            finally:
+                bar.close()
+        else:
+            rp.build_stage(scene, arm, opts, list(range(scene.frame_start, scene.frame_end + 1)))
+        print(headless.save_blend(os.path.join(args.out, stem + ".blend"), overwrite=args.overwrite))
+    except rp.RenderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return cli.EXIT_USAGE
+    return cli.EXIT_OK
+
+
+HANDLERS = {"render": cmd_render, "export": cmd_export, "demo": cmd_demo}

@@ -1,0 +1,273 @@
+"""Caption templates: a subject plus a family predicate whose words follow the clip's parameters.
+
+Each family has TRAIN_TEMPLATES (the first N_TRAIN of TEMPLATES[family]) and held-out templates (the rest),
+used only by the test split. A slot `{name}` is filled with one of the synonyms listed for the clip's
+parameter value, so "walks forward slowly" and "strolls ahead" both come from (direction=forward,
+speed=slow).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+N_TRAIN = 5  # templates 0..4 of each family are used for training, the rest are held out
+
+SUBJECTS = ("a person", "someone", "a man", "a woman", "the person", "a figure", "the man", "the woman")
+SEQ_JOINERS = ("{s} {a}, then {b}", "{s} {a} and then {b}", "{s} {a}, and afterwards {b}", "{s} first {a}, then {b}")
+
+NUM = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
+       9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
+TIMES = {1: ["once", "one time"], 2: ["twice", "two times"], 3: ["three times"], 4: ["four times"],
+         5: ["five times"], 6: ["six times"]}
+
+# Synonyms per parameter value.
+DIR = {"forward": ["forward", "ahead", "straight ahead"], "backward": ["backward", "backwards"]}
+PACE_ADV = {"slow": ["slowly", "at a slow pace", "leisurely"],
+            "normal": ["at a normal pace", "at a steady pace", "at a regular pace"],
+            "fast": ["quickly", "briskly", "at a fast pace"]}
+PACE_ADJ = {"slow": ["slow", "leisurely", "unhurried"], "normal": ["steady", "regular", "normal"],
+            "fast": ["fast", "quick", "brisk"]}
+WALK_VERB = {"slow": ["strolls", "ambles"], "normal": ["walks", "paces"], "fast": ["hurries", "strides"]}
+SIDE = {"left": ["left"], "right": ["right"]}
+CURVE = {"straight": [""], "left": [" while turning left", " in a curve to the left", ", curving left"],
+         "right": [" while turning right", " in a curve to the right", ", curving right"]}
+TURN_ANGLE = {90: ["ninety degrees", "a quarter turn"], 180: ["around", "a half turn", "180 degrees"]}
+
+TEMPLATES = {
+    "walk": [
+        "walks {dir} {adv}{curve}",
+        "{walkverb} {dir}{curve}",
+        "takes {nsteps} {adj} steps {dir}{curve}",
+        "is walking {dir} {adv}{curve}",
+        "moves {dir} with {adj} steps{curve}",
+        # held out
+        "goes {dir} on foot {adv}{curve}",
+        "makes a {adj} walk {dir}{curve}",
+    ],
+    "jog": [
+        "jogs {dir} {adv}{curve}",
+        "goes for a {adj} jog {dir}{curve}",
+        "is jogging {dir}{curve}",
+        "trots {dir} {adv}{curve}",
+        "runs lightly {dir} at a {adj} jogging pace{curve}",
+        "moves {dir} at a {adj} jog{curve}",
+        "jogs {dir} for {nsteps} strides{curve}",
+    ],
+    "run": [
+        "runs {dir} {adv}{curve}",
+        "dashes {dir} {adv}{curve}",
+        "is running {dir}{curve}",
+        "breaks into a {adj} run {dir}{curve}",
+        "runs {dir} for {nsteps} strides{curve}",
+        "races {dir} {adv}{curve}",
+        "takes off running {dir}{curve}",
+    ],
+    "jump_in_place": [
+        "jumps {height} in place {times}",
+        "hops up and down on both feet {times}",
+        "jumps straight up {times}",
+        "does {nwords} {heightadj} jump{s} on the spot",
+        "leaps {height} into the air {times} without moving",
+        "performs {nwords} vertical jump{s} in place",
+        "bounces up {times} with both feet",
+    ],
+    "jump_forward": [
+        "jumps {far} forward {times}",
+        "leaps forward {times}",
+        "does {nwords} {faradj} forward jump{s}",
+        "jumps ahead with both feet {times}",
+        "makes a {faradj} leap forward{more}",
+        "bounds forward {times}",
+        "long jumps forward {times}",
+    ],
+    "hop": [
+        "hops on the {leg} leg {times}",
+        "hops {hopdir} on the {leg} foot {times}",
+        "balances on the {leg} leg and hops {times}",
+        "lifts the {other} foot and hops {hopdir} {times}",
+        "does {nwords} one-legged hop{s} on the {leg} leg",
+        "jumps on one leg, the {leg} one, {times}",
+        "hops {times} {hopdir} using only the {leg} foot",
+    ],
+    "wave": [
+        "waves with the {hand} hand",
+        "raises the {hand} hand and waves {times}",
+        "waves hello with the {hand} arm",
+        "lifts the {hand} arm above the head and waves",
+        "greets someone by waving the {hand} hand",
+        "waves the {hand} hand back and forth",
+        "says goodbye with a wave of the {hand} hand",
+    ],
+    "clap": [
+        "claps {nwords} times",
+        "claps the hands {times}",
+        "applauds, clapping {nwords} times",
+        "brings the hands together {times}",
+        "gives {nwords} clap{s} in front of the chest",
+        "is clapping the hands {times}",
+        "claps hands together {nwords} times",
+    ],
+    "raise_arms": [
+        "raises both arms {style}",
+        "lifts both arms {style}{repeat}",
+        "puts both arms up {style} and lowers them{repeat}",
+        "holds both arms {style} for a moment",
+        "stretches both arms {style}{repeat}",
+        "brings both arms up {style}, then down",
+        "lifts the arms {style} and brings them back down",
+    ],
+    "punch": [
+        "punches {times} with {handp}",
+        "throws {nwords} punch{es} with {handp}",
+        "boxes, punching with {handp} {times}",
+        "jabs forward {times} using {handp}",
+        "strikes forward with {handp} {times}",
+        "throws {nwords} jab{s} with {handp}",
+        "does {nwords} punch{es} straight ahead with {handp}",
+    ],
+    "bow": [
+        "bows {bowadv}",
+        "takes a {bowadj} bow",
+        "bends forward at the waist {bowadv}",
+        "makes a {bowadj} bow and straightens up",
+        "leans the upper body forward in a {bowadj} bow",
+        "bows {bowadv} and stands back up",
+        "gives a {bowadj} bow",
+    ],
+    "squat": [
+        "squats {sqadv} {times}",
+        "does {nwords} {sqadj} squat{s}",
+        "bends the knees and squats down {times}",
+        "performs {nwords} {sqadj} squat{s}",
+        "crouches {sqadv} and stands back up {times}",
+        "lowers into a {sqadj} squat {times}",
+        "does {sqadj} knee bends {times}",
+    ],
+    "kick": [
+        "kicks {kickh} with the {leg} leg{times2}",
+        "does a {kickadj} kick with the {leg} foot{times2}",
+        "kicks forward with the {leg} leg{times2}",
+        "throws a {kickadj} {leg} kick{times2}",
+        "lifts the {leg} leg and kicks {kickh}{times2}",
+        "kicks {kickh} using the {leg} foot{times2}",
+        "performs a {kickadj} front kick with the {leg} leg{times2}",
+    ],
+    "side_step": [
+        "side steps to the {dir} {times}",
+        "steps sideways to the {dir} {times}",
+        "shuffles to the {dir}",
+        "moves to the {dir} with {nwords} side step{s}",
+        "takes {nwords} step{s} to the {dir} without turning",
+        "sidesteps {times} towards the {dir}",
+        "slides to the {dir} with side steps",
+    ],
+    "turn": [
+        "turns {angle} to the {dir}",
+        "turns to the {dir}",
+        "turns {dir} in place",
+        "rotates {angle} to the {dir}",
+        "steps around in place, turning {dir} {angle}",
+        "pivots {angle} to the {dir}",
+        "makes a {dir} turn in place",
+    ],
+    "spin": [
+        "spins around to the {dir}",
+        "spins a full circle to the {dir}",
+        "turns all the way around to the {dir}",
+        "does a full turn to the {dir}",
+        "makes a complete 360 degree turn to the {dir}",
+        "twirls around to the {dir}",
+        "rotates a full circle to the {dir}",
+    ],
+    "sit_down": [
+        "sits down",
+        "sits down on a chair",
+        "lowers into a seat",
+        "takes a seat",
+        "sits down slowly",
+        "bends down and sits on a chair",
+        "goes from standing to sitting",
+    ],
+    "stand_up": [
+        "stands up",
+        "stands up from a chair",
+        "gets up from the seat",
+        "rises from sitting",
+        "gets to the feet",
+        "pushes up from a chair and stands",
+        "goes from sitting to standing",
+    ],
+}
+
+
+def _slots(family: str, p: dict, rng: np.random.Generator) -> dict:
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    n = int(p.get("count", 1))
+    s = {"times": pick(TIMES.get(n, [f"{NUM.get(n, n)} times"])), "nwords": NUM.get(n, str(n)),
+         "s": "" if n == 1 else "s", "es": "" if n == 1 else "es"}
+    if family in ("walk", "jog", "run"):
+        s.update(dir=pick(DIR[p["direction"]]), adv=pick(PACE_ADV[p["speed"]]), adj=pick(PACE_ADJ[p["speed"]]),
+                 walkverb=pick(WALK_VERB[p["speed"]]), nsteps=NUM.get(p["steps"], str(p["steps"])),
+                 curve=pick(CURVE[p.get("curve", "straight")]))
+    elif family == "jump_in_place":
+        s.update(height={"low": pick(["a little", "slightly"]), "high": pick(["high", "very high"])}[p["height"]],
+                 heightadj={"low": pick(["small", "low"]), "high": pick(["high", "big"])}[p["height"]])
+    elif family == "jump_forward":
+        s.update(far={"short": pick(["a short way", "a little"]), "far": pick(["far", "a long way"])}[p["distance"]],
+                 faradj={"short": pick(["short", "small"]), "far": pick(["long", "big"])}[p["distance"]],
+                 more="" if n == 1 else f" {pick(TIMES[n])}")
+    elif family == "hop":
+        s.update(leg=p["leg"], other="right" if p["leg"] == "left" else "left",
+                 hopdir={"in_place": pick(["in place", "on the spot"]), "forward": pick(["forward", "ahead"])}[p["direction"]])
+    elif family == "wave":
+        s.update(hand=p["hand"])
+    elif family == "raise_arms":
+        s.update(style={"overhead": pick(["over the head", "above the head", "up high"]),
+                        "sideways": pick(["out to the sides", "sideways"]),
+                        "forward": pick(["forward", "straight out in front"])}[p["style"]],
+                 repeat="" if n == 1 else f" {pick(TIMES[n])}")
+    elif family == "punch":
+        s.update(handp={"left": "the left hand", "right": "the right hand",
+                        "both": pick(["both hands", "alternating hands", "the left and right hands"])}[p["hand"]])
+    elif family == "bow":
+        s.update(bowadv={"slight": pick(["slightly", "a little", "briefly"]),
+                         "deep": pick(["deeply", "low", "very deeply"])}[p["depth"]],
+                 bowadj={"slight": pick(["slight", "small", "short"]), "deep": pick(["deep", "low", "full"])}[p["depth"]])
+    elif family == "squat":
+        s.update(sqadv={"shallow": pick(["a little", "partway"]), "deep": pick(["deeply", "all the way down", "low"])}[p["depth"]],
+                 sqadj={"shallow": pick(["shallow", "half"]), "deep": pick(["deep", "full", "low"])}[p["depth"]])
+    elif family == "kick":
+        s.update(leg=p["leg"], kickh={"low": pick(["low", "at knee height"]), "high": pick(["high", "up high"])}[p["height"]],
+                 kickadj={"low": pick(["low", "small"]), "high": pick(["high", "big"])}[p["height"]],
+                 times2="" if n == 1 else f" {pick(TIMES[n])}")
+    elif family == "side_step":
+        s.update(dir=p["direction"])
+    elif family in ("turn", "spin"):
+        s.update(dir=p["direction"], angle=pick(TURN_ANGLE.get(p["angle"], ["all the way around"])))
+    return s
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().replace(" ,", ",")
+
+
+def predicate(family: str, params: dict, rng: np.random.Generator, split: str = "all") -> tuple[str, int]:
+    """(predicate text, template index) for a clip; split 'train' uses templates < N_TRAIN,
+    'test' the held-out ones, 'all' any."""
+    if family not in TEMPLATES:
+        raise ValueError(f"unknown family {family!r}")
+    n = len(TEMPLATES[family])
+    choices = {"train": range(0, N_TRAIN), "test": range(N_TRAIN, n), "all": range(0, n)}.get(split)
+    if choices is None:
+        raise ValueError(f"split must be 'train', 'test' or 'all', not {split!r}")
+    idx = int(choices[int(rng.integers(len(choices)))])
+    return _clean(TEMPLATES[family][idx].format(**_slots(family, params, rng))), idx
+
+
+def sentence(subject: str, preds: list[str], rng: np.random.Generator) -> str:
+    if len(preds) == 1:
+        return _clean(f"{subject} {preds[0]}")
+    joiner = SEQ_JOINERS[int(rng.integers(len(SEQ_JOINERS)))]
+    return _clean(joiner.format(s=subject, a=preds[0], b=preds[1]))

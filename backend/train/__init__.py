@@ -1,0 +1,1 @@
+"""Training of the starter model (each stage) on the synthetic corpus."""

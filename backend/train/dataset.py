@@ -1,0 +1,133 @@
+"""Torch datasets over the synthetic corpus: normalised 263-d feature windows, captions, token lengths.
+
+Two views of one corpus, as the two training stages need them:
+
+- ``MotionWindowDataset`` (RVQ-VAE stage): every window of ``window`` consecutive feature frames of every
+  clip, normalised -> float32 tensor (window, 263).
+- ``TextMotionDataset`` (masked / residual transformer and retrieval stages): one item per clip ->
+  dict(caption, motion (max_frames, 263) normalised and zero-padded, length (frames, a multiple of
+  ``unit_length``), tokens (= length // unit_length, the token length after the VQ's temporal
+  down-sampling), family).
+
+Features come from ``backend.motion.features.joints_to_features`` (T joints -> T-1 feature frames); the
+normaliser is ``backend.motion.normalize`` (fit on the training corpus with ``fit_corpus_normalizer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from backend.motion.features import joints_to_features
+from backend.motion.normalize import Normalizer, fit_normalizer
+from backend.motion.skeleton import FEATURE_DIM
+
+UNIT_LENGTH = 4          # frames per motion token (the VQ's temporal down-sampling)
+MAX_MOTION_LENGTH = 196  # frames, as the official model
+WINDOW = 64              # RVQ-VAE training window (frames)
+
+
+@dataclass
+class FeatureClip:
+    features: np.ndarray   # (T-1, 263) float32, not normalised
+    caption: str
+    family: str
+
+
+def corpus_features(clips) -> list[FeatureClip]:
+    """Features of every clip of a corpus (list of backend.synthetic.Clip)."""
+    out = []
+    for c in clips:
+        f = np.asarray(joints_to_features(c.joints), dtype=np.float32)
+        if f.ndim != 2 or f.shape[1] != FEATURE_DIM or not np.isfinite(f).all():
+            raise ValueError(f"bad features for a {c.family!r} clip: shape {f.shape}")
+        out.append(FeatureClip(f, c.caption, c.family))
+    return out
+
+
+def fit_corpus_normalizer(items: list[FeatureClip], feat_bias: float = 1.0) -> Normalizer:
+    """Mean/std over all feature frames of the (training) corpus, HumanML3D style."""
+    return fit_normalizer([it.features for it in items], feat_bias=feat_bias)
+
+
+class MotionWindowDataset(Dataset):
+    """All length-`window` feature windows (normalised), for the RVQ-VAE."""
+
+    def __init__(self, items: list[FeatureClip], normalizer: Normalizer, window: int = WINDOW):
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self.window = int(window)
+        self.data = [normalizer.normalize(it.features).astype(np.float32)
+                     for it in items if len(it.features) >= window]
+        if not self.data:
+            raise ValueError(f"no clip has {window} feature frames")
+        counts = [len(d) - window + 1 for d in self.data]
+        self.cumsum = np.concatenate([[0], np.cumsum(counts)])
+
+    def __len__(self) -> int:
+        return int(self.cumsum[-1])
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = int(np.searchsorted(self.cumsum, i, side="right") - 1)
+        s = i - int(self.cumsum[k])
+        return torch.from_numpy(self.data[k][s:s + self.window])
+
+
+class TextMotionDataset(Dataset):
+    """One item per clip: caption + normalised, padded features + frame and token lengths.
+
+    The length is cut down to a multiple of `unit_length` (at most max_frames); with `random_crop` the kept
+    span starts at a random offset drawn from (seed, epoch, index), so an epoch is reproducible; otherwise
+    at frame 0.
+    """
+
+    def __init__(self, items: list[FeatureClip], normalizer: Normalizer, unit_length: int = UNIT_LENGTH,
+                 max_frames: int = MAX_MOTION_LENGTH, random_crop: bool = False, seed: int = 0):
+        if unit_length < 1 or max_frames < unit_length:
+            raise ValueError("need 1 <= unit_length <= max_frames")
+        self.unit, self.max_frames = int(unit_length), int(max_frames)
+        self.random_crop, self.seed, self.epoch = bool(random_crop), int(seed), 0
+        self.items = [it for it in items if len(it.features) >= unit_length]
+        if not self.items:
+            raise ValueError("no clip is long enough")
+        self.data = [normalizer.normalize(it.features).astype(np.float32) for it in self.items]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        m = self.data[i]
+        n = min(len(m), self.max_frames)
+        n = (n // self.unit) * self.unit
+        start = 0
+        if self.random_crop and len(m) > n:
+            rng = np.random.default_rng((self.seed, self.epoch, i))
+            start = int(rng.integers(0, len(m) - n + 1))
+        motion = np.zeros((self.max_frames, m.shape[1]), np.float32)
+        motion[:n] = m[start:start + n]
+        it = self.items[i]
+        return {"caption": it.caption, "motion": torch.from_numpy(motion), "length": n,
+                "tokens": n // self.unit, "family": it.family}
+
+
+def build_datasets(n_train: int, n_test: int, seed: int = 0, window: int = WINDOW, feat_bias: float = 1.0):
+    """Generate a synthetic corpus and wrap it: (normalizer, windows, train text set, test text set).
+
+    The normaliser is fit on the training split only; the test split uses held-out phrasings."""
+    from backend.synthetic import make_corpus
+
+    train = corpus_features(make_corpus(n_train, seed, split="train"))
+    test = corpus_features(make_corpus(n_test, seed, split="test")) if n_test else []
+    norm = fit_corpus_normalizer(train, feat_bias=feat_bias)
+    return (norm, MotionWindowDataset(train, norm, window), TextMotionDataset(train, norm),
+            TextMotionDataset(test, norm) if test else None)

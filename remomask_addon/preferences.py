@@ -1,0 +1,143 @@
+"""Add-on preferences: where the generator backend lives and how to start it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import bpy
+from bpy.props import EnumProperty, StringProperty
+
+ADDON_PACKAGE = __package__
+
+# A development checkout: the add-on folder sits next to backend/ (the generator's package).
+_HERE = Path(__file__).resolve().parent
+_CHECKOUT = _HERE.parent if (_HERE.parent / "backend").is_dir() else None
+
+
+def user_dir(create: bool = True) -> Path:
+    """The add-on's writable folder (the backend venv, logs, generated motions)."""
+    try:
+        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, create=create))
+    except (ValueError, TypeError, AttributeError):
+        # Imported as a plain package (not through the extension system): a folder in Blender's user config.
+        path = Path(bpy.utils.user_resource('CONFIG', path="remomask", create=create))
+        return path
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+
+
+class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_PACKAGE
+
+    backend_python: StringProperty(
+        name="Backend Python", subtype='FILE_PATH',
+        description="Python executable of the generator's environment (torch). Empty: the one made by "
+                    "'Set up backend'")
+    project_dir: StringProperty(
+        name="Project folder", subtype='DIR_PATH', default=str(_CHECKOUT) if _CHECKOUT else "",
+        description="Checkout of ReMoMask for Blender (the folder that holds backend/). 'Set up backend' "
+                    "installs it from here; the backend is started with it on PYTHONPATH")
+    models_dir: StringProperty(
+        name="Model folder", subtype='DIR_PATH',
+        description="Official ReMoMask release folder, or the starter model. Empty: backend/starter in the "
+                    "project folder")
+    device: EnumProperty(name="Device", items=[
+        ('auto', "Auto", "CUDA when available, else CPU"),
+        ('cuda', "CUDA", "NVIDIA GPU"),
+        ('cpu', "CPU", "Slow but works everywhere"),
+    ], default='auto')
+    remote: StringProperty(name="Remote address", default="",
+                           description="host:port of a running 'python -m backend.server --listen'. Empty: "
+                                       "start a local backend")
+    token: StringProperty(name="Token", subtype='PASSWORD', default="",
+                          description="The remote server's token")
+
+    def draw(self, context):
+        layout = self.layout
+        col = layout.column()
+        col.prop(self, "project_dir")
+        col.prop(self, "backend_python")
+        col.prop(self, "models_dir")
+        col.prop(self, "device")
+        box = layout.box()
+        box.label(text="Remote generator (optional)")
+        box.prop(self, "remote")
+        box.prop(self, "token")
+        row = layout.row()
+        row.operator("remomask.setup_backend", icon='CONSOLE')
+        row.operator("remomask.check_backend", icon='CHECKMARK')
+        row.operator("remomask.release_backend", icon='X')
+        from . import backend_setup
+        st = backend_setup.STATE
+        if st.running or st.message:
+            layout.label(text=st.message or "Setting up...", icon='ERROR' if st.failed else 'INFO')
+
+
+class Settings:
+    """Resolved backend settings (defaults filled in). Works without registered preferences too."""
+
+    def __init__(self, prefs=None):
+        get = (lambda k, d="": getattr(prefs, k, d)) if prefs is not None else (lambda k, d="": d)
+        project = bpy.path.abspath(get("project_dir")) if get("project_dir") else (
+            str(_CHECKOUT) if _CHECKOUT else "")
+        self.project_dir = project.rstrip("/\\") or None
+        py = get("backend_python")
+        if py:
+            py = bpy.path.abspath(py)
+        else:
+            py = str(venv_python(user_dir(create=False) / "venv"))
+        self.python = py
+        models = get("models_dir")
+        if models:
+            models = bpy.path.abspath(models).rstrip("/\\")
+        elif self.project_dir:
+            models = os.path.join(self.project_dir, "backend", "starter")
+        self.models_dir = models or None
+        self.device = get("device", "auto") or "auto"
+        self.remote = (get("remote") or "").strip() or None
+        self.token = get("token") or None
+
+    def problem(self) -> str | None:
+        """A user-facing message when the backend cannot be started with these settings, else None."""
+        if self.remote:
+            host, sep, port = self.remote.rpartition(":")
+            if not sep or not port.isdigit():
+                return f"Remote address must be host:port, not {self.remote!r}"
+            return None
+        if not self.python or not os.path.isfile(self.python):
+            return (f"Backend Python not found: {self.python}. Run 'Set up backend' or set 'Backend Python' in "
+                    "the add-on preferences.")
+        if not self.models_dir:
+            return ("No model folder set. Set 'Model folder' (the official release folder or the starter model) "
+                    "or 'Project folder' in the add-on preferences.")
+        if not os.path.isdir(self.models_dir):
+            return (f"Model folder not found: {self.models_dir}. Set 'Model folder' in the add-on preferences "
+                    "(the official release folder or the starter model).")
+        return None
+
+
+def get_prefs(context=None):
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_PACKAGE)
+    return addon.preferences if addon is not None else None
+
+
+def settings(context=None) -> Settings:
+    return Settings(get_prefs(context))
+
+
+CLASSES = (REMOMASK_AP_preferences,)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

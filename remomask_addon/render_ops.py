@@ -1,0 +1,277 @@
+"""Operators and panel for render presets and export (3D viewport sidebar, tab "ReMoMask").
+
+Rendering never blocks the UI: the operator is modal and renders one frame per timer tick, shows
+progress in the panel and the status bar, and Esc cancels (nothing is written on cancel). An existing
+output is never replaced without asking. In background mode (tests, command line) modal operators
+never run, so ``execute`` renders synchronously there.
+"""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from . import export as export_mod
+from . import render_presets as rp
+
+_MODE_ITEMS = [
+    ("video", "Video (MP4)", "H.264 MP4 at the motion's length and the scene's fps"),
+    ("frames", "Frames (PNG)", "A PNG image per frame"),
+    ("sequence", "Sequence still", "One image showing the body at evenly spaced moments, light to dark"),
+]
+_QUALITY_ITEMS = [(k, k.title(), v.label) for k, v in rp.QUALITY.items()]
+_RES_ITEMS = [(k, k, f"{w} x {h}") for k, (w, h) in rp.RESOLUTIONS.items()]
+_EXPORT_ITEMS = [(".fbx", "FBX", "FBX with the body mesh"), (".bvh", "BVH", "Skeleton animation only"),
+                 (".glb", "glTF (GLB)", "glTF binary with the body mesh")]
+
+#: Blender 4.5 warns unless a path property that accepts "//" says so (the option is new in 4.5).
+_REL_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+
+#: The running render job (one at a time), stepped by the modal operator.
+_ACTIVE = {"job": None}
+
+
+class RemomaskRenderSettings(bpy.types.PropertyGroup):
+    mode: EnumProperty(name="Mode", items=_MODE_ITEMS, default="video")
+    quality: EnumProperty(name="Quality", items=_QUALITY_ITEMS, default="preview")
+    resolution: EnumProperty(name="Resolution", items=_RES_ITEMS, default="720p")
+    camera: EnumProperty(name="Camera", items=[("fit", "Fit", "One camera that frames the whole motion"),
+                                               ("follow", "Follow", "Follow the root smoothly")], default="fit")
+    ground: EnumProperty(name="Ground", items=[("checker", "Checker", ""), ("grid", "Grid", ""),
+                                               ("none", "None", "")], default="checker")
+    caption: BoolProperty(name="Caption", description="Burn the prompt into the image", default=True)
+    sequence_count: IntProperty(name="Figures", min=2, max=64, default=8)
+    output: StringProperty(name="Output", subtype="FILE_PATH", default="//remomask/", options=_REL_PATH,
+                           description="Folder (or full path) for the render; // is the .blend's folder")
+    export_format: EnumProperty(name="Format", items=_EXPORT_ITEMS, default=".fbx")
+    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
+    running: BoolProperty(options={"SKIP_SAVE"})
+
+
+def active_armature(context):
+    """The active armature, or the armature of the active body mesh; None otherwise."""
+    obj = context.active_object
+    if obj is not None and obj.type == "MESH" and obj.parent is not None and obj.parent.type == "ARMATURE":
+        obj = obj.parent
+    return obj if obj is not None and obj.type == "ARMATURE" else None
+
+
+def _output_path(settings, armature, suffix_for_mode: str) -> str:
+    """Resolve the output setting: a folder gets a file name from the action; a file keeps its name."""
+    raw = settings.output.strip() or "//remomask/"
+    if raw.startswith("//") and not bpy.data.filepath:
+        raise rp.RenderError("Save the .blend file first, or choose an absolute output folder.")
+    path = bpy.path.abspath(raw)
+    action = armature.animation_data.action if armature.animation_data else None
+    stem = bpy.path.clean_name(action.name if action else armature.name)
+    if raw.endswith(("/", "\\")) or os.path.isdir(path):
+        os.makedirs(path, exist_ok=True)
+        return os.path.join(path, suffix_for_mode.format(stem=stem))
+    return path
+
+
+def _caption(armature) -> str | None:
+    action = armature.animation_data.action if armature.animation_data else None
+    prompt = action.get("remomask_prompt") if action is not None else None
+    return str(prompt or (action.name if action else armature.name))
+
+
+class REMOMASK_OT_render(bpy.types.Operator):
+    """Render the selected motion with the chosen preset (Esc cancels)"""
+
+    bl_idname = "remomask.render"
+    bl_label = "Render Motion"
+    bl_options = {"REGISTER"}
+
+    overwrite: BoolProperty(name="Overwrite", default=False, options={"SKIP_SAVE"})
+    synchronous: BoolProperty(default=False, options={"HIDDEN", "SKIP_SAVE"})
+
+    _timer = None
+
+    def _options(self, context, armature) -> tuple[str, rp.RenderOptions]:
+        s = context.scene.remomask_render
+        opts = rp.RenderOptions(mode=s.mode, quality=s.quality, resolution=s.resolution, camera=s.camera,
+                                ground=s.ground, caption=_caption(armature) if s.caption else None,
+                                sequence_count=s.sequence_count, overwrite=self.overwrite)
+        name = {"video": "{stem}.mp4", "frames": "{stem}_frames", "sequence": "{stem}_sequence.png"}[s.mode]
+        return _output_path(s, armature, name), opts
+
+    def invoke(self, context, event):
+        armature = active_armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select the armature to render (a generated or imported motion).")
+            return {"CANCELLED"}
+        try:
+            path, _ = self._options(context, armature)
+        except rp.RenderError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        if os.path.exists(path) and not self.overwrite:
+            self.overwrite = True  # confirmed below
+            return context.window_manager.invoke_confirm(self, event, title="Replace existing render?",
+                                                         message=path)
+        return self.execute(context)
+
+    def execute(self, context):
+        if _ACTIVE["job"] is not None:
+            self.report({"ERROR"}, "A render is already running.")
+            return {"CANCELLED"}
+        armature = active_armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select the armature to render (a generated or imported motion).")
+            return {"CANCELLED"}
+        settings = context.scene.remomask_render
+        try:
+            path, opts = self._options(context, armature)
+            job = rp.RenderJob(context.scene, armature, path, opts)
+        except rp.RenderError as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        if self.synchronous or bpy.app.background:
+            try:
+                out = job.run()
+            except rp.RenderError as err:
+                self.report({"ERROR"}, str(err))
+                return {"CANCELLED"}
+            self.report({"INFO"}, f"Rendered {out}")
+            return {"FINISHED"}
+        _ACTIVE["job"] = job
+        settings.running, settings.progress = True, 0.0
+        wm = context.window_manager
+        wm.progress_begin(0, 100)
+        self._timer = wm.event_timer_add(0.01, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        job = _ACTIVE["job"]
+        if event.type == "ESC":
+            job.cancel()
+        if event.type not in {"TIMER", "ESC"}:
+            return {"PASS_THROUGH"}
+        try:
+            more = job.step()
+        except rp.RenderError as err:
+            self._end(context)
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        settings = context.scene.remomask_render
+        settings.progress = job.progress
+        context.window_manager.progress_update(int(100 * job.progress))
+        for area in context.screen.areas if context.screen else []:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+        if more:
+            return {"RUNNING_MODAL"}
+        self._end(context)
+        if job.cancelled:
+            self.report({"WARNING"}, "Render cancelled; nothing was written.")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Rendered {job.out_path}")
+        return {"FINISHED"}
+
+    def _end(self, context):
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        context.scene.remomask_render.running = False
+        _ACTIVE["job"] = None
+
+
+class REMOMASK_OT_render_cancel(bpy.types.Operator):
+    """Cancel the running render (nothing is written)"""
+
+    bl_idname = "remomask.render_cancel"
+    bl_label = "Cancel Render"
+
+    def execute(self, context):
+        job = _ACTIVE["job"]
+        if job is None:
+            return {"CANCELLED"}
+        job.cancel()
+        return {"FINISHED"}
+
+
+class REMOMASK_OT_export(bpy.types.Operator):
+    """Export the selected armature's motion with Blender's own exporter"""
+
+    bl_idname = "remomask.export"
+    bl_label = "Export Motion"
+
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+    overwrite: BoolProperty(name="Overwrite", default=False, options={"SKIP_SAVE"})
+
+    def execute(self, context):
+        armature = active_armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select an armature to export.")
+            return {"CANCELLED"}
+        s = context.scene.remomask_render
+        try:
+            path = bpy.path.abspath(self.filepath) if self.filepath else \
+                _output_path(s, armature, "{stem}" + s.export_format)
+            if os.path.splitext(path)[1].lower() not in export_mod.FORMATS:
+                path += s.export_format
+            out = export_mod.export_armature(armature, path, scene=context.scene, overwrite=self.overwrite)
+        except (rp.RenderError, export_mod.ExportError) as err:
+            self.report({"ERROR"}, str(err))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Exported {out}")
+        return {"FINISHED"}
+
+
+class REMOMASK_PT_render(bpy.types.Panel):
+    bl_label = "Render & Export"
+    bl_idname = "REMOMASK_PT_render"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ReMoMask"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        s = context.scene.remomask_render
+        col = layout.column(align=True)
+        col.prop(s, "mode")
+        col.prop(s, "quality")
+        col.prop(s, "resolution")
+        col.prop(s, "camera")
+        col.prop(s, "ground")
+        if s.mode == "sequence":
+            col.prop(s, "sequence_count")
+        col.prop(s, "caption")
+        layout.prop(s, "output")
+        if s.running:
+            row = layout.row(align=True)
+            row.prop(s, "progress", text="Rendering")
+            row.operator(REMOMASK_OT_render_cancel.bl_idname, text="", icon="CANCEL")
+        else:
+            layout.operator(REMOMASK_OT_render.bl_idname, icon="RENDER_ANIMATION")
+        row = layout.row(align=True)
+        row.prop(s, "export_format", text="")
+        row.operator(REMOMASK_OT_export.bl_idname, icon="EXPORT")
+
+
+CLASSES = (RemomaskRenderSettings, REMOMASK_OT_render, REMOMASK_OT_render_cancel, REMOMASK_OT_export,
+           REMOMASK_PT_render)
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.remomask_render = PointerProperty(type=RemomaskRenderSettings)
+
+
+def unregister():
+    job = _ACTIVE["job"]
+    if job is not None:
+        job.cancel()
+        job.step()
+        _ACTIVE["job"] = None
+    del bpy.types.Scene.remomask_render
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,104 @@
+"""fit_motion: HumanML3D joints (T, 22, 3) -> SMPL pose parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import skeleton as sk
+from .body_model import NUM_BETAS, SkeletonBody, load_body_model
+from .errors import FitError
+from .ik import continuous_rotvecs, solve_ik
+
+FPS = 20.0
+
+
+@dataclass
+class FitResult:
+    poses: np.ndarray         # (T, 24, 3) local axis-angle, joint 0 = root orientation (y-up)
+    trans: np.ndarray         # (T, 3) pelvis at rest_joints[0] + trans
+    betas: np.ndarray         # (10,)
+    rest_joints: np.ndarray   # (24, 3) zero-pose (T-pose) joints
+    fit_error_mm: np.ndarray  # (T,) mean distance of the 22 fitted joints to the input
+    joints: np.ndarray        # (T, 24, 3) fitted world joints
+    model: str = "skeleton"   # "smpl" (fitted with SMPL files) or "skeleton"
+
+    def as_npz_fields(self) -> dict:
+        """The fields added to a motion .npz (float32 arrays, plus the body kind as a string)."""
+        return {
+            "poses": self.poses.astype(np.float32),
+            "trans": self.trans.astype(np.float32),
+            "betas": self.betas.astype(np.float32),
+            "rest_joints": self.rest_joints.astype(np.float32),
+            "fit_error_mm": self.fit_error_mm.astype(np.float32),
+            "fit_model": np.array(self.model),
+        }
+
+
+def validate_joints(joints) -> np.ndarray:
+    """(T, 22, 3) finite float array, or FitError."""
+    try:
+        arr = np.asarray(joints, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise FitError(f"joints must be a numeric array of shape (T, 22, 3): {exc}") from exc
+    if arr.ndim != 3 or arr.shape[1:] != (sk.NUM_HML_JOINTS, 3):
+        raise FitError(f"joints must have shape (T, 22, 3) (HumanML3D, y-up, metres), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise FitError("joints have zero frames")
+    bad = ~np.all(np.isfinite(arr), axis=(1, 2))
+    if bad.any():
+        frames = np.flatnonzero(bad)
+        raise FitError(f"joints contain NaN or inf in {len(frames)} frame(s), first at frame {int(frames[0])}")
+    span = np.ptp(arr.reshape(-1, 3), axis=0).max()
+    if span > 1e3:
+        raise FitError(f"joints span {span:.0f} units; expected metres (HumanML3D)")
+    if arr.shape[0] and np.allclose(arr, arr[:, :1]):
+        raise FitError("all joints coincide; not a skeleton")
+    return arr
+
+
+def fit_motion(joints: np.ndarray, *, smpl_model_dir: str | None = None, gender: str = "neutral",
+               refine: bool = True, foot_lock: bool = True, fit_betas: bool = False, device: str = "cpu",
+               progress=None, iterations: int = 25) -> FitResult:
+    """Fit SMPL pose parameters to HumanML3D joints (T, 22, 3) (y-up, metres, 20 fps).
+
+    ``smpl_model_dir``: the user's SMPL folder (``SMPL_NEUTRAL.pkl`` in it or in its ``smpl/``), read through
+    ``smplx``; without it the rest skeleton is built from the input's own proportions. ``progress`` is called
+    as ``progress(stage, fraction)``. Raises FitError (a ValueError) on bad input or a bad model folder.
+    """
+    arr = validate_joints(joints)
+
+    def report(stage, frac):
+        if progress is not None:
+            progress(stage, float(frac))
+
+    report("body", 0.0)
+    body = load_body_model(smpl_model_dir, gender, arr)
+    betas = np.zeros(NUM_BETAS)
+    if fit_betas and body.has_shape:
+        from .optimize import fit_betas_to_lengths  # noqa: PLC0415
+        betas = fit_betas_to_lengths(arr, body.j0, body.jdirs)
+    rest = body.rest_joints(betas)
+    report("ik", 0.0)
+    ik = solve_ik(arr, rest)
+    local, trans = ik.local_mats, ik.trans
+    report("ik", 1.0)
+    if refine:
+        from .optimize import refine as run_refine  # noqa: PLC0415
+        local, trans, betas, rest = run_refine(
+            arr, body.j0 if body.has_shape else rest, local, trans,
+            jdirs=body.jdirs if body.has_shape else None, betas=betas,
+            fit_betas=bool(fit_betas and body.has_shape), foot_lock=foot_lock, fps=FPS,
+            iterations=iterations, device=device, progress=progress)
+        if not body.has_shape:
+            rest = body.rest_joints()
+    poses = continuous_rotvecs(local)
+    fitted = sk.forward_kinematics(rest, poses, trans)
+    err = np.linalg.norm(fitted[:, : sk.NUM_HML_JOINTS] - arr, axis=-1).mean(axis=1) * 1000.0
+    report("done", 1.0)
+    return FitResult(poses=poses, trans=trans, betas=np.asarray(betas, float), rest_joints=rest,
+                     fit_error_mm=err, joints=fitted, model=getattr(body, "kind", "skeleton"))
+
+
+__all__ = ["FitResult", "FitError", "fit_motion", "validate_joints", "SkeletonBody"]

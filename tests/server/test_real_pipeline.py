@@ -1,0 +1,134 @@
+"""The server with the REAL pipeline adapter (no --generator): tiny random-weight models written in the
+official release layout, plus a tiny traced CLIP text tower saved as ``ViT-B-32.pt`` (an OpenAI-style
+TorchScript archive). Checks the wiring end to end: load_bundle -> CLIP -> Pipeline -> joints -> files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("backend.pipeline")
+checkpoints = pytest.importorskip("backend.checkpoints")
+if not hasattr(checkpoints, "save_official_layout"):
+    pytest.skip("backend.checkpoints.save_official_layout is needed", allow_module_level=True)
+
+import torch  # noqa: E402
+
+from tests.server.client import ServerProc  # noqa: E402
+
+CLIP = 32
+
+
+def _tiny_release(root: Path):
+    from backend.models.length_estimator import LengthEstimator
+    from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
+    from backend.models.part_tmr import build_clip_model
+    from backend.models.residual_transformer import ResidualTransformer, ResidualTransformer2D
+    from backend.models.transformer_common import TransformerConfig
+    from backend.models.vq import RVQVAE, VQConfig
+
+    torch.manual_seed(0)
+    vq = RVQVAE(VQConfig(code_dim1d=16, nb_code1d=24, code_dim2d=16, nb_code2d=20, num_quantizers=3, width=24,
+                         depth=2))
+
+    def cfg(branch, residual):
+        return TransformerConfig(code_dim=16, num_tokens=24 if branch == "aux" else 20, latent_dim=CLIP,
+                                 ff_size=48, num_layers=1, num_heads=4, dropout=0.1, clip_dim=CLIP, attnj=True,
+                                 attnt=True, num_quantizers=3, share_weight=True,
+                                 **({"project_cond": True} if residual else {}))
+
+    parts = [MaskTransformer(cfg("aux", False)), MaskTransformer2D(cfg("ts", False)),
+             ResidualTransformer(cfg("aux", True)), ResidualTransformer2D(cfg("ts", True))]
+    checkpoints.save_official_layout(root, vq, *parts, LengthEstimator(CLIP, 50, hidden=32),
+                                     np.zeros(263, np.float32), np.full(263, 0.5, np.float32))
+    # tiny CLIP text tower, traced like OpenAI's JIT archive
+    clip = build_clip_model(dict(embed_dim=CLIP, vision_cfg=dict(image_size=32, layers=1, width=64, patch_size=16),
+                                 text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=1)))
+    clip.eval()
+    mask = clip.attn_mask
+    del clip._buffers["attn_mask"]
+    clip.attn_mask = mask
+    with torch.no_grad():
+        traced = torch.jit.trace_module(clip, {"encode_text": torch.zeros(1, 77, dtype=torch.long)})
+    torch.jit.save(traced, str(root / "ViT-B-32.pt"))
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("release")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _tiny_release(root)
+    finally:
+        torch.set_num_threads(n)
+    return root
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_real_pipeline_through_the_server(release, tmp_path):
+    s = ServerProc(models=release, env={"OMP_NUM_THREADS": "1"}, generator=None)
+    try:
+        _, hello = s.call("hello", timeout=120)
+        assert "result" in hello, (hello, s.stderr()[-3000:])
+        assert hello["result"]["models"]["path"] == str(release)
+        assert "retrieval" not in hello["result"]["capabilities"]  # the tiny release has no Part-TMR
+        events, reply = s.call("generate", {"prompts": ["a person walks", "jump"], "length_s": 2.0, "samples": 2,
+                                            "seed": 3, "time_steps": 2, "fit": False, "out_dir": str(tmp_path)},
+                               timeout=120)
+        assert "result" in reply, (reply, s.stderr()[-3000:])
+        stages = [e["stage"] for e in events]
+        assert stages[0] == "text" and stages[-1] == "write" and "decode" in stages
+        assert [e["fraction"] for e in events] == sorted(e["fraction"] for e in events)
+        motions = reply["result"]["motions"]
+        assert [(m["prompt"], m["sample"]) for m in motions] == [("a person walks", 0), ("a person walks", 1),
+                                                                 ("jump", 0), ("jump", 1)]
+        assert any("retrieval unavailable" in w for w in reply["result"]["warnings"])
+        for m in motions:
+            with np.load(m["path"]) as z:
+                assert z["joints"].shape == (40, 22, 3) and np.isfinite(z["joints"]).all()
+                assert z["features"].shape[1] == 263 and m["frames"] == 40 and m["seed"] == 3
+        # the length estimator path (length_s null) and determinism in the seed
+        _, a = s.call("generate", {"prompt": "wave", "seed": 5, "time_steps": 2, "fit": False,
+                                   "out_dir": str(tmp_path / "a")}, timeout=120)
+        _, b = s.call("generate", {"prompt": "wave", "seed": 5, "time_steps": 2, "fit": False,
+                                   "out_dir": str(tmp_path / "b")}, timeout=120)
+        ja, jb = (np.load(x["result"]["motions"][0]["path"])["joints"] for x in (a, b))
+        assert 4 <= ja.shape[0] <= 196 and ja.shape[0] % 4 == 0
+        np.testing.assert_array_equal(ja, jb)
+        # fitting right after generation with whatever smpl_fitting this checkout has
+        _, f = s.call("generate", {"prompt": "sit", "length_s": 1.0, "time_steps": 2,
+                                   "out_dir": str(tmp_path / "f")}, timeout=300)
+        (m,) = f["result"]["motions"]
+        try:
+            import smpl_fitting  # noqa: F401
+        except ImportError:
+            assert m["fit_error_mm"] is None and any("not installed" in w for w in f["result"]["warnings"])
+        else:
+            with np.load(m["path"]) as z:
+                assert z["poses"].shape == (20, 24, 3) and np.isfinite(z["poses"]).all()
+            assert m["fit_error_mm"] is not None and np.isfinite(m["fit_error_mm"])
+    finally:
+        s.close()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_real_pipeline_through_the_cli(release, tmp_path, capsys):
+    from backend import cli
+
+    code = cli.main(["generate", "a person kicks", "--models", str(release), "--out", str(tmp_path), "--device",
+                     "cpu", "--length", "24", "--samples", "2", "--seed", "1", "--time-steps", "2", "--no-fit"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    paths = [Path(p) for p in out.split()]
+    assert [p.name for p in paths] == ["a_person_kicks_s1_0.npz", "a_person_kicks_s1_1.npz"]
+    for p in paths:
+        with np.load(p) as z:
+            assert z["joints"].shape == (24, 22, 3) and str(z["prompt"]) == "a person kicks"
+    assert "retrieval unavailable" in err
+    code = cli.main(["info", "--models", str(release)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "ViT-B-32.pt" in out
