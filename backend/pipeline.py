@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from backend.models.mask_transformer import GenerationCancelled
+from backend.motion.features import features_to_joints
 
 __all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH"]
 
@@ -40,37 +41,7 @@ class GeneratedSample:
 
 
 def _features_to_joints(features: np.ndarray) -> np.ndarray:
-    try:
-        from backend.motion.features import features_to_joints
-    except ImportError:  # LOCAL FALLBACK until backend.motion is merged; see _recover_joints_fallback
-        return _recover_joints_fallback(features)
     return np.asarray(features_to_joints(features), dtype=np.float32)
-
-
-def _qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    u, w = q[..., 1:], q[..., :1]
-    uv = np.cross(u, v)
-    return v + 2 * (w * uv + np.cross(u, uv))
-
-
-def _recover_joints_fallback(features: np.ndarray, n_joints: int = 22) -> np.ndarray:
-    """LOCAL FALLBACK (replace by backend.motion.features.features_to_joints once it is on main):
-    HumanML3D root-relative (RIC) features -> global joint positions (T, 22, 3)."""
-    f = np.asarray(features, dtype=np.float64)
-    ang = np.zeros(f.shape[:-1])
-    ang[..., 1:] = f[..., :-1, 0]
-    ang = np.cumsum(ang, -1)
-    q_inv = np.stack([np.cos(ang), np.zeros_like(ang), -np.sin(ang), np.zeros_like(ang)], -1)
-    pos = np.zeros(f.shape[:-1] + (3,))
-    pos[..., 1:, 0] = f[..., :-1, 1]
-    pos[..., 1:, 2] = f[..., :-1, 2]
-    pos = np.cumsum(_qrot(q_inv, pos), -2)
-    pos[..., 1] = f[..., 3]
-    ric = f[..., 4:4 + (n_joints - 1) * 3].reshape(f.shape[:-1] + (n_joints - 1, 3))
-    ric = _qrot(np.broadcast_to(q_inv[..., None, :], ric.shape[:-1] + (4,)), ric)
-    ric[..., 0] += pos[..., None, 0]
-    ric[..., 2] += pos[..., None, 2]
-    return np.concatenate([pos[..., None, :], ric], -2).astype(np.float32)
 
 
 class Pipeline:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from backend.pipeline import GenerationCancelled, Pipeline, _recover_joints_fallback
+from backend.pipeline import GenerationCancelled, Pipeline
 
 
 def test_generate_batch_shapes_and_metadata(tiny, encoder, retriever):
@@ -100,20 +100,9 @@ def test_text_encoder_dim_mismatch(tiny):
         Pipeline(tiny, Bad())
 
 
-def test_joint_recovery_straight_walk():
-    # root moving +0.05 m/frame along z (local forward), no rotation, height 0.9; joint 1 at (0.1, -0.1, 0)
-    f = np.zeros((5, 263), np.float32)
-    f[:, 2] = 0.05
-    f[:, 3] = 0.9
-    f[:, 4:7] = [0.1, -0.1, 0.0]
-    j = _recover_joints_fallback(f)
-    assert j.shape == (5, 22, 3)
-    assert np.allclose(j[:, 0, 2], [0, 0.05, 0.1, 0.15, 0.2], atol=1e-6)
-    assert np.allclose(j[:, 0, 1], 0.9)
-    assert np.allclose(j[:, 1] - j[:, 0] * [1, 0, 1], [0.1, -0.1, 0.0], atol=1e-6)
-    # a constant yaw velocity turns the walking direction
-    f[:, 0] = np.pi / 8
-    j2 = _recover_joints_fallback(f)
-    step = np.diff(j2[:, 0, [0, 2]], axis=0)
-    assert np.allclose(np.linalg.norm(step, axis=1), 0.05, atol=1e-6)
-    assert not np.allclose(step[0], step[-1])
+def test_joints_come_from_the_motion_module(tiny, encoder):
+    from backend.motion.features import features_to_joints
+
+    s = Pipeline(tiny, encoder).generate(["turn"], [28], seed=2, time_steps=2)[0]
+    assert np.array_equal(s.joints, features_to_joints(s.features))
+    assert np.allclose(s.joints[:, 0, 1], s.features[:, 3])  # root height is feature 3
