@@ -78,9 +78,12 @@ def parse_opt(path: str | os.PathLike) -> dict:
         s = line.strip()
         if not s or s in _HEADER:
             continue
-        if ": " not in line:
+        if ": " in line:
+            key, value = line.split(": ", 1)
+        elif s.endswith(":"):
+            key, value = s[:-1], ""
+        else:
             raise BundleError(f"{path}: malformed line {line!r}")
-        key, value = line.split(": ", 1)
         value = value.strip()
         if value in ("True", "False"):
             out[key] = value == "True"

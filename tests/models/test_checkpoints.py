@@ -126,6 +126,8 @@ def test_opt_roundtrip_and_parsing(tmp_path):
     o = parse_opt(p)
     assert o == {"latent_dim": 512, "attnj": True, "dropout": 0.2, "vq_norm": None, "name": "mtrans",
                  "milestones": "[150000, 250000]"}
+    p.write_text("------------ Options -------------\next:\nwhich_epoch: a: b\n-------------- End ----------------\n")
+    assert parse_opt(p) == {"ext": "", "which_epoch": "a: b"}
     p.write_text("------------ Options -------------\nno colon here\n")
     with pytest.raises(BundleError, match="malformed"):
         parse_opt(p)
