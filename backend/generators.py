@@ -65,6 +65,7 @@ class PipelineGenerator:
         self.bundle = None
         self.models_dir: Path | None = None
         self.retrieval_note: str | None = None
+        self.conditioning: str | None = None
 
     def load(self, models_dir, device):
         self.models_dir = Path(models_dir)
@@ -109,9 +110,20 @@ class PipelineGenerator:
             bundle = load_bundle(self.models_dir, device, load_retrieval=False)
             self.retrieval_note = f"retrieval unavailable: {retrieval_parts}"
             log.warning("%s", self.retrieval_note)
-        encoder = load_clip_text_encoder(clip, device)
-        pipeline = pipeline_mod.Pipeline(bundle, encoder, retriever=getattr(bundle, "retriever", None),
-                                         device=device)
+        clip_encoder = load_clip_text_encoder(clip, device)
+        retriever = getattr(bundle, "retriever", None)
+        # The released transformers were trained on Part-TMR's text embedding (CLIP + the retriever's
+        # fine-tuned text projection; see the Models section of the README); the length estimator, from
+        # momask, on stock CLIP. Without the retrieval parts only stock CLIP is available.
+        part_tmr_text = getattr(retriever, "text_model", None) if retriever is not None else None
+        if part_tmr_text is not None:
+            pipeline = pipeline_mod.Pipeline(bundle, part_tmr_text, retriever=retriever,
+                                             length_text_encoder=clip_encoder, device=device)
+            self.conditioning = "Part-TMR text embedding (length estimator: CLIP)"
+        else:
+            pipeline = pipeline_mod.Pipeline(bundle, clip_encoder, retriever=retriever, device=device)
+            self.conditioning = "CLIP ViT-B/32 text features"
+        log.info("text conditioning: %s", self.conditioning)
         return bundle, pipeline
 
     def _retrieval_parts(self):
@@ -149,6 +161,8 @@ class PipelineGenerator:
         info.update({"kind": kind, "path": str(self.models_dir)})
         if self.retrieval_note:
             info["retrieval"] = self.retrieval_note
+        if self.conditioning:
+            info["text_conditioning"] = self.conditioning
         return info
 
 

@@ -75,6 +75,8 @@ def test_real_pipeline_through_the_server(release, tmp_path):
         assert "result" in hello, (hello, s.stderr()[-3000:])
         assert hello["result"]["models"]["path"] == str(release)
         assert "retrieval" not in hello["result"]["capabilities"]  # the tiny release has no Part-TMR
+        # ... so the transformers can only be conditioned on stock CLIP, and hello says so
+        assert hello["result"]["models"]["text_conditioning"] == "CLIP ViT-B/32 text features"
         events, reply = s.call("generate", {"prompts": ["a person walks", "jump"], "length_s": 2.0, "samples": 2,
                                             "seed": 3, "time_steps": 2, "fit": False, "out_dir": str(tmp_path)},
                                timeout=120)
