@@ -362,13 +362,25 @@ def _maybe_finish_batch(key) -> None:
         _set_status(scene, "Batch failed: " + "; ".join(b["errors"]), error=True)
         return
     try:
-        actions = key_motions(scene, b["target"], b.get("armature"), motions, nla=True, base_name="ReMoMask_batch")
+        if b.get("rigs"):
+            actions, done = [], []
+            for rid, rig in zip(b["ids"], b["rigs"]):
+                res = b["results"].get(rid)
+                got = (res.get("motions") or [])[:1] if res else []
+                if got:
+                    actions += key_motions(scene, 'SELECTED', rig, got, nla=False)
+                    done.append(got[0])
+            motions = done
+        else:
+            actions = key_motions(scene, b["target"], b.get("armature"), motions, nla=True,
+                                  base_name="ReMoMask_batch")
     except Exception as exc:   # noqa: BLE001
         _set_status(scene, f"Could not apply the batch: {exc}", error=True)
         return
     for m, act in zip(motions, actions):
         history.add(scene, m, act.name if act is not None else "")
-    msg = f"Batch: {len(actions)} motion(s) laid out in the NLA."
+    msg = (f"Batch: {len(actions)} motion(s), one per selected rig." if b.get("rigs") else
+           f"Batch: {len(actions)} motion(s) laid out in the NLA.")
     if b["errors"]:
         msg += " Failed: " + "; ".join(b["errors"])
     _set_status(scene, msg)          # partly done is not an error: what worked is in the scene
@@ -781,9 +793,17 @@ class REMOMASK_OT_batch(_SyncMixin, bpy.types.Operator):
         if default_len is not None and check_length(default_len):
             self.report({'ERROR'}, check_length(default_len))
             return {'CANCELLED'}
+        rigs = None
+        if props.batch_layout == 'RIGS':
+            # Blender does not record the order of a selection: the rigs are taken in name order.
+            rigs = sorted(o.name for o in context.selected_objects if o.type == 'ARMATURE')
+            if len(rigs) != len(lines):
+                self.report({'ERROR'}, f"The batch has {len(lines)} prompt(s) but {len(rigs)} armature(s) are "
+                                       "selected: select one armature per prompt.")
+                return {'CANCELLED'}
         _BATCH_SEQ[0] += 1
         key = f"batch{_BATCH_SEQ[0]}"
-        armature = context.active_object.name if props.target == 'SELECTED' else None
+        armature = context.active_object.name if props.target == 'SELECTED' and rigs is None else None
         ids = []
         try:
             c = get_client(settings)
@@ -799,7 +819,7 @@ class REMOMASK_OT_batch(_SyncMixin, bpy.types.Operator):
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
         _BATCHES[key] = {"ids": ids, "results": {}, "errors": [], "scene": context.scene.name,
-                         "target": props.target, "armature": armature}
+                         "target": props.target, "armature": armature, "rigs": rigs}
         props.running = True
         props.progress = 0.0
         props.stage = "starting"

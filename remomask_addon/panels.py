@@ -103,6 +103,7 @@ class REMOMASK_PT_import_batch(_Base, bpy.types.Panel):
         box.label(text="Batch: one prompt per line, optional '| seconds'")
         box.prop_search(props, "batch_text", bpy.data, "texts")
         box.prop(props, "batch_file")
+        box.prop(props, "batch_layout")
         box.operator("remomask.batch", icon='NLA')
 
 

@@ -59,6 +59,11 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
     batch_text: StringProperty(name="Text block", description="Text block with one prompt per line "
                                "(optional '| seconds')")
     batch_file: StringProperty(name="File", subtype='FILE_PATH', description="Text file, one prompt per line")
+    batch_layout: EnumProperty(name="Layout", items=[
+        ('NLA', "One rig, end to end", "One action per prompt, laid end to end as NLA strips on the target"),
+        ('RIGS', "One prompt per selected rig", "Prompt 1 onto the first selected armature (by name), prompt 2 "
+                                                 "onto the second, ..."),
+    ], default='NLA')
     # Run state (written by the poller)
     running: BoolProperty(name="Running", default=False)
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype='FACTOR')

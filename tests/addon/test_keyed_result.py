@@ -177,3 +177,32 @@ def test_retarget_failure_leaves_scene_unchanged(keyed, bpy_mod):
     with pytest.raises(RuntimeError, match="Could not apply the motion"):
         bpy.ops.remomask.generate(synchronous=True, timeout=30)
     assert scene_snapshot(bpy) == before and len(sp.history) == 0
+
+
+def test_batch_one_prompt_per_selected_rig(keyed, bpy_mod):
+    bpy = bpy_mod
+    smpl_rig = __import__(PKG + ".smpl_rig", fromlist=["x"])
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 20, 1.0   # frame counts below are the motions' own
+    rigs = [smpl_rig.build_smpl_armature(scene.collection, None, name) for name in ("Rig B", "Rig A")]
+    sp = scene.remomask
+    sp.batch_layout = 'RIGS'
+    txt = bpy.data.texts.new("per rig")
+    txt.write("a person walks | 1.0\na person waves | 1.5\n")
+    sp.batch_text = "per rig"
+    for o in bpy.data.objects:
+        o.select_set(False)
+    rigs[0].select_set(True)
+    with pytest.raises(RuntimeError, match="2 prompt\\(s\\) but 1 armature"):
+        bpy.ops.remomask.batch(synchronous=True, timeout=30)
+    assert all(r.animation_data is None or r.animation_data.action is None for r in rigs)
+    rigs[1].select_set(True)
+    assert bpy.ops.remomask.batch(synchronous=True, timeout=30) == {'FINISHED'}, sp.status
+    by_name = {r.name: r for r in rigs}
+    # prompts go to the rigs in name order: "Rig A" walks (1.0 s = 20 frames), "Rig B" waves (1.5 s = 30 frames)
+    walk, wave = by_name["Rig A"].animation_data.action, by_name["Rig B"].animation_data.action
+    assert walk["remomask_prompt"] == "a person walks" and wave["remomask_prompt"] == "a person waves"
+    assert round(walk.frame_range[1] - walk.frame_range[0]) + 1 == 20
+    assert round(wave.frame_range[1] - wave.frame_range[0]) + 1 == 30
+    assert [o for o in bpy.data.objects if o.type == 'ARMATURE'] and len(
+        [o for o in bpy.data.objects if o.type == 'ARMATURE']) == 2   # no new armature made
