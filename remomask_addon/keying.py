@@ -225,7 +225,7 @@ def _new_rig(context, m, name, with_mannequin, created):
     armature = smpl_rig.build_smpl_armature(context, m["rest_joints"], name=name or "ReMoMask")
     created.append(armature)
     if with_mannequin:
-        created.append(mannequin.build_mannequin(armature))
+        created.append(mannequin.build_body(armature, m))
     return armature
 
 

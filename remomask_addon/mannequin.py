@@ -141,3 +141,14 @@ def build_mannequin(armature, *, name: str | None = None):
         offset += v.shape[0]
     return build_skinned_mesh(armature, np.concatenate(all_v), all_f, np.concatenate(all_w),
                               name=name or f"{armature.name}_mannequin")
+
+
+def build_body(armature, motion: dict | None = None):
+    """The body for a new SMPL armature: the user's SMPL mesh when the motion carries one (the backend adds
+    it when it fitted with SMPL model files), otherwise the procedural mannequin. Returns the mesh object."""
+    mesh = (motion or {}).get("body_mesh")
+    if mesh is not None:
+        verts, faces, weights = mesh
+        return build_skinned_mesh(armature, verts, faces, weights, name=f"{armature.name}_smpl_body",
+                                  vertices_are_yup=True)
+    return build_mannequin(armature)

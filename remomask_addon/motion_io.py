@@ -111,12 +111,37 @@ def validate_motion(motion, source=None) -> dict:
             raise MotionFileError(f"{_where(source)}'{key}' contains NaN or infinite values")
 
     fps, prompt, seed, retrieved = _metadata(motion, source)
+    body = _body_mesh(motion, source)
 
     return {
         "poses": poses, "trans": trans, "rest_joints": rest, "joints": joints, "betas": betas,
         "fit_error_mm": fit_err, "fps": fps, "prompt": prompt, "seed": seed,
-        "retrieved": retrieved, "num_frames": int(T),
+        "retrieved": retrieved, "num_frames": int(T), "body_mesh": body,
     }
+
+
+def _body_mesh(motion, source):
+    """The optional SMPL body (written by the backend when it fitted with the user's SMPL files):
+    (vertices (V,3) y-up, faces (F,3) int, weights (V,24)), or None."""
+    keys = ("body_vertices", "body_faces", "body_weights")
+    present = [k for k in keys if motion.get(k) is not None]
+    if not present:
+        return None
+    if len(present) != 3:
+        raise MotionFileError(f"{_where(source)}the body mesh needs all of {', '.join(keys)}; "
+                              f"found only {', '.join(present)}")
+    v = _array(motion, "body_vertices", source)
+    w = _array(motion, "body_weights", source)
+    f = np.asarray(motion["body_faces"])
+    if v.ndim != 2 or v.shape[1] != 3 or w.shape != (v.shape[0], 24):
+        raise MotionFileError(f"{_where(source)}'body_vertices' must be (V, 3) and 'body_weights' (V, 24); "
+                              f"got {v.shape} and {w.shape}")
+    if f.ndim != 2 or f.shape[1] != 3 or not np.issubdtype(f.dtype, np.integer) or \
+            (f.size and (f.min() < 0 or f.max() >= v.shape[0])):
+        raise MotionFileError(f"{_where(source)}'body_faces' must be (F, 3) vertex indices below {v.shape[0]}")
+    if not (np.all(np.isfinite(v)) and np.all(np.isfinite(w))):
+        raise MotionFileError(f"{_where(source)}the body mesh contains NaN or infinite values")
+    return v, f.astype(np.int64), w
 
 
 def load_motion(path) -> dict:

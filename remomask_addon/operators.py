@@ -74,7 +74,7 @@ def _keying():
 
     Returns one namespace: build_smpl_armature(collection, rest_joints, name), key_motion(armature, motion, *,
     action_name, scene_fps, start_frame), load_motion_npz(path), load_joints_npy(path),
-    lay_out_nla(armature, actions, blend_frames), build_mannequin(armature),
+    lay_out_nla(armature, actions, blend_frames), build_body(armature, motion),
     retarget_action(source, target, bone_map, action_name=...). Tests replace it with a stand-in."""
     from types import SimpleNamespace
 
@@ -83,7 +83,7 @@ def _keying():
         retarget_action=retarget.retarget_action,
         build_smpl_armature=smpl_rig.build_smpl_armature, key_motion=keying.key_motion,
         load_motion_npz=motion_io.load_motion, load_joints_npy=motion_io.load_joints,
-        lay_out_nla=batch.lay_out_nla, build_mannequin=mannequin.build_mannequin)
+        lay_out_nla=batch.lay_out_nla, build_body=mannequin.build_body)
 
 
 def _is_smpl_armature(obj) -> bool:
@@ -235,8 +235,8 @@ def _scene_fps(scene) -> float:
 def _new_armature(k, scene, motion, name: str, with_body: bool):
     rest = motion.get("rest_joints") if hasattr(motion, "get") else None
     arm = k.build_smpl_armature(_collection(scene), rest, name)
-    if with_body and k.build_mannequin is not None:
-        k.build_mannequin(arm)
+    if with_body and k.build_body is not None:
+        k.build_body(arm, motion)
     return arm
 
 

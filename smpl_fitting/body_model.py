@@ -107,6 +107,18 @@ class SMPLBody:
             return self.j0.copy()
         return self.j0 + self.jdirs @ np.asarray(betas, dtype=np.float64)[:NUM_BETAS]
 
+    def rest_mesh(self, betas: np.ndarray | None = None):
+        """The body at the zero pose with this shape: vertices (V, 3) y-up metres, consistent with
+        ``rest_joints(betas)`` (same template and shape directions), faces (F, 3) and the skinning weights
+        (V, 24). This is data from the user's own SMPL files (their license applies to it)."""
+        b = np.zeros(NUM_BETAS) if betas is None else np.asarray(betas, dtype=np.float64)[:NUM_BETAS]
+        m = self.model
+        verts = m.v_template.double().numpy() + np.einsum("vcb,b->vc", m.shapedirs.double().numpy()[..., :NUM_BETAS],
+                                                         b[: m.shapedirs.shape[-1]])
+        faces = np.asarray(m.faces, dtype=np.int64).reshape(-1, 3)
+        weights = m.lbs_weights.double().numpy()
+        return verts, faces, weights
+
     def smplx_forward(self, poses: np.ndarray, trans: np.ndarray, betas: np.ndarray | None = None,
                       return_vertices: bool = False):
         """Run ``smplx`` itself: joints (T, 24, 3) (and vertices (T, 6890, 3) if asked)."""

@@ -23,6 +23,8 @@ class FitResult:
     fit_error_mm: np.ndarray  # (T,) mean distance of the 22 fitted joints to the input
     joints: np.ndarray        # (T, 24, 3) fitted world joints
     model: str = "skeleton"   # "smpl" (fitted with SMPL files) or "skeleton"
+    #: With SMPL files: (vertices (V,3), faces (F,3), weights (V,24)) of the shaped body at the zero pose.
+    body_mesh: tuple | None = None
 
     def as_npz_fields(self) -> dict:
         """The fields added to a motion .npz (float32 arrays, plus the body kind as a string)."""
@@ -33,6 +35,11 @@ class FitResult:
             "rest_joints": self.rest_joints.astype(np.float32),
             "fit_error_mm": self.fit_error_mm.astype(np.float32),
             "fit_model": np.array(self.model),
+            **({} if self.body_mesh is None else {
+                "body_vertices": np.asarray(self.body_mesh[0], np.float32),
+                "body_faces": np.asarray(self.body_mesh[1], np.int32),
+                "body_weights": np.asarray(self.body_mesh[2], np.float32),
+            }),
         }
 
 
@@ -97,8 +104,9 @@ def fit_motion(joints: np.ndarray, *, smpl_model_dir: str | None = None, gender:
     fitted = sk.forward_kinematics(rest, poses, trans)
     err = np.linalg.norm(fitted[:, : sk.NUM_HML_JOINTS] - arr, axis=-1).mean(axis=1) * 1000.0
     report("done", 1.0)
+    mesh = body.rest_mesh(betas) if hasattr(body, "rest_mesh") else None
     return FitResult(poses=poses, trans=trans, betas=np.asarray(betas, float), rest_joints=rest,
-                     fit_error_mm=err, joints=fitted, model=getattr(body, "kind", "skeleton"))
+                     fit_error_mm=err, joints=fitted, model=getattr(body, "kind", "skeleton"), body_mesh=mesh)
 
 
 __all__ = ["FitResult", "FitError", "fit_motion", "validate_joints", "SkeletonBody"]

@@ -39,7 +39,7 @@ def _stub_keying(bpy, calls):
     def lay_out_nla(armature, actions, blend_frames=5):
         calls.append(("nla", armature.name, [a.name for a in actions], blend_frames))
 
-    def build_mannequin(armature):
+    def build_body(armature, motion=None):
         mesh = bpy.data.meshes.new("body")
         obj = bpy.data.objects.new("body", mesh)
         armature.users_collection[0].objects.link(obj)
@@ -48,7 +48,7 @@ def _stub_keying(bpy, calls):
 
     return SimpleNamespace(build_smpl_armature=build_smpl_armature, key_motion=key_motion,
                            load_motion_npz=load_motion_npz, load_joints_npy=None, lay_out_nla=lay_out_nla,
-                           build_mannequin=build_mannequin)
+                           build_body=build_body)
 
 
 @pytest.fixture

@@ -203,3 +203,42 @@ def test_skinned_mesh_hook_from_yup_arrays(bpy_clean):
     assert ws == pytest.approx({"spine1": 0.7, "pelvis": 0.3})
     with pytest.raises(ValueError, match=r"\(V, 24\)"):
         mannequin.build_skinned_mesh(arm, verts, [(0, 1, 2)], w[:, :22])
+
+
+def test_motion_with_a_body_mesh_gets_that_mesh_instead_of_the_mannequin(bpy_clean, motion_factory, tmp_path,
+                                                                          npz_writer):
+    """The backend adds the user's SMPL body (zero pose, y-up) to a motion fitted with SMPL files; import uses it,
+    skinned with the given weights. A truncated body is refused before anything is made."""
+    m = motion_factory(T=12)
+    rest = np.asarray(m["rest_joints"], dtype=np.float64)
+    # a small "body": 3 vertices around each joint, rigidly weighted to that joint, faces within each joint
+    verts = (rest[:, None, :] + np.array([[0.02, 0, 0], [0, 0.02, 0], [0, 0, 0.02]])[None]).reshape(-1, 3)
+    faces = np.arange(72, dtype=np.int32).reshape(24, 3)
+    weights = np.repeat(np.eye(24), 3, axis=0)
+    m.update(body_vertices=verts.astype(np.float32), body_faces=faces, body_weights=weights.astype(np.float32))
+    motion = motion_io.load_motion(npz_writer(tmp_path / "with_body.npz", m))
+    arm, _ = keying.import_motion(bpy.context, motion)
+    body = [c for c in arm.children if c.type == "MESH"]
+    assert len(body) == 1 and body[0].name.endswith("_smpl_body") and len(body[0].data.vertices) == 72
+    co = np.empty(72 * 3)
+    body[0].data.vertices.foreach_get("co", co)
+    np.testing.assert_allclose(co.reshape(-1, 3), coords.points_to_zup(verts), atol=1e-6)
+    vg = body[0].vertex_groups["left_elbow"]
+    assert [v.index for v in body[0].data.vertices if any(g.group == vg.index for g in v.groups)] == [54, 55, 56]
+    # at a posed frame the body follows its bones: the left-elbow vertices stay 2 cm from the elbow joint
+    bpy.context.scene.frame_set(bpy.context.scene.frame_start + 6)
+    dg = bpy.context.evaluated_depsgraph_get()
+    ev = body[0].evaluated_get(dg)
+    pts = np.array([tuple(body[0].matrix_world @ ev.data.vertices[i].co) for i in (54, 55, 56)])
+    elbow = np.array(tuple(arm.matrix_world @ arm.pose.bones["left_elbow"].head))
+    np.testing.assert_allclose(np.linalg.norm(pts - elbow, axis=1), 0.02, atol=1e-4)
+
+    objects_before = len(bpy.data.objects)
+    broken = dict(m)
+    broken.pop("body_weights")
+    with pytest.raises(motion_io.MotionFileError, match="needs all of"):
+        keying.import_motion(bpy.context, motion_io.load_motion(npz_writer(tmp_path / "broken.npz", broken)))
+    bad_faces = dict(m, body_faces=faces + 100)
+    with pytest.raises(motion_io.MotionFileError, match="vertex indices below 72"):
+        motion_io.load_motion(npz_writer(tmp_path / "bad_faces.npz", bad_faces))
+    assert len(bpy.data.objects) == objects_before

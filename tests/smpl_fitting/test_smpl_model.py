@@ -104,3 +104,24 @@ def test_wrong_model_folder(tmp_path):
         fit_motion(joints, smpl_model_dir=str(tmp_path))
     with pytest.raises(FitError, match="gender"):
         fit_motion(joints, smpl_model_dir=str(tmp_path), gender="robot")
+
+
+def test_fit_with_smpl_files_carries_the_shaped_body_mesh(smpl_dir, smpl_body, rng):
+    """With SMPL files the fit also returns the zero-pose body (for the add-on's SMPL mesh), consistent with the
+    fitted rest joints; the skeleton-only fit returns none."""
+    from smpl_fitting import fit_motion
+
+    betas = rng.normal(scale=0.8, size=10)
+    poses = np.zeros((6, 24, 3))
+    poses[:, 18, 2] = np.linspace(0.0, 1.0, 6)          # bend an elbow
+    joints = smpl_body.smplx_forward(poses, np.zeros((6, 3)), betas)[:, :22]
+    res = fit_motion(joints, smpl_model_dir=str(smpl_dir), fit_betas=True)
+    fields = res.as_npz_fields()
+    v, f, w = fields["body_vertices"], fields["body_faces"], fields["body_weights"]
+    assert v.shape == (6890, 3) and f.shape == (13776, 3) and w.shape == (6890, 24)
+    assert f.min() >= 0 and f.max() < 6890 and np.allclose(w.sum(axis=1), 1.0, atol=1e-4)
+    jreg = smpl_body.model.J_regressor.double().numpy()
+    np.testing.assert_allclose(jreg @ v.astype(np.float64), res.rest_joints, atol=1e-4)
+    _, verts = smpl_body.smplx_forward(np.zeros((1, 24, 3)), np.zeros((1, 3)), res.betas, return_vertices=True)
+    np.testing.assert_allclose(verts[0], v, atol=1e-4)
+    assert "body_vertices" not in fit_motion(joints).as_npz_fields()
