@@ -80,6 +80,9 @@ class PipelineGenerator:
             from backend.checkpoints import BundleError
         except ImportError:
             BundleError = GeneratorError  # noqa: N806
+        if is_project_weights(self.models_dir):
+            self._load_project_weights(device)
+            return
         try:
             if hasattr(pipeline_mod, "load_pipeline"):
                 self.pipeline = pipeline_mod.load_pipeline(self.models_dir, device)
@@ -93,6 +96,22 @@ class PipelineGenerator:
             raise GeneratorError(str(exc)) from exc
         except FileNotFoundError as exc:
             raise GeneratorError(f"incomplete models folder {self.models_dir}: {exc}") from exc
+
+    def _load_project_weights(self, device):
+        """The project's own format (the shipped starter model, or the output of `remomask train`)."""
+        try:
+            from backend.starter_weights import StarterError, load_starter
+        except ImportError as exc:
+            raise GeneratorError(f"{self.models_dir} holds project weights, but backend.starter_weights is "
+                                 f"not available in this checkout ({exc})") from exc
+        try:
+            self.pipeline = load_starter(self.models_dir, device)
+        except (StarterError, FileNotFoundError, ValueError) as exc:
+            raise GeneratorError(f"could not load the model folder {self.models_dir}: {exc}") from exc
+        self.bundle = getattr(self.pipeline, "models", None)
+        self.conditioning = "the starter's own text encoder (Part-TMR text tower)"
+        if getattr(self.pipeline, "retriever", None) is None:
+            self.retrieval_note = "retrieval unavailable: the model folder has no database"
 
     def _assemble(self, pipeline_mod, load_bundle, device):
         """Fallback wiring: the bundle (models + retriever) plus the release's CLIP ViT-B/32 text encoder."""
@@ -164,6 +183,12 @@ class PipelineGenerator:
         if self.conditioning:
             info["text_conditioning"] = self.conditioning
         return info
+
+
+def is_project_weights(models_dir: Path) -> bool:
+    """True for a folder in the project's own weight format (safetensors + JSON config per model)."""
+    d = Path(models_dir)
+    return (d / "vq.json").is_file() and (d / "vq.safetensors").is_file()
 
 
 CLIP_FILE_NAMES = ("ViT-B-32.pt", "ViT-B-32.safetensors")
