@@ -136,7 +136,7 @@ def run_loop(state: StageState, modules: dict[str, torch.nn.Module], opt: torch.
         rec = step_fn(step)
         step += 1
         window.append(float(rec["loss"]))
-        if step % log_every == 0 or step == 1:
+        if step % log_every == 0 or step == 1 or step == steps:
             state.log({"step": step, "time": round(time.monotonic() - t0, 2),
                        **{k: float(v) for k, v in rec.items()}})
         if step % ckpt_every == 0:

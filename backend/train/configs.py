@@ -38,14 +38,14 @@ _STARTER = {
     "corpus": {"n_train": 720, "n_test": 90, "seed": 0},
     "part_tmr": {
         "motion_embedding_dims": 64, "num_layers": 1, "num_heads": 4, "ff_size": 128, "projection_dims": 128,
-        "dropout": 0.1, "max_len": 256, "queue_size": 512,
+        "dropout": 0.0, "max_len": 256, "queue_size": 512,
         "text": {"width": 64, "layers": 2, "heads": 4, "context_length": 48},
-        "steps": 4000, "minutes": 7.0, "batch_size": 48, "lr": 1e-3, "temperature": 0.07, "momentum": 0.99,
+        "steps": 4000, "minutes": 7.0, "batch_size": 32, "lr": 1e-3, "temperature": 0.07, "momentum": 0.99,
         "max_frames": 196,
     },
     "vq": {
         "code_dim1d": 64, "nb_code1d": 256, "code_dim2d": 32, "nb_code2d": 128, "num_quantizers": 4,
-        "width": 64, "depth": 2, "steps": 8000, "minutes": 9.0, "batch_size": 32, "lr": 1e-3, "window": 64,
+        "width": 64, "depth": 2, "steps": 8000, "minutes": 8.0, "batch_size": 16, "lr": 1e-3, "window": 64,
         "commit": 0.02, "vel": 0.5, "quantize_dropout": 0.2,
     },
     "mask": {"latent_dim": 128, "ff_size": 256, "num_layers": 3, "num_heads": 4, "dropout": 0.1,

@@ -153,6 +153,12 @@ def train_part_tmr(ctx: Context) -> dict:
     norm, _, train, test = ctx.data()
     torch.manual_seed(ctx.cfg["corpus"]["seed"])
     model = PartTMR(part_tmr_config(c), ClipTokenizer(c["text"]["context_length"]))
+    if c["dropout"] == 0:  # also inside the part transformers (attention dropout is costly on a CPU)
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+            if isinstance(m, torch.nn.MultiheadAttention):
+                m.dropout = 0.0
     for a, b in _PAIRS:
         getattr(model, b).load_state_dict(getattr(model, a).state_dict())
         for p in getattr(model, b).parameters():
