@@ -107,4 +107,25 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if a.stage == "all":
+        record_evaluation(out)
     return 0
+
+
+def record_evaluation(out, seeds=(0, 1, 2, 3, 4)) -> dict:
+    """Run the held-out retrieval and the semantic suite on a finished model folder and store them in its
+    PROVENANCE.json under "evaluation"."""
+    from backend.starter_weights import load_starter
+    from backend.train.common import atomic_write_json
+    from backend.train.evaluate import retrieval_eval, semantic_suite
+
+    out = Path(out)
+    ev = {"retrieval": retrieval_eval(out),
+          "semantic": {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}
+                       for k, v in semantic_suite(load_starter(out), seeds).items()},
+          "seeds": list(seeds)}
+    prov_path = out / "PROVENANCE.json"
+    prov = json.loads(prov_path.read_text())
+    prov["evaluation"] = ev
+    atomic_write_json(prov_path, prov)
+    return ev

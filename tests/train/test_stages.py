@@ -110,3 +110,15 @@ def test_bad_stage_and_config(tmp_path, capsys):
     assert main(["nope", "--config", "tiny", "--out", str(tmp_path)]) == 2
     assert main(["vq", "--config", "huge", "--out", str(tmp_path)]) == 2
     assert "unknown training config" in capsys.readouterr().err
+
+
+def test_record_evaluation_writes_provenance(tiny_run):
+    from backend.train import record_evaluation
+
+    out, _, _ = tiny_run
+    ev = record_evaluation(out, seeds=(0,))
+    prov = json.loads((out / "PROVENANCE.json").read_text())
+    assert prov["evaluation"]["semantic"].keys() == ev["semantic"].keys()
+    assert len(ev["semantic"]) >= 10
+    assert all(v["pass_rate"] in (0.0, 1.0) and len(v["values"]) == 1 for v in ev["semantic"].values())
+    assert 0 <= prov["evaluation"]["retrieval"]["t2m_family_R@1"] <= 1
