@@ -1,1 +1,131 @@
-"""Training of the starter model (each stage) on the synthetic corpus."""
+"""Training of every stage of the starter model: ``python -m backend.train <stage>|all --config starter|tiny``.
+
+``main(argv)`` is the entry point the CLI (``remomask train``) calls; ``run_stages`` the library API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "run_stages", "STAGES"]
+
+STAGES = ("part_tmr", "database", "vq", "mask", "residual", "length")
+
+
+def _machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU"
+
+
+def run_stages(stages, config: str | dict = "starter", out: str | os.PathLike = "backend/starter",
+               state_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True) -> dict:
+    """Run the given stages in the official order; returns {stage: summary}. With ``resume`` a finished stage
+    (``done.json``) is skipped and an interrupted one continues from its checkpoint. Writes
+    ``PROVENANCE.json`` into ``out`` after every stage."""
+    import torch
+
+    from backend.train.configs import get_config
+    from backend.train.common import StageState, atomic_write_json
+    from backend.train.stages import STAGE_FNS, Context
+
+    cfg = get_config(config) if isinstance(config, str) else config
+    unknown = [s for s in stages if s not in STAGE_FNS]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)} or 'all'")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_dir = Path(state_dir) if state_dir is not None else out / ".train"
+    ctx = Context(cfg, out, state_dir, resume, progress)
+    prov_path = out / "PROVENANCE.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
+    if prov.get("config", {}).get("name") != cfg["name"]:
+        prov = {}
+    prov.update({"config": cfg, "machine": _machine(), "corpus": {**cfg["corpus"], "generator": "backend.synthetic"}})
+    prov.setdefault("started_utc", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    results = {}
+    for s in [s for s in STAGES if s in stages]:
+        st = StageState(state_dir, s)
+        if resume and st.is_done():
+            results[s] = st.done_info()
+            continue
+        if st.done_path.exists():
+            st.done_path.unlink()
+        t0 = time.monotonic()
+        res = STAGE_FNS[s](ctx)
+        res["wall_seconds"] = round(time.monotonic() - t0, 1)
+        st.mark_done(res)
+        results[s] = res
+        # rebuilt from every finished stage's done.json, so separate processes running different stages of
+        # one model folder (part_tmr and vq are independent) do not lose each other's entries
+        prov["stages"] = {k: StageState(state_dir, k).done_info() for k in STAGES
+                          if StageState(state_dir, k).is_done()}
+        prov["total_train_seconds"] = round(sum(v.get("wall_seconds", 0) for v in prov["stages"].values()), 1)
+        prov["finished_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        atomic_write_json(prov_path, prov)
+        logs = out / "logs"
+        if st.log_path.is_file():
+            logs.mkdir(exist_ok=True)
+            shutil.copyfile(st.log_path, logs / f"{s}.jsonl")
+        print(f"[train] {s}: {json.dumps(res)}", file=sys.stderr, flush=True)
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m backend.train", description=__doc__)
+    p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'")
+    p.add_argument("--config", default="starter", help="tiny | starter")
+    p.add_argument("--out", default=None, help="model folder to write (default: backend/starter)")
+    p.add_argument("--state-dir", default=None, help="checkpoints and logs (default: <out>/.train)")
+    p.add_argument("--resume", action="store_true", help="skip finished stages, continue an interrupted one")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    stages = list(STAGES) if a.stage == "all" else [a.stage]
+    out = a.out or str(Path(__file__).resolve().parents[1] / "starter")
+    try:
+        run_stages(stages, a.config, out, a.state_dir, a.resume, not a.no_progress)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.stage == "all":
+        record_evaluation(out)
+    return 0
+
+
+def record_evaluation(out, seeds=(0, 1, 2, 3, 4)) -> dict:
+    """Run the held-out retrieval and the semantic suite on a finished model folder and store them in its
+    PROVENANCE.json under "evaluation"."""
+    from backend.starter_weights import load_starter
+    from backend.train.common import atomic_write_json
+    from backend.train.evaluate import retrieval_eval, semantic_suite
+
+    out = Path(out)
+    ev = {"retrieval": retrieval_eval(out),
+          "semantic": {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}
+                       for k, v in semantic_suite(load_starter(out), seeds).items()},
+          "seeds": list(seeds)}
+    prov_path = out / "PROVENANCE.json"
+    prov = json.loads(prov_path.read_text())
+    prov["evaluation"] = ev
+    atomic_write_json(prov_path, prov)
+    return ev

@@ -1,0 +1,168 @@
+"""The project's own weight format and the shipped starter model.
+
+A model folder (``backend/starter`` or the ``--out`` of ``python -m backend.train``) holds:
+
+- ``vq``, ``mask_aux``, ``mask_ts``, ``res_aux``, ``res_ts``, ``length_estimator``: ``<name>.safetensors`` +
+  ``<name>.json`` ({"class": ..., "config": {...}}). The fixed sinusoid tables of the transformers
+  (``position_enc.pe``, ``position2d_enc.pe``) are not stored; they are rebuilt by the constructor.
+- ``mean.npy``, ``std.npy``: the feature normaliser.
+- ``part_tmr/`` (``part_tmr.safetensors`` + ``part_tmr.json``, written by ``save_part_tmr``): the text
+  encoder that conditions the transformers and drives retrieval.
+- ``database/``: the retrieval database in the official 4-file layout.
+- ``PROVENANCE.json``: corpus, config, training time and machine, held-out metrics.
+
+``load_starter(dir=None, device="cpu") -> Pipeline`` builds the same ``Bundle``/``Pipeline`` as the official
+loader does for a release folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STARTER_DIR = Path(__file__).resolve().parent / "starter"
+MODEL_NAMES = ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator")
+_FIXED_TABLES = ("position_enc.pe", "position2d_enc.pe")
+
+
+class StarterError(RuntimeError):
+    """A starter/project model folder is missing a file or holds weights that do not fit."""
+
+
+def _classes():
+    from backend.models.length_estimator import LengthEstimator
+    from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
+    from backend.models.residual_transformer import ResidualTransformer, ResidualTransformer2D
+    from backend.models.vq import RVQVAE
+
+    return {"RVQVAE": RVQVAE, "MaskTransformer": MaskTransformer, "MaskTransformer2D": MaskTransformer2D,
+            "ResidualTransformer": ResidualTransformer, "ResidualTransformer2D": ResidualTransformer2D,
+            "LengthEstimator": LengthEstimator}
+
+
+def build_module(cls_name: str, config: dict) -> torch.nn.Module:
+    from backend.models.transformer_common import TransformerConfig
+    from backend.models.vq import VQConfig
+
+    classes = _classes()
+    if cls_name not in classes:
+        raise StarterError(f"unknown model class {cls_name!r}")
+    cls = classes[cls_name]
+    if cls_name == "RVQVAE":
+        return cls(VQConfig(**config))
+    if cls_name == "LengthEstimator":
+        return cls(**config)
+    return cls(TransformerConfig(**config))
+
+
+def module_config(module: torch.nn.Module) -> dict:
+    name = type(module).__name__
+    if name == "LengthEstimator":
+        first, last = module.output[0], module.output[-1]
+        return {"input_size": first.in_features, "output_size": last.out_features, "hidden": first.out_features}
+    return module.cfg.to_dict()
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_module(module: torch.nn.Module, directory: str | os.PathLike, name: str) -> Path:
+    """Write ``<name>.safetensors`` + ``<name>.json`` atomically."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()
+          if not k.endswith(_FIXED_TABLES)}
+    meta = {"class": type(module).__name__, "config": module_config(module)}
+    _atomic(d / f"{name}.safetensors", lambda f: save_file(sd, f))
+    _atomic(d / f"{name}.json", lambda f: Path(f).write_text(json.dumps(meta, indent=1)))
+    return d / f"{name}.safetensors"
+
+
+def load_module(directory: str | os.PathLike, name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
+    from safetensors.torch import load_file
+
+    d = Path(directory)
+    wpath, cpath = d / f"{name}.safetensors", d / f"{name}.json"
+    for p in (wpath, cpath):
+        if not p.is_file():
+            raise StarterError(f"missing file: {p}")
+    try:
+        meta = json.loads(cpath.read_text())
+        module = build_module(meta["class"], meta["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise StarterError(f"{cpath}: {e}") from None
+    try:
+        sd = load_file(str(wpath))
+    except Exception as e:
+        raise StarterError(f"cannot read {wpath}: {e}") from None
+    missing, unexpected = module.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not k.endswith(_FIXED_TABLES)]
+    if missing or unexpected:
+        raise StarterError(f"{wpath}: weights do not fit {meta['class']}: missing {missing[:8]}, "
+                           f"unexpected {list(unexpected)[:8]}")
+    return module.to(device).eval()
+
+
+def load_text_model(directory: str | os.PathLike, device: str | torch.device = "cpu"):
+    """The project's Part-TMR (text tower + projection, motion encoder) from ``<dir>/part_tmr``."""
+    from backend.models.part_tmr import load_part_tmr
+
+    p = Path(directory) / "part_tmr"
+    if not (p / "part_tmr.safetensors").is_file():
+        raise StarterError(f"missing file: {p / 'part_tmr.safetensors'}")
+    model, _ = load_part_tmr(p, device)
+    return model
+
+
+def load_starter_bundle(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+                        load_retrieval: bool = True):
+    """-> (Bundle, text model). The Bundle's ``retriever`` is set when ``load_retrieval``."""
+    from backend.checkpoints import Bundle
+    from backend.motion.normalize import Normalizer
+
+    d = Path(directory) if directory is not None else STARTER_DIR
+    if not d.is_dir():
+        raise StarterError(f"model folder not found: {d}")
+    mods = {n: load_module(d, n, device) for n in MODEL_NAMES}
+    try:
+        norm = Normalizer.load(d)
+    except Exception as e:
+        raise StarterError(f"{d}: {e}") from None
+    text = load_text_model(d, device)
+    retriever = None
+    if load_retrieval:
+        from backend.retrieval.database import load_database
+        from backend.retrieval.retriever import Retriever
+
+        retriever = Retriever(text, load_database(d / "database"), device=device)
+    info = {"folder": str(d), "kind": "starter"}
+    prov = d / "PROVENANCE.json"
+    if prov.is_file():
+        info["provenance"] = json.loads(prov.read_text())
+    bundle = Bundle(mods["vq"], mods["mask_aux"], mods["mask_ts"], mods["res_aux"], mods["res_ts"],
+                    mods["length_estimator"], np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32),
+                    retriever, info)
+    return bundle, text
+
+
+def load_starter(dir: str | os.PathLike | None = None, device: str | torch.device = "cpu"):  # noqa: A002
+    """The shipped starter model (or a folder written by ``python -m backend.train``) as a Pipeline."""
+    from backend.pipeline import Pipeline
+
+    bundle, text = load_starter_bundle(dir, device)
+    return Pipeline(bundle, text_encoder=text, retriever=bundle.retriever, device=device)

@@ -1,0 +1,5 @@
+import sys
+
+from backend.train import main
+
+sys.exit(main())

@@ -1,0 +1,145 @@
+"""Held-out evaluation of a trained model folder: text-to-motion retrieval on the synthetic test split and
+semantic checks of generated motions (backend/synthetic/checks.py) over several seeds.
+
+    python -m backend.train.evaluate [DIR] [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+import numpy as np
+
+from backend.synthetic import checks as C
+from backend.synthetic.skeleton import J
+
+
+def _stand_up(joints) -> C.Check:
+    a = np.asarray(joints)
+    v = float(a[-1, 0, 1] / max(a[0, 0, 1], 1e-6))
+    return C.Check(v > 1.4, v, 1.4, f"final/initial pelvis height {v:.2f} (need > 1.4)")
+
+
+def _raise_both(joints) -> C.Check:
+    a = np.asarray(joints)
+    lw = a[:, J["left_wrist"], 1] - a[:, J["head"], 1]
+    rw = a[:, J["right_wrist"], 1] - a[:, J["head"], 1]
+    v = float(np.minimum(lw, rw).max())
+    return C.Check(v > 0, v, 0.0, f"both wrists above the head by {v:+.3f} m at best (need > 0)")
+
+
+def _squat(joints) -> C.Check:
+    a = np.asarray(joints)
+    h0 = max(a[0, 0, 1], 1e-6)
+    low, end = float(a[:, 0, 1].min() / h0), float(a[-1, 0, 1] / h0)
+    ok = low < 0.8 and end > 0.9
+    return C.Check(ok, low, 0.8, f"lowest pelvis {low:.2f} of start (need < 0.8), final {end:.2f} (need > 0.9)")
+
+
+def _stays(joints) -> C.Check:
+    """A motion in place: the root ends within 0.5 m of where it started."""
+    a = np.asarray(joints)
+    v = float(np.linalg.norm(a[-1, 0, [0, 2]] - a[0, 0, [0, 2]]))
+    return C.Check(v < 0.5, v, 0.5, f"root moved {v:.2f} m (need < 0.5)")
+
+
+def _both(*fns):
+    def f(joints):
+        res = [fn(joints) for fn in fns]
+        return C.Check(all(res), res[0].value, res[0].threshold, "; ".join(r.message for r in res))
+    return f
+
+
+# (name, prompt, check)
+SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
+    ("walk_forward", "a person walks forward", C.check_walk_forward),
+    ("run_forward", "a person runs forward", C.check_walk_forward),
+    ("jog_forward", "someone jogs forward", C.check_walk_forward),
+    ("jump_in_place", "a person jumps in place", _both(C.check_jump, _stays)),
+    ("jump_forward", "a man jumps forward", C.check_jump),
+    ("wave_right", "a person waves with the right hand", lambda j: C.check_wave(j, "right")),
+    ("wave_left", "a woman waves with the left hand", lambda j: C.check_wave(j, "left")),
+    ("turn_left", "a person turns to the left", lambda j: C.check_turn(j, "left")),
+    ("turn_right", "a person turns to the right", lambda j: C.check_turn(j, "right")),
+    ("spin_left", "someone spins around to the left", lambda j: C.check_turn(j, "left", 180.0)),
+    ("sit_down", "a person sits down", C.check_sit_down),
+    ("stand_up", "a person stands up from a chair", _stand_up),
+    ("raise_arms", "a person raises both arms", _raise_both),
+    ("squat", "a person does a squat", _squat),
+]
+
+
+def semantic_suite(pipeline, seeds=(0, 1, 2, 3, 4), lengths: dict | None = None, suite=None) -> dict:
+    """Generate every suite prompt once per seed (``samples=len(seeds)`` in one batch per prompt set) and run
+    its check. Returns {name: {"prompt", "pass_rate", "values", "messages"}}."""
+    suite = suite or SEMANTIC_SUITE
+    prompts = [p for _, p, _ in suite]
+    out = {name: {"prompt": p, "passes": 0, "values": [], "messages": []} for name, p, _ in suite}
+    for seed in seeds:
+        ls = None if lengths is None else [lengths.get(n, 120) for n, _, _ in suite]
+        res = pipeline.generate(prompts, lengths=ls, seed=int(seed), samples=1)
+        for (name, _, fn), r in zip(suite, res):
+            chk = fn(r.joints)
+            out[name]["passes"] += int(bool(chk))
+            out[name]["values"].append(round(float(chk.value), 3))
+            out[name]["messages"].append(chk.message)
+    for v in out.values():
+        v["pass_rate"] = v["passes"] / len(seeds)
+    return out
+
+
+def retrieval_eval(directory=None, n_test: int | None = None, seed: int | None = None) -> dict:
+    """Text -> motion retrieval on the synthetic test split (held-out phrasings) with the folder's Part-TMR,
+    against the test motions (instance and family R@k) and against the shipped database (family R@1)."""
+    import torch
+
+    from backend.starter_weights import STARTER_DIR, load_text_model
+    from backend.train.dataset import TextMotionDataset, corpus_features
+    from backend.train.stages import retrieval_metrics
+    from backend.motion.normalize import Normalizer
+    from backend.retrieval.database import load_database
+    from backend.retrieval.retriever import Retriever
+    from backend.synthetic import make_corpus
+    from pathlib import Path
+
+    d = Path(directory) if directory else STARTER_DIR
+    prov = json.loads((d / "PROVENANCE.json").read_text())
+    cc = prov["config"]["corpus"]
+    n_test = n_test or cc["n_test"]
+    seed = cc["seed"] if seed is None else seed
+    norm = Normalizer.load(d)
+    test = TextMotionDataset(corpus_features(make_corpus(n_test, seed, split="test")), norm)
+    text = load_text_model(d)
+    with torch.no_grad():
+        m = retrieval_metrics(text, test, prov["config"]["part_tmr"]["max_frames"])
+    db = load_database(d / "database")
+    r = Retriever(text, db)
+    res = r([it.caption for it in test.items], k=1)
+    m["database_top1_scores_mean"] = float(np.mean([s[0] for s in res.scores]))
+    m["database_captions_top1"] = [c[0] for c in res.captions[:5]]
+    return m
+
+
+def main(argv=None) -> int:
+    import torch
+
+    p = argparse.ArgumentParser(prog="python -m backend.train.evaluate")
+    p.add_argument("dir", nargs="?", default=None)
+    p.add_argument("--seeds", type=int, default=5)
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    from backend.starter_weights import load_starter
+
+    pipe = load_starter(a.dir)
+    res = {"retrieval": retrieval_eval(a.dir), "semantic": semantic_suite(pipe, range(a.seeds))}
+    for k, v in res["semantic"].items():
+        print(f"{k:14s} {v['pass_rate']:.2f}  {v['values']}", file=sys.stderr)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Every training stage on the `tiny` config: runs, lowers its loss, exports loadable weights; resume."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from backend.train import STAGES, main, run_stages
+from backend.train.common import StageState
+from backend.train.configs import get_config
+
+TRAINED = ("part_tmr", "vq", "mask", "residual", "length")
+
+
+def _cfg():
+    cfg = get_config("tiny")
+    for s in ("part_tmr", "mask", "residual", "length"):
+        cfg[s]["steps"] = 40
+    cfg["vq"]["steps"] = 60
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = _cfg()
+    res = run_stages(list(STAGES), cfg, out, progress=False)
+    return out, res, cfg
+
+
+@pytest.mark.parametrize("stage", TRAINED)
+def test_stage_lowers_loss(tiny_run, stage):
+    out, res, cfg = tiny_run
+    log = StageState(out / ".train", stage).read_log()
+    assert log[-1]["step"] == cfg[stage]["steps"] == res[stage]["steps"]
+    first = log[0]["loss"]
+    last = float(np.mean([r["loss"] for r in log[-2:]]))
+    assert np.isfinite(last)
+    assert last < 0.95 * first, f"{stage}: loss {first:.4f} -> {last:.4f}"
+    # the JSON-lines log is also copied next to the weights
+    assert (out / "logs" / f"{stage}.jsonl").read_text() == (out / ".train" / stage / "loss.jsonl").read_text()
+
+
+def test_exports_and_provenance(tiny_run):
+    out, res, cfg = tiny_run
+    for name in ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator"):
+        assert (out / f"{name}.safetensors").stat().st_size > 0
+        assert json.loads((out / f"{name}.json").read_text())["config"]
+    assert (out / "part_tmr" / "part_tmr.safetensors").is_file()
+    from backend.retrieval.database import load_database
+
+    db = load_database(out / "database")
+    assert len(db) == cfg["corpus"]["n_train"]
+    assert np.allclose(np.linalg.norm(db.motion_emb.reshape(len(db), -1), axis=1), 1, atol=1e-4)
+    mean, std = np.load(out / "mean.npy"), np.load(out / "std.npy")
+    assert mean.shape == std.shape == (263,) and (std > 0).all()
+    prov = json.loads((out / "PROVENANCE.json").read_text())
+    assert set(prov["stages"]) == set(STAGES)
+    assert prov["config"]["name"] == "tiny" and prov["corpus"]["n_train"] == cfg["corpus"]["n_train"]
+    assert 0 <= prov["stages"]["part_tmr"]["eval"]["t2m_family_R@1"] <= 1
+    assert prov["stages"]["vq"]["eval"]["mpjpe_m"] > 0
+
+
+def test_trained_folder_generates(tiny_run):
+    from backend.starter_weights import load_starter
+
+    out, _, _ = tiny_run
+    pipe = load_starter(out)
+    a = pipe.generate(["a person walks forward", "someone jumps"], lengths=[40, 60], seed=3)
+    b = pipe.generate(["a person walks forward", "someone jumps"], lengths=[40, 60], seed=3)
+    assert [s.joints.shape for s in a] == [(40, 22, 3), (60, 22, 3)]
+    assert all(np.isfinite(s.joints).all() for s in a)
+    assert np.array_equal(a[0].joints, b[0].joints)
+    assert a[0].retrieved and a[0].retrieved_ids[0].startswith("synth")
+    emb = pipe.text_encoder.encode(["a person waves"] * 8)
+    toks = pipe.models.length_estimator.sample_tokens(emb, torch.Generator().manual_seed(0))
+    assert toks.shape == (8,) and int(toks.min()) >= 1 and int(toks.max()) <= 49
+
+
+def test_resume_continues_from_checkpoint(tmp_path):
+    torch.set_num_threads(1)
+    cfg = get_config("tiny")
+    cfg["vq"]["steps"] = 10
+    run_stages(["vq"], cfg, tmp_path, progress=False)
+    st = StageState(tmp_path / ".train", "vq")
+    assert torch.load(st.dir / "optim.pt", weights_only=True)["step"] == 10
+    before = (tmp_path / "vq.safetensors").read_bytes()
+    # simulate an interruption after the checkpoint: no done.json, then ask for more steps
+    st.done_path.unlink()
+    cfg["vq"]["steps"] = 20
+    res = run_stages(["vq"], cfg, tmp_path, resume=True, progress=False)
+    assert res["vq"]["steps"] == 20
+    steps = [r["step"] for r in st.read_log()]
+    assert steps[0] == 1 and steps.count(1) == 1 and steps[-1] == 20  # one log, continued
+    assert (tmp_path / "vq.safetensors").read_bytes() != before
+    # resume of a finished stage is a no-op
+    again = run_stages(["vq"], cfg, tmp_path, resume=True, progress=False)
+    assert again["vq"]["steps"] == 20
+    # without --resume the stage starts from scratch
+    cfg["vq"]["steps"] = 5
+    fresh = run_stages(["vq"], cfg, tmp_path, progress=False)
+    assert fresh["vq"]["steps"] == 5 and st.read_log()[-1]["step"] == 5
+
+
+def test_bad_stage_and_config(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown stage"):
+        run_stages(["nope"], "tiny", tmp_path)
+    assert main(["nope", "--config", "tiny", "--out", str(tmp_path)]) == 2
+    assert main(["vq", "--config", "huge", "--out", str(tmp_path)]) == 2
+    assert "unknown training config" in capsys.readouterr().err
+
+
+def test_record_evaluation_writes_provenance(tiny_run):
+    from backend.train import record_evaluation
+
+    out, _, _ = tiny_run
+    ev = record_evaluation(out, seeds=(0,))
+    prov = json.loads((out / "PROVENANCE.json").read_text())
+    assert prov["evaluation"]["semantic"].keys() == ev["semantic"].keys()
+    assert len(ev["semantic"]) >= 10
+    assert all(v["pass_rate"] in (0.0, 1.0) and len(v["values"]) == 1 for v in ev["semantic"].values())
+    assert 0 <= prov["evaluation"]["retrieval"]["t2m_family_R@1"] <= 1
