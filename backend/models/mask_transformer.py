@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from .sampling import categorical, cosine_schedule, top_k_filter
 from .transformer_common import (InputProcess, OutputProcess, PositionalEncoding, PositionalEncoding2D,
-                                 TransformerConfig, length_mask, make_encoder, xavier_like_init)
+                                 TransformerConfig, length_mask, make_encoder, prepend_unmasked,
+                                 xavier_like_init)
 
 COND_TEXT_AND_RETRIEVAL = 99  # cond_type code of the reference: tens digit = retrieval, units = text
 COND_TEXT_ONLY = 9
@@ -139,7 +140,7 @@ class MaskTransformer(nn.Module):
         x = self.input_process(self.token_emb(ids)).permute(1, 0, 2)  # (T,B,D)
         x = self.position_enc(x)
         xseq = torch.cat([c[None], x], 0)
-        pm = torch.cat([torch.zeros_like(padding[:, :1]), padding], 1)
+        pm = prepend_unmasked(padding, 1)
         out = self.seqTransEncoder(xseq, src_key_padding_mask=pm)[1:]
         return self.output_process(out).permute(1, 0, 2)
 

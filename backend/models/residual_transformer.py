@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from .mask_transformer import GenerationCancelled
 from .sampling import gumbel, top_k_filter
 from .transformer_common import (InputProcess, OutputProcess, PositionalEncoding, PositionalEncoding2D,
-                                 TransformerConfig, length_mask, make_encoder, xavier_like_init)
+                                 TransformerConfig, length_mask, make_encoder, prepend_unmasked,
+                                 xavier_like_init)
 
 
 class _ResidualBase(nn.Module):
@@ -120,7 +121,7 @@ class ResidualTransformer(_ResidualBase):
         x = self.position_enc(self.input_process(codes).permute(1, 0, 2))
         c = self._cond(cond, force_mask)[None]
         q = self._q_emb(layer, b, codes.device)[None]
-        pm = torch.cat([torch.zeros_like(padding[:, :2]), padding], 1)
+        pm = prepend_unmasked(padding, 2)
         out = self.seqTransEncoder(torch.cat([c, q, x], 0), src_key_padding_mask=pm)[2:]
         return self.output_process(out).permute(1, 0, 2)
 
@@ -144,7 +145,7 @@ class ResidualTransformer(_ResidualBase):
             x = self.position_enc(self.input_process(h).permute(1, 0, 2))
             cc = torch.cat([self._cond(c[:b], False), self._cond(c[b:], True)])[None]
             q = self._q_emb(layer, 2 * b, h.device)[None]
-            pm = torch.cat([torch.zeros_like(pad2[:, :2]), pad2], 1)
+            pm = prepend_unmasked(pad2, 2)
             out = self.seqTransEncoder(torch.cat([cc, q, x], 0), src_key_padding_mask=pm)[2:]
             return self.output_process(out).permute(1, 0, 2)
 
@@ -181,7 +182,7 @@ class ResidualTransformer2D(_ResidualBase):
         x = self.input_process(codes).permute(1, 0, 2).reshape(t, j, b, d)
         head = torch.stack([c, q])[:, None].expand(2, j, b, d)
         xseq = self.position2d_enc(torch.cat([head, x], 0)).reshape((t + 2) * j, b, d)
-        pad = torch.cat([torch.zeros_like(padding[:, : 2 * j]), padding], 1)  # (B,(T+2)*J)
+        pad = prepend_unmasked(padding, 2 * j)  # (B,(T+2)*J)
         out = self.seqTransEncoder(xseq, src_key_padding_mask=pad)
         out = out.reshape(t + 2, j, b, d)[2:].reshape(t * j, b, d)
         if self.attnj:

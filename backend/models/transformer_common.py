@@ -125,3 +125,9 @@ def make_encoder(cfg: TransformerConfig) -> nn.TransformerEncoder:
 def length_mask(m_lens: torch.Tensor, max_len: int) -> torch.Tensor:
     """True where a position is valid (index < length)."""
     return torch.arange(max_len, device=m_lens.device)[None, :] < m_lens[:, None]
+
+
+def prepend_unmasked(padding: torch.Tensor, n: int) -> torch.Tensor:
+    """A key-padding mask (B, L) with ``n`` never-masked positions put in front (condition / layer tokens).
+    Built from the shape, so it also holds when the sequence is shorter than ``n`` (a one-token motion)."""
+    return torch.cat([padding.new_zeros(padding.shape[0], n), padding], 1)

@@ -106,3 +106,13 @@ def test_joints_come_from_the_motion_module(tiny, encoder):
     s = Pipeline(tiny, encoder).generate(["turn"], [28], seed=2, time_steps=2)[0]
     assert np.array_equal(s.joints, features_to_joints(s.features))
     assert np.allclose(s.joints[:, 0, 1], s.features[:, 3])  # root height is feature 3
+
+
+@pytest.mark.parametrize("cond_scale", [1.0, 4.0])  # unguided and guided (doubled-batch) residual passes
+def test_a_one_token_motion_generates(tiny, encoder, retriever, cond_scale):
+    """4 frames = 1 token: the key-padding masks of the transformers must not assume longer sequences (the
+    length estimator can pick this length)."""
+    p = Pipeline(tiny, encoder, retriever)
+    out = p.generate(["jump", "walk forward"], lengths=[4, 8], seed=1, time_steps=2, cond_scale=cond_scale)
+    assert [s.joints.shape for s in out] == [(4, 22, 3), (8, 22, 3)]
+    assert all(np.isfinite(s.joints).all() for s in out)
