@@ -113,6 +113,6 @@ def test_a_one_token_motion_generates(tiny, encoder, retriever, cond_scale):
     """4 frames = 1 token: the key-padding masks of the transformers must not assume longer sequences (the
     length estimator can pick this length)."""
     p = Pipeline(tiny, encoder, retriever)
-    out = p.generate(["jump", "walk forward"], lengths=[4, 8], seed=1, time_steps=2, cond_scale=cond_scale)
-    assert [s.joints.shape for s in out] == [(4, 22, 3), (8, 22, 3)]
-    assert all(np.isfinite(s.joints).all() for s in out)
+    # the whole batch one token long (a longer batch mate would pad the sequence and hide the case)
+    out = p.generate(["jump"], lengths=[4], seed=1, time_steps=2, cond_scale=cond_scale)
+    assert out[0].joints.shape == (4, 22, 3) and np.isfinite(out[0].joints).all()
