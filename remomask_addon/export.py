@@ -91,6 +91,9 @@ def export_armature(armature, path: str, *, scene=None, frame_range: tuple[int, 
                                                    use_selection=True, export_animations=True)
         if "FINISHED" not in result or not os.path.getsize(tmp):
             raise ExportError(f"Blender's {fmt} exporter did not finish.")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; exports get the user's usual mode
         os.replace(tmp, path)
     except ExportError:
         raise

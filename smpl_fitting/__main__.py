@@ -38,6 +38,9 @@ def write_npz_atomic(path: Path, fields: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **fields)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the user's usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

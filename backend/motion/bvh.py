@@ -27,7 +27,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from scipy.spatial.transform import Rotation
+
+from .motion_file import user_file_mode
 
 _NAME_RE = re.compile(r"^[^\s{}]+$")
 
@@ -161,6 +164,7 @@ def write_bvh(path, names, parents, offsets, rotations, root_trans, fps: float =
     try:
         with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
             fh.write(text)
+        user_file_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -156,6 +156,14 @@ def _to_python(fields: dict) -> dict:
     return d
 
 
+def user_file_mode(path) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a normal new file gets (0666 less the umask)
+    before it is renamed into place, so the user's other programs and accounts see outputs as usual."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_motion(path, *, joints, features=None, poses=None, trans=None, betas=None, rest_joints=None,
                 fit_error_mm=None, fps=20, prompt="", seed=0, retrieved=(), **extra) -> Path:
     """Validate and write a motion ``.npz`` atomically (temporary file in the same folder, then
@@ -180,6 +188,7 @@ def save_motion(path, *, joints, features=None, poses=None, trans=None, betas=No
             np.savez_compressed(fh, **data)
             fh.flush()
             os.fsync(fh.fileno())
+        user_file_mode(tmp)
         os.replace(tmp, path)
     except BaseException as e:
         try:

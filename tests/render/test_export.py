@@ -51,8 +51,13 @@ def test_export_reimports_with_same_frames_and_bones(keyed, tmp_path, ext):
     scene, arm = keyed
     lo, hi = rp.motion_frame_range(scene, arm)
     nbones = len(arm.data.bones)
-    out = export.export_armature(arm, str(tmp_path / f"walk{ext}"))
+    umask = os.umask(0o022)
+    try:
+        out = export.export_armature(arm, str(tmp_path / f"walk{ext}"))
+    finally:
+        os.umask(umask)
     assert os.listdir(tmp_path) == [f"walk{ext}"]
+    assert os.stat(out).st_mode & 0o777 == 0o644  # the user's usual mode, not the temporary file's 0600
     re_arm, frames = _reimport(out)
     assert len(re_arm.data.bones) == nbones
     assert frames == hi - lo + 1
