@@ -108,8 +108,10 @@ def _render(headless, rp, motion: str, out: str, args, caption: str | None = Non
         bar.close()
 
 
-def cmd_render(args) -> int:
-    from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE  # noqa: PLC0415
+def _run_with_blender(body) -> int:
+    """Import the add-on's Blender modules and run ``body(export, headless, render_presets) -> exit code``.
+    No bpy: one error line, exit 1. A bad motion file, render or export request: one error line, exit 2."""
+    from .cli import EXIT_FAIL, EXIT_USAGE  # noqa: PLC0415
 
     try:
         export, headless, rp = _import_blender()
@@ -119,31 +121,27 @@ def cmd_render(args) -> int:
     from remomask_addon.motion_io import MotionFileError  # noqa: PLC0415
 
     try:
-        print(_render(headless, rp, args.motion, args.out, args))
-    except (MotionFileError, rp.RenderError) as exc:
+        return body(export, headless, rp)
+    except (MotionFileError, rp.RenderError, export.ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return EXIT_OK
+
+
+def cmd_render(args) -> int:
+    def body(export, headless, rp):
+        print(_render(headless, rp, args.motion, args.out, args))
+        return 0
+
+    return _run_with_blender(body)
 
 
 def cmd_export(args) -> int:
-    from .cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE  # noqa: PLC0415
+    def body(export, headless, rp):
+        print(headless.export_file(args.motion, args.out, overwrite=args.overwrite, target_blend=args.target_blend,
+                                   target_armature=args.target_armature, bone_map=args.bone_map))
+        return 0
 
-    try:
-        export, headless, rp = _import_blender()
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    from remomask_addon.motion_io import MotionFileError  # noqa: PLC0415
-
-    try:
-        path = headless.export_file(args.motion, args.out, overwrite=args.overwrite, target_blend=args.target_blend,
-                                    target_armature=args.target_armature, bone_map=args.bone_map)
-    except (MotionFileError, export.ExportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(path)
-    return EXIT_OK
+    return _run_with_blender(body)
 
 
 def cmd_demo(args) -> int:
@@ -152,15 +150,16 @@ def cmd_demo(args) -> int:
 
     models = Path(args.models).expanduser()
     if not models.is_dir():
-        hint = " (the starter model is not in this checkout yet; pass --models <official release folder>)" \
+        hint = " (the shipped starter model is missing from this checkout; pass --models <release folder>)" \
             if models == STARTER_DIR else ""
         print(f"error: models folder not found: {models}{hint}", file=sys.stderr)
         return cli.EXIT_USAGE
-    try:
-        export, headless, rp = _import_blender()
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return cli.EXIT_FAIL
+    return _run_with_blender(lambda export, headless, rp: _demo(args, models, headless, rp))
+
+
+def _demo(args, models: Path, headless, rp) -> int:
+    from . import cli  # noqa: PLC0415
+
     os.makedirs(args.out, exist_ok=True)
     gen_args = cli._parser().parse_args(
         ["generate", args.prompt, "--models", str(models), "--out", args.out, "--seed", str(args.seed),
@@ -188,23 +187,19 @@ def cmd_demo(args) -> int:
         print("error: the generator wrote no motion file", file=sys.stderr)
         return cli.EXIT_FAIL
     stem = Path(npz).stem
-    try:
-        scene, arm, _ = headless.scene_from_motion(npz)
-        opts = _options(rp, args, args.prompt)
-        opts.keep_stage = True
-        if not args.no_render:
-            target = os.path.join(args.out, rp.default_output_name(args.mode, stem))
-            bar, update = _progress_bar("render")
-            try:
-                print(rp.render_motion(scene, arm, target, opts, progress=update))
-            finally:
-                bar.close()
-        else:
-            rp.build_stage(scene, arm, opts, list(range(scene.frame_start, scene.frame_end + 1)))
-        print(headless.save_blend(os.path.join(args.out, stem + ".blend"), overwrite=args.overwrite))
-    except rp.RenderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return cli.EXIT_USAGE
+    scene, arm, _ = headless.scene_from_motion(npz)
+    opts = _options(rp, args, args.prompt)
+    opts.keep_stage = True
+    if not args.no_render:
+        target = os.path.join(args.out, rp.default_output_name(args.mode, stem))
+        bar, update = _progress_bar("render")
+        try:
+            print(rp.render_motion(scene, arm, target, opts, progress=update))
+        finally:
+            bar.close()
+    else:
+        rp.build_stage(scene, arm, opts, list(range(scene.frame_start, scene.frame_end + 1)))
+    print(headless.save_blend(os.path.join(args.out, stem + ".blend"), overwrite=args.overwrite))
     return cli.EXIT_OK
 
 

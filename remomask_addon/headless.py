@@ -36,12 +36,12 @@ def save_blend(path: str, *, overwrite: bool = False) -> str:
     """Save the current file to ``path`` atomically (temporary file + rename)."""
     path = os.path.abspath(path)
     parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise rp.RenderError(f"Output folder does not exist: {parent}")
-    if os.path.exists(path) and not overwrite:
-        raise rp.RenderError(f"{path} already exists; choose another name or allow overwriting.")
+    rp.check_output(path, overwrite)
     # A fresh temporary folder, not a pre-created file: Blender would keep a ".blend1" backup of it.
-    tmp_dir = tempfile.mkdtemp(prefix=".remomask-save-", dir=parent)
+    try:
+        tmp_dir = tempfile.mkdtemp(prefix=".remomask-save-", dir=parent)
+    except OSError as err:
+        raise rp.RenderError(f"Cannot write in {parent}: {err.strerror or err}") from err
     try:
         tmp = os.path.join(tmp_dir, os.path.basename(path))
         bpy.ops.wm.save_as_mainfile(filepath=tmp, copy=True, compress=True)

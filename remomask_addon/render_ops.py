@@ -15,6 +15,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 
 from . import export as export_mod
 from . import render_presets as rp
+from .panels import _Base
 
 _MODE_ITEMS = [
     ("video", "Video (MP4)", "H.264 MP4 at the motion's length and the scene's fps"),
@@ -224,12 +225,9 @@ class REMOMASK_OT_export(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class REMOMASK_PT_render(bpy.types.Panel):
+class REMOMASK_PT_render(_Base, bpy.types.Panel):
     bl_label = "Render & Export"
     bl_idname = "REMOMASK_PT_render"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "ReMoMask"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):

@@ -473,7 +473,8 @@ def build_stage(scene, armature, options: RenderOptions, frames, points: np.ndar
 
 
 # ---------------------------------------------------------------------------------------- the job
-def _check_output(path: str, overwrite: bool, is_dir: bool) -> None:
+def check_output(path: str, overwrite: bool, is_dir: bool = False) -> None:
+    """Refuse an output whose folder is missing or not writable, or that exists (unless ``overwrite``)."""
     parent = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(parent):
         raise RenderError(f"Output folder does not exist: {parent}")
@@ -500,7 +501,7 @@ class RenderJob:
             raise RenderError("Select the armature to render (a generated or imported motion).")
         self.scene, self.armature, self.options = scene, armature, options
         self.out_path = os.path.abspath(out_path)
-        _check_output(self.out_path, options.overwrite, is_dir=options.mode == "frames")
+        check_output(self.out_path, options.overwrite, is_dir=options.mode == "frames")
         lo, hi = motion_frame_range(scene, armature)
         self.frame_start = options.frame_start if options.frame_start is not None else lo
         self.frame_end = options.frame_end if options.frame_end is not None else hi

@@ -8,6 +8,7 @@ import bpy
 from bpy.props import EnumProperty, PointerProperty, StringProperty
 
 from . import retarget
+from .panels import _Base
 from .render_ops import active_armature
 
 
@@ -66,12 +67,9 @@ class REMOMASK_OT_retarget(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class REMOMASK_PT_retarget(bpy.types.Panel):
+class REMOMASK_PT_retarget(_Base, bpy.types.Panel):
     bl_label = "Retarget"
     bl_idname = "REMOMASK_PT_retarget"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "ReMoMask"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
