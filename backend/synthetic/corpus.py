@@ -29,6 +29,7 @@ class Clip:
     contacts: np.ndarray      # (T, 4) bool: left_ankle, left_foot, right_ankle, right_foot
     fps: int = FPS
     seed: int | None = field(default=None)
+    captions: tuple = ()      # other phrasings of the same parameters (caption_variants); may be empty
 
     @property
     def length(self) -> int:
@@ -150,13 +151,35 @@ def generate_sequence(first: str, second: str, rng_or_seed, split: str = "all", 
                    {"parts": [_public(pa), _public(pb)], "template": tpls, "boundary": int(ca.T + gap)}, seed)
 
 
+def caption_variants(clip: Clip, n: int, rng_or_seed, split: str = "train") -> list[str]:
+    """Up to ``n`` distinct captions of the clip: its own first, then new phrasings of the same parameters
+    (other subjects, synonyms, templates of the same split, joiners), like the several captions per motion
+    of HumanML3D. Fewer when the templates cannot say it more ways."""
+    rng = _rng(rng_or_seed)
+    fams = clip.family.split("+")
+    parts = clip.params["parts"] if len(fams) == 2 else [clip.params]
+    out = [clip.caption]
+    for _ in range(4 * n):
+        if len(out) >= n:
+            break
+        preds = [captions.predicate(f, p, rng, split)[0] for f, p in zip(fams, parts)]
+        subject = captions.SUBJECTS[int(rng.integers(len(captions.SUBJECTS)))]
+        c = captions.sentence(subject, preds, rng)
+        if c not in out:
+            out.append(c)
+    return out
+
+
 def _pairs():
     return [(a, b) for a in FAMILIES for b in FAMILIES if a != b and END_STATE[a] == START_STATE[b]]
 
 
-def make_corpus(n: int, seed: int, split: str = "train", sequence_share: float = SEQUENCE_SHARE) -> list[Clip]:
+def make_corpus(n: int, seed: int, split: str = "train", sequence_share: float = SEQUENCE_SHARE,
+                captions_per_clip: int = 1) -> list[Clip]:
     """n captioned clips. Clip i uses SeedSequence(seed, spawn_key=(split, i)), so the train and test
-    splits never share a clip seed; the test split's captions use only held-out templates."""
+    splits never share a clip seed; the test split's captions use only held-out templates. With
+    ``captions_per_clip`` > 1 every clip also gets ``clip.captions`` (caption_variants, its own first) from a
+    separate random stream, so the clips themselves do not change."""
     if split not in _SPLIT_CODE:
         raise ValueError(f"split must be 'train', 'test' or 'all', not {split!r}")
     if n < 0:
@@ -173,6 +196,9 @@ def make_corpus(n: int, seed: int, split: str = "train", sequence_share: float =
             fam = FAMILIES[(i + int(seed)) % len(FAMILIES)]
             clip = generate_clip(fam, rng, split=split)
         clip.seed = int(ss.generate_state(1)[0])
+        if captions_per_clip > 1:
+            vrng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_SPLIT_CODE[split], i, 1)))
+            clip.captions = tuple(caption_variants(clip, captions_per_clip, vrng, split))
         clips.append(clip)
     return clips
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -112,9 +113,11 @@ class StageState:
 def run_loop(state: StageState, modules: dict[str, torch.nn.Module], opt: torch.optim.Optimizer,
              step_fn: Callable[[int], dict], steps: int, minutes: float, resume: bool, desc: str,
              extra_fn: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None,
-             ckpt_every: int = 200, log_every: int = 10, warmup: int = 50, progress: bool = True) -> dict:
+             ckpt_every: int = 200, log_every: int = 10, warmup: int = 50, progress: bool = True,
+             final_lr: float = 0.05) -> dict:
     """Run ``step_fn(step) -> {"loss": float, ...}`` until ``steps`` or the ``minutes`` budget (counting
-    time already spent before a resume). Linear LR warm-up. Checkpoints every ``ckpt_every`` steps and at
+    time already spent before a resume). Linear LR warm-up, then a cosine decay to ``final_lr`` times the
+    base rate over whichever of the two limits is nearer (so a time-budgeted run still ends annealed). Checkpoints every ``ckpt_every`` steps and at
     the end. Returns {"steps", "seconds", "first_loss", "last_loss"}."""
     step, elapsed = 0, 0.0
     if resume and state.has_checkpoint():
@@ -131,8 +134,10 @@ def run_loop(state: StageState, modules: dict[str, torch.nn.Module], opt: torch.
     for m in modules.values():
         m.train()
     while step < steps and (time.monotonic() - t0) < budget:
+        frac = min(1.0, max(step / max(steps, 1), (time.monotonic() - t0) / max(budget, 1e-9)))
+        scale = min(1.0, (step + 1) / warmup) * (final_lr + (1 - final_lr) * 0.5 * (1 + math.cos(math.pi * frac)))
         for g, lr in zip(opt.param_groups, base_lr):
-            g["lr"] = lr * min(1.0, (step + 1) / warmup)
+            g["lr"] = lr * scale
         rec = step_fn(step)
         step += 1
         window.append(float(rec["loss"]))

@@ -13,7 +13,7 @@ STAGES = ("part_tmr", "database", "vq", "mask", "residual", "length")
 
 _TINY = {
     "name": "tiny",
-    "corpus": {"n_train": 36, "n_test": 18, "seed": 0},
+    "corpus": {"n_train": 36, "n_test": 18, "seed": 0, "captions_per_clip": 4},
     "part_tmr": {
         "motion_embedding_dims": 32, "num_layers": 1, "num_heads": 2, "ff_size": 64, "projection_dims": 32,
         "dropout": 0.1, "max_len": 256, "queue_size": 64,
@@ -35,24 +35,24 @@ _TINY = {
 
 _STARTER = {
     "name": "starter",
-    "corpus": {"n_train": 720, "n_test": 90, "seed": 0},
+    "corpus": {"n_train": 1600, "n_test": 90, "seed": 0, "captions_per_clip": 8},
     "part_tmr": {
         "motion_embedding_dims": 64, "num_layers": 1, "num_heads": 4, "ff_size": 128, "projection_dims": 128,
         "dropout": 0.0, "max_len": 256, "queue_size": 512,
         "text": {"width": 64, "layers": 2, "heads": 4, "context_length": 48},
-        "steps": 4000, "minutes": 7.0, "batch_size": 32, "lr": 1e-3, "temperature": 0.07, "momentum": 0.99,
+        "steps": 100000, "minutes": 28.0, "batch_size": 32, "lr": 1e-3, "temperature": 0.07, "momentum": 0.99,
         "max_frames": 196,
     },
     "vq": {
         "code_dim1d": 64, "nb_code1d": 256, "code_dim2d": 32, "nb_code2d": 128, "num_quantizers": 4,
-        "width": 64, "depth": 2, "steps": 8000, "minutes": 8.0, "batch_size": 16, "lr": 1e-3, "window": 64,
+        "width": 64, "depth": 2, "steps": 100000, "minutes": 32.0, "batch_size": 16, "lr": 1e-3, "window": 64,
         "commit": 0.02, "vel": 0.5, "quantize_dropout": 0.2,
     },
     "mask": {"latent_dim": 128, "ff_size": 256, "num_layers": 3, "num_heads": 4, "dropout": 0.1,
-             "steps": 8000, "minutes": 8.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
+             "steps": 100000, "minutes": 45.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
     "residual": {"latent_dim": 128, "ff_size": 256, "num_layers": 2, "num_heads": 4, "dropout": 0.1,
-                 "steps": 6000, "minutes": 6.5, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
-    "length": {"hidden": 128, "steps": 1500, "minutes": 0.7, "batch_size": 64, "lr": 2e-3},
+                 "steps": 100000, "minutes": 40.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
+    "length": {"hidden": 128, "steps": 4000, "minutes": 2.0, "batch_size": 64, "lr": 2e-3},
 }
 
 CONFIGS = {"tiny": _TINY, "starter": _STARTER}

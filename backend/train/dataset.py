@@ -35,6 +35,11 @@ class FeatureClip:
     features: np.ndarray   # (T-1, 263) float32, not normalised
     caption: str
     family: str
+    captions: tuple = ()   # every phrasing of the clip (its caption first); empty = just ``caption``
+
+    @property
+    def variants(self) -> tuple:
+        return tuple(self.captions) or (self.caption,)
 
 
 def corpus_features(clips) -> list[FeatureClip]:
@@ -44,7 +49,7 @@ def corpus_features(clips) -> list[FeatureClip]:
         f = np.asarray(joints_to_features(c.joints), dtype=np.float32)
         if f.ndim != 2 or f.shape[1] != FEATURE_DIM or not np.isfinite(f).all():
             raise ValueError(f"bad features for a {c.family!r} clip: shape {f.shape}")
-        out.append(FeatureClip(f, c.caption, c.family))
+        out.append(FeatureClip(f, c.caption, c.family, tuple(getattr(c, "captions", ()) or ())))
     return out
 
 
@@ -120,13 +125,15 @@ class TextMotionDataset(Dataset):
                 "tokens": n // self.unit, "family": it.family}
 
 
-def build_datasets(n_train: int, n_test: int, seed: int = 0, window: int = WINDOW, feat_bias: float = 1.0):
+def build_datasets(n_train: int, n_test: int, seed: int = 0, window: int = WINDOW, feat_bias: float = 1.0,
+                   captions_per_clip: int = 1):
     """Generate a synthetic corpus and wrap it: (normalizer, windows, train text set, test text set).
 
-    The normaliser is fit on the training split only; the test split uses held-out phrasings."""
+    The normaliser is fit on the training split only; the test split uses held-out phrasings, one per clip.
+    Training clips carry ``captions_per_clip`` phrasings each (FeatureClip.variants)."""
     from backend.synthetic import make_corpus
 
-    train = corpus_features(make_corpus(n_train, seed, split="train"))
+    train = corpus_features(make_corpus(n_train, seed, split="train", captions_per_clip=captions_per_clip))
     test = corpus_features(make_corpus(n_test, seed, split="test")) if n_test else []
     norm = fit_corpus_normalizer(train, feat_bias=feat_bias)
     return (norm, MotionWindowDataset(train, norm, window), TextMotionDataset(train, norm),

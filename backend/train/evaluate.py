@@ -67,7 +67,7 @@ SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
     ("spin_left", "someone spins around to the left", lambda j: C.check_turn(j, "left", 180.0)),
     ("sit_down", "a person sits down", C.check_sit_down),
     ("stand_up", "a person stands up from a chair", _stand_up),
-    ("raise_arms", "a person raises both arms", _raise_both),
+    ("raise_arms", "a person raises both arms above the head", _raise_both),
     ("squat", "a person does a squat", _squat),
 ]
 

@@ -39,7 +39,8 @@ class Context:
         """(normalizer, windows, train TextMotionDataset, test TextMotionDataset), built once."""
         if self._data is None:
             c = self.cfg["corpus"]
-            self._data = build_datasets(c["n_train"], c["n_test"], c["seed"], window=self.cfg["vq"]["window"])
+            self._data = build_datasets(c["n_train"], c["n_test"], c["seed"], window=self.cfg["vq"]["window"],
+                                        captions_per_clip=c.get("captions_per_clip", 1))
             self.out.mkdir(parents=True, exist_ok=True)
             self._data[0].save(self.out)
         return self._data
@@ -55,6 +56,43 @@ def _batches(n: int, bs: int, g: torch.Generator):
         perm = torch.randperm(n, generator=g)
         for s in range(0, n - bs + 1 if n >= bs else 1, bs):
             yield perm[s:s + bs]
+
+
+def _bucketed_batches(lengths, bs: int, g: torch.Generator, chunk: int = 16):
+    """Endless batches of indices whose lengths are close: every epoch is a fresh permutation cut into
+    chunks of ``chunk`` batches, each chunk sorted by length and cut into batches, the batches then shuffled.
+    Padding (and so compute) drops to near the batch's own lengths, while batches stay random."""
+    lengths = torch.as_tensor(lengths)
+    n = len(lengths)
+    bs = min(bs, n)
+    while True:
+        perm = torch.randperm(n, generator=g)
+        batches = []
+        for s in range(0, n, bs * chunk):
+            part = perm[s:s + bs * chunk]
+            part = part[lengths[part].argsort(stable=True)]
+            batches += [part[k:k + bs] for k in range(0, len(part) - bs + 1, bs)]
+        for k in torch.randperm(len(batches), generator=g):
+            yield batches[int(k)]
+
+
+class CaptionVariants:
+    """Every phrasing of every clip, flattened: ``texts`` (F,), ``offsets`` (N+1,) into it, and ``pick``
+    to draw one phrasing per clip (the first when no generator is given)."""
+
+    def __init__(self, items):
+        vs = [tuple(getattr(it, "variants", None) or (it.caption,)) for it in items]
+        self.texts = [t for v in vs for t in v]
+        self.counts = torch.tensor([len(v) for v in vs])
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), self.counts.cumsum(0)])
+        self.clip_of = torch.repeat_interleave(torch.arange(len(vs)), self.counts)
+
+    def pick(self, idx, g: torch.Generator | None = None) -> torch.Tensor:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        if g is None:
+            return self.offsets[idx]
+        k = (torch.rand(len(idx), generator=g) * self.counts[idx]).long()
+        return self.offsets[idx] + k
 
 
 def _motion_batch(ds, idx, max_frames):
@@ -165,18 +203,20 @@ def train_part_tmr(ctx: Context) -> dict:
             p.requires_grad_(False)
     params = [p for n, p in model.named_parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=c["lr"], weight_decay=0.01)
-    captions = [it.caption for it in train.items]
-    tokens_all = model.tokenizer(captions)["input_ids"]
-    cap_id = torch.tensor(np.unique(captions, return_inverse=True)[1])
-    batches = _batches(len(train), min(c["batch_size"], len(train)), ctx.gen("part_tmr"))
+    var = CaptionVariants(train.items)
+    tokens_all = model.tokenizer(var.texts)["input_ids"]
+    cap_id = torch.tensor(np.unique(var.texts, return_inverse=True)[1])
+    g = ctx.gen("part_tmr")
+    batches = _batches(len(train), min(c["batch_size"], len(train)), g)
     mf = c["max_frames"]
 
     def step(_):
         idx = next(batches)
+        f = var.pick(idx, g)  # one of the clip's phrasings, drawn afresh every time it is seen
         motions = torch.stack([train[int(i)]["motion"][:mf] for i in idx])
         parts = whole2parts(motions)
-        same = cap_id[idx][:, None] == cap_id[idx][None, :]
-        loss, km, kt = bimoco_loss(model, parts, {"input_ids": tokens_all[idx]}, same, c["temperature"])
+        same = cap_id[f][:, None] == cap_id[f][None, :]
+        loss, km, kt = bimoco_loss(model, parts, {"input_ids": tokens_all[f]}, same, c["temperature"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -386,11 +426,12 @@ def train_vq(ctx: Context) -> dict:
 class TokenData:
     ids1d: list          # per clip (T', Q) long
     ids2d: list          # per clip (T', 6, Q) long
-    cond: torch.Tensor   # (N, clip_dim) Part-TMR text embeddings
-    re_motion: torch.Tensor  # (N, D) retrieved (other) motion embedding
-    re_text: torch.Tensor    # (N, D)
+    cond: torch.Tensor   # (F, clip_dim) Part-TMR text embeddings, one row per phrasing (variants)
+    re_motion: torch.Tensor  # (F, D) motion embedding retrieved for that phrasing (never the clip itself)
+    re_text: torch.Tensor    # (F, D)
     tokens: torch.Tensor     # (N,) token lengths
-    captions: list
+    captions: list           # (N,) each clip's first phrasing
+    variants: CaptionVariants
 
 
 @torch.no_grad()
@@ -410,16 +451,16 @@ def token_data(ctx: Context, split: str) -> TokenData:
         ids1d.append(a[0])
         ids2d.append(b[0])
         toks.append(a.shape[1])
-    caps = [it.caption for it in ds.items]
-    cond = encode_texts(text, caps).float()
+    var = CaptionVariants(ds.items)
+    cond = encode_texts(text, var.texts).float()
     q = F.normalize(cond, dim=-1)
     mem = torch.from_numpy(db.motion_emb.reshape(len(db), -1))
     sims = q @ F.normalize(mem, dim=-1).t()
     if split == "train":  # a clip never retrieves itself (database rows are the training clips, in order)
-        sims[torch.arange(len(ds)), torch.arange(len(ds))] = float("-inf")
+        sims[torch.arange(len(var.texts)), var.clip_of] = float("-inf")
     j = sims.argmax(1)
     return TokenData(ids1d, ids2d, cond, mem[j], torch.from_numpy(db.text_emb.reshape(len(db), -1))[j],
-                     torch.tensor(toks), caps)
+                     torch.tensor(toks), [it.caption for it in ds.items], var)
 
 
 def _pad_stack(seqs, pad_value):
@@ -486,11 +527,13 @@ def mask_losses(aux, ts, batch: dict, g: torch.Generator, cond_drop: float, rati
     return la, lt, acc1, acc2
 
 
-def _collate(td: TokenData, idx) -> dict:
+def _collate(td: TokenData, idx, g: torch.Generator | None = None) -> dict:
+    """A batch of clips; with ``g`` each clip's text condition is one of its phrasings drawn at random."""
     idx = [int(i) for i in idx]
+    f = td.variants.pick(idx, g)
     return {"ids1d": _pad_stack([td.ids1d[i] for i in idx], 0), "ids2d": _pad_stack([td.ids2d[i] for i in idx], 0),
-            "tokens": td.tokens[idx], "cond": td.cond[idx], "re_motion": td.re_motion[idx],
-            "re_text": td.re_text[idx]}
+            "tokens": td.tokens[idx], "cond": td.cond[f], "re_motion": td.re_motion[f],
+            "re_text": td.re_text[f]}
 
 
 def _tcfg(c: dict, code_dim: int, num_tokens: int, clip_dim: int, nq: int, **kw):
@@ -524,10 +567,10 @@ def train_mask(ctx: Context) -> dict:
     params = [p for m in (aux, ts) for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=c["lr"], betas=(0.9, 0.99), weight_decay=1e-5)
     g = ctx.gen("mask")
-    batches = _batches(len(tr.captions), min(c["batch_size"], len(tr.captions)), g)
+    batches = _bucketed_batches(tr.tokens, c["batch_size"], g)
 
     def step(_):
-        la, lt, a1, a2 = mask_losses(aux, ts, _collate(tr, next(batches)), g, c["cond_drop"])
+        la, lt, a1, a2 = mask_losses(aux, ts, _collate(tr, next(batches), g), g, c["cond_drop"])
         loss = la + lt
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -593,10 +636,10 @@ def train_residual(ctx: Context) -> dict:
     params = [p for m in (ra, rt) for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=c["lr"], betas=(0.9, 0.99), weight_decay=1e-5)
     g = ctx.gen("residual")
-    batches = _batches(len(tr.captions), min(c["batch_size"], len(tr.captions)), g)
+    batches = _bucketed_batches(tr.tokens, c["batch_size"], g)
 
     def step(_):
-        la, lt = residual_losses(ra, rt, _collate(tr, next(batches)), g, c["cond_drop"])
+        la, lt = residual_losses(ra, rt, _collate(tr, next(batches), g), g, c["cond_drop"])
         loss = la + lt
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -625,10 +668,10 @@ def train_length(ctx: Context) -> dict:
     c = ctx.cfg["length"]
     norm, _, train, test = ctx.data()
     text = load_text_model(ctx.out)
-    cap_tr = [it.caption for it in train.items]
+    var = CaptionVariants(train.items)  # every phrasing of a clip predicts the clip's length
     cap_te = [it.caption for it in test.items]
-    x_tr, x_te = encode_texts(text, cap_tr).float(), encode_texts(text, cap_te).float()
-    y_tr = torch.tensor([min(train[i]["tokens"], N_LENGTH_CLASSES - 1) for i in range(len(train))])
+    x_tr, x_te = encode_texts(text, var.texts).float(), encode_texts(text, cap_te).float()
+    y_tr = torch.tensor([min(train[i]["tokens"], N_LENGTH_CLASSES - 1) for i in range(len(train))])[var.clip_of]
     y_te = torch.tensor([min(test[i]["tokens"], N_LENGTH_CLASSES - 1) for i in range(len(test))])
     torch.manual_seed(ctx.cfg["corpus"]["seed"] + 4)
     est = LengthEstimator(x_tr.shape[1], N_LENGTH_CLASSES, hidden=c["hidden"])

@@ -323,3 +323,24 @@ def test_motions_survive_the_263d_feature_round_trip():
         clip = generate_clip(fam, 6)
         back = features_to_joints(joints_to_features(clip.joints))
         assert np.abs(back - clip.joints[:len(back)]).max() < 0.005, fam
+
+
+def test_caption_variants_rephrase_the_same_parameters():
+    from backend.synthetic import caption_variants
+
+    plain = make_corpus(40, seed=5, split="train")
+    rich = make_corpus(40, seed=5, split="train", captions_per_clip=6)
+    for a, b in zip(plain, rich):  # variants come from their own stream: the clips are unchanged
+        assert np.array_equal(a.joints, b.joints) and a.caption == b.caption and a.family == b.family
+        assert b.captions[0] == b.caption and len(set(b.captions)) == len(b.captions) >= 3
+        assert not a.captions
+    assert [c.captions for c in rich] == [c.captions for c in make_corpus(40, seed=5, split="train",
+                                                                          captions_per_clip=6)]
+    # the words follow the parameters; the split's templates only ("goes ... on foot" is held out)
+    walk = generate_clip("walk", 7, direction="backward", speed="slow", split="train")
+    vs = caption_variants(walk, 12, 0, "train")
+    assert all("backward" in v for v in vs) and not any("on foot" in v for v in vs)
+    assert any("on foot" in v or "walk " in v for v in caption_variants(walk, 12, 0, "test")[1:])
+    seq = generate_clip("wave+punch", 3, params_a={"hand": "left"}, split="train")
+    assert all("left" in v.split(",")[0] or "left" in v for v in caption_variants(seq, 8, 1))
+    assert len(caption_variants(seq, 1, 0)) == 1
