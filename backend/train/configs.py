@@ -49,9 +49,9 @@ _STARTER = {
         "commit": 0.02, "vel": 0.5, "quantize_dropout": 0.2,
     },
     "mask": {"latent_dim": 128, "ff_size": 256, "num_layers": 3, "num_heads": 4, "dropout": 0.1,
-             "steps": 100000, "minutes": 45.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
+             "steps": 100000, "minutes": 50.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
     "residual": {"latent_dim": 128, "ff_size": 256, "num_layers": 2, "num_heads": 4, "dropout": 0.1,
-                 "steps": 100000, "minutes": 40.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
+                 "steps": 100000, "minutes": 45.0, "batch_size": 32, "lr": 1e-3, "cond_drop": 0.1},
     "length": {"hidden": 128, "steps": 4000, "minutes": 2.0, "batch_size": 64, "lr": 2e-3},
 }
 
