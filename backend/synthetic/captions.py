@@ -43,8 +43,8 @@ TEMPLATES = {
         "is walking {dir} {adv}{curve}",
         "moves {dir} with {adj} steps{curve}",
         # held out
-        "goes {dir} on foot {adv}{curve}",
-        "makes a {adj} walk {dir}{curve}",
+        "is moving {dir} on foot {adv}{curve}",
+        "walks {adv} {dir}{curve}",
     ],
     "jog": [
         "jogs {dir} {adv}{curve}",
@@ -61,8 +61,8 @@ TEMPLATES = {
         "is running {dir}{curve}",
         "breaks into a {adj} run {dir}{curve}",
         "runs {dir} for {nsteps} strides{curve}",
-        "races {dir} {adv}{curve}",
-        "takes off running {dir}{curve}",
+        "moves {dir} at a {adj} run{curve}",
+        "is running {dir} {adv}{curve}",
     ],
     "jump_in_place": [
         "jumps {height} in place {times}",
@@ -70,8 +70,8 @@ TEMPLATES = {
         "jumps straight up {times}",
         "does {nwords} {heightadj} jump{s} on the spot",
         "leaps {height} into the air {times} without moving",
-        "performs {nwords} vertical jump{s} in place",
-        "bounces up {times} with both feet",
+        "performs {nwords} {heightadj} jump{s} in place",
+        "jumps up and down {times} on the spot",
     ],
     "jump_forward": [
         "jumps {far} forward {times}",
@@ -79,8 +79,8 @@ TEMPLATES = {
         "does {nwords} {faradj} forward jump{s}",
         "jumps ahead with both feet {times}",
         "makes a {faradj} leap forward{more}",
-        "bounds forward {times}",
-        "long jumps forward {times}",
+        "leaps {far} ahead {times}",
+        "does {nwords} {faradj} jump{s} ahead",
     ],
     "hop": [
         "hops on the {leg} leg {times}",
@@ -89,7 +89,7 @@ TEMPLATES = {
         "lifts the {other} foot and hops {hopdir} {times}",
         "does {nwords} one-legged hop{s} on the {leg} leg",
         "jumps on one leg, the {leg} one, {times}",
-        "hops {times} {hopdir} using only the {leg} foot",
+        "hops {times} {hopdir} using the {leg} foot",
     ],
     "wave": [
         "waves with the {hand} hand",
@@ -97,8 +97,8 @@ TEMPLATES = {
         "waves hello with the {hand} arm",
         "lifts the {hand} arm above the head and waves",
         "greets someone by waving the {hand} hand",
-        "waves the {hand} hand back and forth",
-        "says goodbye with a wave of the {hand} hand",
+        "waves {times} with the {hand} hand",
+        "lifts the {hand} hand and waves hello",
     ],
     "clap": [
         "claps {nwords} times",
@@ -124,7 +124,7 @@ TEMPLATES = {
         "boxes, punching with {handp} {times}",
         "jabs forward {times} using {handp}",
         "strikes forward with {handp} {times}",
-        "throws {nwords} jab{s} with {handp}",
+        "punches forward {times} using {handp}",
         "does {nwords} punch{es} straight ahead with {handp}",
     ],
     "bow": [
@@ -160,8 +160,8 @@ TEMPLATES = {
         "shuffles to the {dir}",
         "moves to the {dir} with {nwords} side step{s}",
         "takes {nwords} step{s} to the {dir} without turning",
-        "sidesteps {times} towards the {dir}",
-        "slides to the {dir} with side steps",
+        "steps to the {dir} side {times}",
+        "moves sideways to the {dir} with side steps",
     ],
     "turn": [
         "turns {angle} to the {dir}",
@@ -169,7 +169,7 @@ TEMPLATES = {
         "turns {dir} in place",
         "rotates {angle} to the {dir}",
         "steps around in place, turning {dir} {angle}",
-        "pivots {angle} to the {dir}",
+        "rotates in place, turning {angle} to the {dir}",
         "makes a {dir} turn in place",
     ],
     "spin": [
@@ -178,7 +178,7 @@ TEMPLATES = {
         "turns all the way around to the {dir}",
         "does a full turn to the {dir}",
         "makes a complete 360 degree turn to the {dir}",
-        "twirls around to the {dir}",
+        "spins all the way around to the {dir}",
         "rotates a full circle to the {dir}",
     ],
     "sit_down": [
@@ -188,7 +188,7 @@ TEMPLATES = {
         "takes a seat",
         "sits down slowly",
         "bends down and sits on a chair",
-        "goes from standing to sitting",
+        "lowers the body and sits down",
     ],
     "stand_up": [
         "stands up",
@@ -196,8 +196,8 @@ TEMPLATES = {
         "gets up from the seat",
         "rises from sitting",
         "gets to the feet",
-        "pushes up from a chair and stands",
-        "goes from sitting to standing",
+        "rises from a chair and stands up",
+        "gets up from sitting on a chair",
     ],
 }
 

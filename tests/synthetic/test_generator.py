@@ -1,7 +1,5 @@
 """The synthetic corpus generator: shapes, physical plausibility, determinism, semantics, captions."""
 
-import time
-
 import numpy as np
 import pytest
 
@@ -268,13 +266,12 @@ def test_bad_input_is_rejected():
         generate_clip("walk", "seed")
 
 
-def test_corpus_is_fast_and_features_compute():
+def test_corpus_features_compute():
+    """(Speed is measured, not asserted: see the README's corpus figures.)"""
     from backend.motion.features import joints_to_features
 
-    t = time.perf_counter()
     clips = make_corpus(300, seed=1, split="all")
-    dt = time.perf_counter() - t
-    assert dt < 20.0, f"300 clips took {dt:.1f} s"
+    assert len(clips) == 300
     f = joints_to_features(clips[0].joints)
     assert f.shape == (clips[0].length - 1, 263) and np.isfinite(f).all()
 
@@ -336,7 +333,7 @@ def test_caption_variants_rephrase_the_same_parameters():
         assert not a.captions
     assert [c.captions for c in rich] == [c.captions for c in make_corpus(40, seed=5, split="train",
                                                                           captions_per_clip=6)]
-    # the words follow the parameters; the split's templates only ("goes ... on foot" is held out)
+    # the words follow the parameters; the split's templates only ("is moving ... on foot" is held out)
     walk = generate_clip("walk", 7, direction="backward", speed="slow", split="train")
     vs = caption_variants(walk, 12, 0, "train")
     assert all("backward" in v for v in vs) and not any("on foot" in v for v in vs)
@@ -344,3 +341,13 @@ def test_caption_variants_rephrase_the_same_parameters():
     seq = generate_clip("wave+punch", 3, params_a={"hand": "left"}, split="train")
     assert all("left" in v.split(",")[0] or "left" in v for v in caption_variants(seq, 8, 1))
     assert len(caption_variants(seq, 1, 0)) == 1
+
+
+def test_held_out_phrasings_use_only_words_the_training_captions_use():
+    """Held-out templates are new sentences, not new words: a text encoder trained from scratch on the corpus
+    has no embedding for a word it never saw, so an unseen word would measure nothing it could learn."""
+    train = corpus_stats(make_corpus(2500, seed=0, split="train", captions_per_clip=4))["vocabulary"]
+    test = corpus_stats(make_corpus(600, seed=0, split="test"))["vocabulary"]
+    assert not set(test) - set(train), sorted(set(test) - set(train))
+    held = {t for f in TEMPLATES for t in TEMPLATES[f][N_TRAIN:]}
+    assert not held & {t for f in TEMPLATES for t in TEMPLATES[f][:N_TRAIN]}

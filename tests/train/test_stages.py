@@ -18,6 +18,7 @@ def _cfg():
     for s in ("part_tmr", "mask", "residual", "length"):
         cfg[s]["steps"] = 40
     cfg["vq"]["steps"] = 60
+    cfg["residual"]["steps"] = 100  # a random residual layer per step: noisier, needs more steps to show
     return cfg
 
 
