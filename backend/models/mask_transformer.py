@@ -56,9 +56,10 @@ class SemanticsModulatedAttention(nn.Module):
         self.out_proj = nn.Linear(latent_dim, latent_dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x, xf, src_mask, cond_type, re_motion, re_text):
+    def forward(self, x, xf, src_mask, cond_type, re_motion, re_text, mask_padding_keys: bool = False):
         """x (B,N,D) tokens; xf (B,1,D) text; src_mask (B,N,1) valid=1; cond_type (B,1,1);
-        re_motion/re_text (B,K,D)."""
+        re_motion/re_text (B,K,D). With ``mask_padding_keys`` padded tokens are left out of the keys (the
+        condition key stays), so padding cannot dilute the attention of the real tokens."""
         b, n, d = x.shape
         h, hd = self.num_heads, self.head_dim
         text_on = (cond_type % 10 > 0).to(x.dtype)
@@ -73,7 +74,11 @@ class SemanticsModulatedAttention(nn.Module):
         q = q.view(b, n, h, hd).transpose(1, 2)
         k = k.view(b, n + 1, h, hd).transpose(1, 2)
         v = v.view(b, n + 1, h, hd).transpose(1, 2)
-        att = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout.p if self.training else 0.0)
+        keep = None
+        if mask_padding_keys:
+            keep = torch.cat([src_mask[..., 0] > 0, src_mask.new_ones(b, 1, dtype=torch.bool)], 1)[:, None, None]
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
+                                             dropout_p=self.dropout.p if self.training else 0.0)
         return self.out_proj(att.transpose(1, 2).reshape(b, n, d))
 
 
@@ -205,7 +210,7 @@ class MaskTransformer2D(nn.Module):
         xf = (self.cond_emb(cond) if self.project_cond else cond)[:, None, :]
         src_mask = (~padding.reshape(b, t * j))[..., None].to(h.dtype)
         for layer in self.semanticTransEncoder:
-            h = h + layer(h, xf, src_mask, cond_type, re_motion, re_text)
+            h = h + layer(h, xf, src_mask, cond_type, re_motion, re_text, self.cfg.mask_padding_keys)
         return self.output_process(h)
 
     def forward(self, ids, cond, m_lens, re_dict, cond_code: int = COND_TEXT_AND_RETRIEVAL):

@@ -29,6 +29,11 @@ class TransformerConfig:
     # in the checkpoint but was never trained); residual transformers project it through ``cond_emb``.
     # None = auto: project unless latent_dim == clip_dim for mask transformers, always for residual ones.
     project_cond: bool | None = None
+    # 2D masked transformer only: whether its SSTA layers ignore padded motion tokens as keys and values.
+    # The released model attends to them (its training did), so official configs leave this off; without it
+    # a sample's motion depends on how much padding its batch mates add. The project's own models train
+    # and run with it on.
+    mask_padding_keys: bool = False
     # residual transformers only
     num_quantizers: int = 6
     share_weight: bool = True

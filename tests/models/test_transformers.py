@@ -35,6 +35,26 @@ def test_padding_does_not_change_real_logits(tiny, encoder):
     assert torch.allclose(a, b[:, :5], atol=1e-5)
 
 
+@pytest.mark.parametrize("mask_keys", [False, True])
+def test_ts_padding_keys(encoder, retriever, mask_keys):
+    """With ``mask_padding_keys`` (the project's models) the real tokens' logits do not depend on how much
+    padding follows them; without it (the released model's behaviour) they do."""
+    from backend.models.mask_transformer import MaskTransformer2D
+    from tests.models.conftest import tiny_tcfg
+
+    torch.manual_seed(0)
+    m = MaskTransformer2D(tiny_tcfg("ts", False, mask_padding_keys=mask_keys)).eval()
+    torch.nn.init.normal_(m.output_process.poseFinal.weight, 0, 1.0)
+    cond = encoder.encode(["x"])
+    re = retriever(["x"]).re_dict
+    ids = torch.randint(0, 20, (1, 4, 6))
+    with torch.no_grad():
+        a = m(ids, cond, torch.tensor([4]), re)
+        padded = torch.cat([ids, torch.full((1, 12, 6), m.pad_id)], 1)
+        b = m(padded, cond, torch.tensor([4]), re)[:, :24]
+    assert torch.allclose(a, b, atol=1e-5) == mask_keys
+
+
 def test_ssta_gating_and_shapes():
     torch.manual_seed(0)
     layer = SemanticsModulatedAttention(32, 32, 4, 0.0).eval()
