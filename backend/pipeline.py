@@ -20,6 +20,9 @@ __all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLik
 
 UNIT_LENGTH = 4  # frames per token
 MAX_FRAMES = 196  # longest motion the released models were trained on (49 tokens)
+# Sampling settings used when a request leaves them out (None). A model folder may recommend its own in
+# ``generation.json`` (see backend/starter_weights.py); these are the official release's.
+SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "topk": 0.9, "res_cond_scale": 5.0}
 
 
 class TextEncoderLike(Protocol):
@@ -56,7 +59,11 @@ class Pipeline:
     """
 
     def __init__(self, models, text_encoder: TextEncoderLike, retriever=None, length_text_encoder=None,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, sampling: dict | None = None):
+        unknown = set(sampling or {}) - set(SAMPLING_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown sampling setting(s) {sorted(unknown)}; known: {', '.join(SAMPLING_DEFAULTS)}")
+        self.sampling = {**SAMPLING_DEFAULTS, **(sampling or {})}
         self.models = models
         self.text_encoder = text_encoder
         self.length_text_encoder = length_text_encoder or text_encoder
@@ -120,12 +127,19 @@ class Pipeline:
 
     @torch.inference_mode()
     def generate(self, prompts: list[str], lengths: list[int] | None = None, seed: int = 0, samples: int = 1,
-                 cond_scale: float = 4.0, time_steps: int = 10, temperature: float = 1.0, topk: float = 0.9,
-                 use_retrieval: bool = True, progress: Callable[[str, float], None] | None = None,
-                 cancelled: Callable[[], bool] | None = None, res_cond_scale: float = 5.0) -> list[GeneratedSample]:
+                 cond_scale: float | None = None, time_steps: int | None = None, temperature: float | None = None,
+                 topk: float | None = None, use_retrieval: bool = True,
+                 progress: Callable[[str, float], None] | None = None, cancelled: Callable[[], bool] | None = None,
+                 res_cond_scale: float | None = None) -> list[GeneratedSample]:
         """Generate ``samples`` motions for each prompt. ``lengths`` in frames (rounded down to a multiple of 4),
-        or None to sample them from the length estimator. Raises :class:`GenerationCancelled` when
-        ``cancelled()`` turns True (checked between steps)."""
+        or None to sample them from the length estimator. Sampling settings left at None take the model's
+        (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
+        between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'."""
+        given = {"cond_scale": cond_scale, "time_steps": time_steps, "temperature": temperature, "topk": topk,
+                 "res_cond_scale": res_cond_scale}
+        sp = {k: self.sampling[k] if v is None else v for k, v in given.items()}
+        cond_scale, time_steps, temperature, topk = sp["cond_scale"], sp["time_steps"], sp["temperature"], sp["topk"]
+        res_cond_scale = sp["res_cond_scale"]
         tok_given = self._check(prompts, lengths, samples)
         if time_steps < 1:
             raise ValueError("time_steps must be >= 1")
@@ -186,7 +200,7 @@ class Pipeline:
                                    on_step=stage("residual", 0.7, 0.85))
         check()
         report("decode", 0.85)
-        feats = (m.vq.decode(all_aux, all_ts).float() * self.std + self.mean).cpu().numpy()
+        feats = (self._decode(all_aux, all_ts, m_lens) * self.std + self.mean).cpu().numpy()
         check()
         report("joints", 0.95)
         frames = (m_lens * UNIT_LENGTH).cpu().tolist()
@@ -199,3 +213,14 @@ class Pipeline:
                                            retrieved=captions[p][:], retrieved_ids=[str(x) for x in ids[p]]))
         report("done", 1.0)
         return results
+
+    def _decode(self, ids_aux: torch.Tensor, ids_ts: torch.Tensor, m_lens: torch.Tensor) -> torch.Tensor:
+        """RVQ-VAE decode, one batch per distinct length, cut to that length: the decoder's convolutions
+        never see a batch mate's padding (zero codes it was not trained on). -> (B, 4*max_len, 263) float,
+        zeros past each motion's end."""
+        b, t = ids_aux.shape[:2]
+        out = torch.zeros(b, t * UNIT_LENGTH, self.mean.shape[0], device=ids_aux.device)
+        for n in torch.unique(m_lens).tolist():
+            rows = torch.nonzero(m_lens == n).flatten()
+            out[rows, :n * UNIT_LENGTH] = self.models.vq.decode(ids_aux[rows, :n], ids_ts[rows, :n]).float()
+        return out

@@ -116,3 +116,39 @@ def test_a_one_token_motion_generates(tiny, encoder, retriever, cond_scale):
     # the whole batch one token long (a longer batch mate would pad the sequence and hide the case)
     out = p.generate(["jump"], lengths=[4], seed=1, time_steps=2, cond_scale=cond_scale)
     assert out[0].joints.shape == (4, 22, 3) and np.isfinite(out[0].joints).all()
+
+
+def test_each_motion_is_decoded_at_its_own_length(tiny, encoder):
+    """The RVQ-VAE decodes every motion without its batch mates' padding: a short motion's frames equal its
+    decode alone, which a plain batched decode (zero codes past its end) does not give."""
+    import torch
+
+    p = Pipeline(tiny, encoder)
+    g = torch.Generator().manual_seed(0)
+    aux = torch.randint(0, 24, (2, 9, 3), generator=g)
+    ts = torch.randint(0, 20, (2, 9, 6, 3), generator=g)
+    aux[1, 4:], ts[1, 4:] = -1, -1
+    lens = torch.tensor([9, 4])
+    with torch.no_grad():
+        out = p._decode(aux, ts, lens)
+        alone = tiny.vq.decode(aux[1:, :4], ts[1:, :4])
+        batched = tiny.vq.decode(aux, ts)
+    assert out.shape == (2, 36, 263)
+    assert torch.allclose(out[1, :16], alone[0], atol=1e-5) and (out[1, 16:] == 0).all()
+    assert torch.allclose(out[0], tiny.vq.decode(aux[:1], ts[:1])[0], atol=1e-5)
+    assert not torch.allclose(batched[1, :16], alone[0], atol=1e-3)
+
+
+def test_sampling_defaults_come_from_the_model(tiny, encoder):
+    """Settings a request leaves out (None) take the pipeline's ``sampling`` (a model folder's
+    generation.json); given ones win."""
+    own = Pipeline(tiny, encoder, sampling={"cond_scale": 1.0})  # unguided, so it differs from the default 4
+    assert own.sampling["cond_scale"] == 1.0 and own.sampling["time_steps"] == 10
+    a = own.generate(["kick", "walk"], [24, 40], seed=3, time_steps=3)[0]
+    b = Pipeline(tiny, encoder).generate(["kick", "walk"], [24, 40], seed=3, time_steps=3, cond_scale=1.0)[0]
+    c = own.generate(["kick", "walk"], [24, 40], seed=3, time_steps=3, cond_scale=4.0)[0]
+    d = Pipeline(tiny, encoder).generate(["kick", "walk"], [24, 40], seed=3, time_steps=3)[0]
+    assert np.array_equal(a.features, b.features)
+    assert np.array_equal(c.features, d.features) and not np.array_equal(a.features, c.features)
+    with pytest.raises(ValueError, match="unknown sampling"):
+        Pipeline(tiny, encoder, sampling={"guidance": 2.0})
