@@ -56,12 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-fit", action="store_true", help="skip SMPL fitting (joints only, no BVH)")
     g.add_argument("--smpl-dir", help="your SMPL model folder for fitting (default: skeleton-only fit)")
     g.add_argument("--cond-scale", type=float, default=P.GENERATE_DEFAULTS["cond_scale"],
-                   help="classifier-free guidance scale (default 4)")
+                   help="classifier-free guidance scale (default: the model's; 4 for the official release, "
+                        "2 for the starter)")
     g.add_argument("--time-steps", type=int, default=P.GENERATE_DEFAULTS["time_steps"],
-                   help="unmasking iterations (default 10)")
-    g.add_argument("--temperature", type=float, default=P.GENERATE_DEFAULTS["temperature"])
+                   help="unmasking iterations (default: the model's, 10)")
+    g.add_argument("--temperature", type=float, default=P.GENERATE_DEFAULTS["temperature"],
+                   help="sampling temperature (default: the model's, 1)")
     g.add_argument("--topk", type=float, default=P.GENERATE_DEFAULTS["topk"],
-                   help="top-k filter threshold 0..1 (default 0.9)")
+                   help="top-k filter threshold 0..1 (default: the model's, 0.9)")
     g.add_argument("--no-retrieval", action="store_true", help="generate without retrieved motions")
     g.add_argument("--generator", help=argparse.SUPPRESS)
     g.add_argument("--fitter", help=argparse.SUPPRESS)

@@ -182,6 +182,9 @@ class PipelineGenerator:
             info["retrieval"] = self.retrieval_note
         if self.conditioning:
             info["text_conditioning"] = self.conditioning
+        sampling = getattr(self.pipeline, "sampling", None)
+        if isinstance(sampling, dict):
+            info["sampling"] = dict(sampling)  # what a request that leaves a setting out gets
         return info
 
 

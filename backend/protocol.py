@@ -55,10 +55,12 @@ GENERATE_DEFAULTS = {
     "length_s": None,
     "seed": 0,
     "samples": 1,
-    "cond_scale": 4.0,
-    "time_steps": 10,
-    "temperature": 1.0,
-    "topk": 0.9,
+    # sampling settings: None (or absent) = the model's own (backend.pipeline.SAMPLING_DEFAULTS, or the
+    # model folder's generation.json; the official release: 4, 10, 1, 0.9; the starter: guidance 2)
+    "cond_scale": None,
+    "time_steps": None,
+    "temperature": None,
+    "topk": None,
     "use_retrieval": True,
     "fit": True,
     "out_dir": None,
@@ -89,10 +91,10 @@ class GenerateParams:
     length_s: float | None
     seed: int
     samples: int
-    cond_scale: float
-    time_steps: int
-    temperature: float
-    topk: float
+    cond_scale: float | None
+    time_steps: int | None
+    temperature: float | None
+    topk: float | None
     use_retrieval: bool
     fit: bool
     out_dir: str | None
@@ -248,16 +250,20 @@ def validate_generate(params: dict) -> GenerateParams:
             _bad(f"'length_s' must be in {MIN_SECONDS}..{MAX_SECONDS} seconds, or null for the length estimator")
     p["seed"] = _integer(p, "seed", 0, MAX_SEED)
     p["samples"] = _integer(p, "samples", 1, MAX_SAMPLES)
-    p["cond_scale"] = _number(p, "cond_scale")
-    if p["cond_scale"] < 0:
-        _bad("'cond_scale' must be >= 0")
-    p["time_steps"] = _integer(p, "time_steps", 1, MAX_TIME_STEPS)
-    p["temperature"] = _number(p, "temperature")
-    if p["temperature"] <= 0:
-        _bad("'temperature' must be > 0")
-    p["topk"] = _number(p, "topk")
-    if not 0 <= p["topk"] <= 1:
-        _bad("'topk' must be in 0..1")
+    if p["cond_scale"] is not None:
+        p["cond_scale"] = _number(p, "cond_scale")
+        if p["cond_scale"] < 0:
+            _bad("'cond_scale' must be >= 0")
+    if p["time_steps"] is not None:
+        p["time_steps"] = _integer(p, "time_steps", 1, MAX_TIME_STEPS)
+    if p["temperature"] is not None:
+        p["temperature"] = _number(p, "temperature")
+        if p["temperature"] <= 0:
+            _bad("'temperature' must be > 0")
+    if p["topk"] is not None:
+        p["topk"] = _number(p, "topk")
+        if not 0 <= p["topk"] <= 1:
+            _bad("'topk' must be in 0..1")
     p["use_retrieval"] = _boolean(p, "use_retrieval")
     p["fit"] = _boolean(p, "fit")
     out_dir = p["out_dir"]

@@ -10,6 +10,8 @@ A model folder (``backend/starter`` or the ``--out`` of ``python -m backend.trai
   encoder that conditions the transformers and drives retrieval.
 - ``database/``: the retrieval database in the official 4-file layout.
 - ``PROVENANCE.json``: corpus, config, training time and machine, held-out metrics.
+- ``generation.json`` (optional): the sampling settings the model is meant to run with when a request
+  leaves them out, e.g. ``{"cond_scale": 2.0}`` (keys of ``backend.pipeline.SAMPLING_DEFAULTS``).
 
 ``load_starter(dir=None, device="cpu") -> Pipeline`` builds the same ``Bundle``/``Pipeline`` as the official
 loader does for a release folder.
@@ -129,6 +131,23 @@ def load_text_model(directory: str | os.PathLike, device: str | torch.device = "
     return model
 
 
+def load_sampling(directory: str | os.PathLike) -> dict:
+    """The folder's ``generation.json`` (recommended sampling settings), or {} when it has none."""
+    from backend.pipeline import SAMPLING_DEFAULTS
+
+    p = Path(directory) / "generation.json"
+    if not p.is_file():
+        return {}
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise StarterError(f"cannot read {p}: {e}") from None
+    if not isinstance(d, dict) or set(d) - set(SAMPLING_DEFAULTS) or \
+            not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in d.values()):
+        raise StarterError(f"{p}: expected non-negative numbers for some of {', '.join(SAMPLING_DEFAULTS)}")
+    return {k: (int(v) if k == "time_steps" else float(v)) for k, v in d.items()}
+
+
 def load_starter_bundle(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                         load_retrieval: bool = True):
     """-> (Bundle, text model). The Bundle's ``retriever`` is set when ``load_retrieval``."""
@@ -150,7 +169,7 @@ def load_starter_bundle(directory: str | os.PathLike | None = None, device: str 
         from backend.retrieval.retriever import Retriever
 
         retriever = Retriever(text, load_database(d / "database"), device=device)
-    info = {"folder": str(d), "kind": "starter"}
+    info = {"folder": str(d), "kind": "starter", "sampling": load_sampling(d)}
     prov = d / "PROVENANCE.json"
     if prov.is_file():
         info["provenance"] = json.loads(prov.read_text())
@@ -165,4 +184,5 @@ def load_starter(dir: str | os.PathLike | None = None, device: str | torch.devic
     from backend.pipeline import Pipeline
 
     bundle, text = load_starter_bundle(dir, device)
-    return Pipeline(bundle, text_encoder=text, retriever=bundle.retriever, device=device)
+    return Pipeline(bundle, text_encoder=text, retriever=bundle.retriever, device=device,
+                    sampling=bundle.info["sampling"])

@@ -498,7 +498,8 @@ def _motions_dir() -> str | None:
 
 def generate_params(props, prompt: str, length_s) -> dict:
     params = {"prompt": prompt, "length_s": length_s, "seed": int(props.seed), "samples": int(props.samples),
-              "cond_scale": float(props.cond_scale), "time_steps": int(props.time_steps),
+              "cond_scale": None if props.auto_guidance else float(props.cond_scale),
+              "time_steps": int(props.time_steps),
               "temperature": float(props.temperature), "topk": float(props.topk),
               "use_retrieval": bool(props.use_retrieval), "fit": True}
     out = _motions_dir()

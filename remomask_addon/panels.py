@@ -31,7 +31,11 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
         row.prop(props, "seed")
         row.operator("remomask.new_seed", text="", icon='FILE_REFRESH')
         col.prop(props, "samples")
-        col.prop(props, "cond_scale")
+        row = col.row(align=True)
+        row.prop(props, "auto_guidance", text="Auto guidance")
+        sub = row.row(align=True)
+        sub.enabled = not props.auto_guidance
+        sub.prop(props, "cond_scale")
         col.prop(props, "use_retrieval")
         col.prop(props, "target")
         if props.target == 'NEW':

@@ -34,8 +34,11 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
                             description=f"Motion length in seconds ({MIN_SECONDS}-{MAX_SECONDS})")
     seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 1)
     samples: IntProperty(name="Samples", default=1, min=1, max=8, description="Motions per prompt")
+    auto_guidance: BoolProperty(name="Model's guidance", default=True,
+                                description="Use the guidance scale the model recommends (4 for the official "
+                                            "release, 2 for the starter model)")
     cond_scale: FloatProperty(name="Guidance", default=4.0, min=0.0, soft_max=10.0,
-                              description="Classifier-free guidance scale")
+                              description="Classifier-free guidance scale (when Model's guidance is off)")
     time_steps: IntProperty(name="Steps", default=10, min=1, max=100, description="Unmasking iterations")
     temperature: FloatProperty(name="Temperature", default=1.0, min=0.0, soft_max=2.0)
     topk: FloatProperty(name="Top-k filter", default=0.9, min=0.0, max=1.0)

@@ -58,6 +58,11 @@ def run_stages(stages, config: str | dict = "starter", out: str | os.PathLike = 
         prov = {}
     prov.update({"config": cfg, "machine": _machine(), "corpus": {**cfg["corpus"], "generator": "backend.synthetic"}})
     prov.setdefault("started_utc", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    gen_path = out / "generation.json"
+    if cfg.get("generation"):
+        atomic_write_json(gen_path, cfg["generation"])
+    elif gen_path.exists():
+        gen_path.unlink()
     results = {}
     for s in [s for s in STAGES if s in stages]:
         st = StageState(state_dir, s)

@@ -562,7 +562,8 @@ def train_mask(ctx: Context) -> dict:
     vc = vq.cfg
     torch.manual_seed(ctx.cfg["corpus"]["seed"] + 2)
     aux = MaskTransformer(_tcfg(c, vc.code_dim1d, vc.nb_code1d, clip_dim, vc.num_quantizers))
-    ts = MaskTransformer2D(_tcfg(c, vc.code_dim2d, vc.nb_code2d, clip_dim, vc.num_quantizers))
+    ts = MaskTransformer2D(_tcfg(c, vc.code_dim2d, vc.nb_code2d, clip_dim, vc.num_quantizers,
+                                 mask_padding_keys=True))
     _freeze_tables(aux, ts)
     params = [p for m in (aux, ts) for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=c["lr"], betas=(0.9, 0.99), weight_decay=1e-5)

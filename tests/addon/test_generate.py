@@ -218,6 +218,20 @@ def test_batch_bad_line_is_refused(fresh, bpy_mod):
     assert scene_snapshot(bpy) == before and fresh.operators._CLIENT is None
 
 
+def test_guidance_is_left_to_the_model_unless_set(fresh, bpy_mod):
+    """Auto guidance (the default) sends cond_scale null, so the backend uses the model's own scale (2 for
+    the starter, 4 for the official release); turned off, the panel's value is sent."""
+    sp = bpy_mod.context.scene.remomask
+    assert sp.auto_guidance
+    sp.cond_scale = 6.5
+    try:
+        assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] is None
+        sp.auto_guidance = False
+        assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] == pytest.approx(6.5)
+    finally:
+        sp.auto_guidance, sp.cond_scale = True, 4.0
+
+
 def test_parse_batch(fresh):
     parse = fresh.operators.parse_batch
     assert parse("walk\n  run | 2.5 \n# x\n\n") == [("walk", None), ("run", 2.5)]

@@ -82,8 +82,8 @@ def test_generate_panel_idle_and_running(addon, bpy_mod, fresh):
     assert pt.bl_space_type == 'VIEW_3D' and pt.bl_region_type == 'UI' and pt.bl_category == "ReMoMask"
     log = draw(bpy, pt)
     props = {e[1] for e in log if e[0] == "prop"}
-    assert {"prompt", "auto_length", "length_s", "seed", "samples", "cond_scale", "use_retrieval",
-            "target"} <= props
+    assert {"prompt", "auto_length", "length_s", "seed", "samples", "auto_guidance", "cond_scale",
+            "use_retrieval", "target"} <= props
     ops = [e[1] for e in log if e[0] == "operator"]
     assert "remomask.generate" in ops and "remomask.new_seed" in ops and "remomask.cancel" not in ops
     assert not [e for e in log if e[0] == "progress"]

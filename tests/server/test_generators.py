@@ -55,6 +55,10 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
     assert gen.describe() == {"kind": "official", "path": str(tmp_path), "parts": ["vq", "mask", "res"]}
     assert isinstance(calls["bundle"], Bundle)
     assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
+    # sampling settings left out reach the pipeline as None: the model's own (generation.json) apply
+    assert {k: calls[k] for k in ("cond_scale", "time_steps", "temperature", "topk")} == dict.fromkeys(
+        ("cond_scale", "time_steps", "temperature", "topk"))
+    assert validate_generate({"prompt": "x", "cond_scale": None}).cond_scale is None
 
 
 def test_adapter_prefers_load_pipeline(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ def _cfg():
         cfg[s]["steps"] = 40
     cfg["vq"]["steps"] = 60
     cfg["residual"]["steps"] = 100  # a random residual layer per step: noisier, needs more steps to show
+    cfg["generation"] = {"cond_scale": 1.5}
     return cfg
 
 
@@ -69,6 +70,11 @@ def test_trained_folder_generates(tiny_run):
 
     out, _, _ = tiny_run
     pipe = load_starter(out)
+    # the config's recommended sampling travels with the folder (generation.json); the 2D masked
+    # transformer was trained, and runs, with padded tokens left out of its attention keys
+    assert json.loads((out / "generation.json").read_text()) == {"cond_scale": 1.5}
+    assert pipe.sampling["cond_scale"] == 1.5 and pipe.sampling["time_steps"] == 10
+    assert pipe.models.mask_ts.cfg.mask_padding_keys and not pipe.models.mask_aux.cfg.mask_padding_keys
     a = pipe.generate(["a person walks forward", "someone jumps"], lengths=[40, 60], seed=3)
     b = pipe.generate(["a person walks forward", "someone jumps"], lengths=[40, 60], seed=3)
     assert [s.joints.shape for s in a] == [(40, 22, 3), (60, 22, 3)]
@@ -123,3 +129,15 @@ def test_record_evaluation_writes_provenance(tiny_run):
     assert len(ev["semantic"]) >= 10
     assert all(v["pass_rate"] in (0.0, 1.0) and len(v["values"]) == 1 for v in ev["semantic"].values())
     assert 0 <= prov["evaluation"]["retrieval"]["t2m_family_R@1"] <= 1
+
+
+def test_generation_json_is_checked(tmp_path):
+    from backend.starter_weights import StarterError, load_sampling
+
+    assert load_sampling(tmp_path) == {}
+    (tmp_path / "generation.json").write_text('{"cond_scale": 2, "time_steps": 12.0}')
+    assert load_sampling(tmp_path) == {"cond_scale": 2.0, "time_steps": 12}
+    for bad in ('{"guidance": 2}', '{"cond_scale": -1}', '{"cond_scale": "2"}', "[2]", "{"):
+        (tmp_path / "generation.json").write_text(bad)
+        with pytest.raises(StarterError, match="generation.json"):
+            load_sampling(tmp_path)
