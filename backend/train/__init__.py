@@ -117,18 +117,22 @@ def main(argv=None) -> int:
     return 0
 
 
-def record_evaluation(out, seeds=(0, 1, 2, 3, 4)) -> dict:
-    """Run the held-out retrieval and the semantic suite on a finished model folder and store them in its
-    PROVENANCE.json under "evaluation"."""
+def record_evaluation(out, seeds=tuple(range(10))) -> dict:
+    """Run the held-out retrieval and the semantic suite (suite prompts, and held-out phrasings of them) on
+    a finished model folder and store them in its PROVENANCE.json under "evaluation"."""
     from backend.starter_weights import load_starter
     from backend.train.common import atomic_write_json
-    from backend.train.evaluate import retrieval_eval, semantic_suite
+    from backend.train.evaluate import HELDOUT_SUITE, retrieval_eval, semantic_suite
 
     out = Path(out)
-    ev = {"retrieval": retrieval_eval(out),
-          "semantic": {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}
-                       for k, v in semantic_suite(load_starter(out), seeds).items()},
-          "seeds": list(seeds)}
+    pipe = load_starter(out)
+
+    def run(suite):
+        return {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}
+                for k, v in semantic_suite(pipe, seeds, suite=suite).items()}
+
+    ev = {"retrieval": retrieval_eval(out), "semantic": run(None), "semantic_heldout": run(HELDOUT_SUITE),
+          "seeds": list(seeds), "sampling": dict(pipe.sampling)}
     prov_path = out / "PROVENANCE.json"
     prov = json.loads(prov_path.read_text())
     prov["evaluation"] = ev

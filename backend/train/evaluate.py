@@ -72,7 +72,28 @@ SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
 ]
 
 
-def semantic_suite(pipeline, seeds=(0, 1, 2, 3, 4), lengths: dict | None = None, suite=None) -> dict:
+# The same checks asked in phrasings the starter never trained on: sentences of the corpus's held-out
+# templates (backend/synthetic/captions.py, templates 5-6 of each family).
+HELDOUT_PROMPTS = {
+    "walk_forward": "a person is moving forward on foot at a steady pace",
+    "run_forward": "a man is running ahead quickly",
+    "jog_forward": "someone moves forward at a steady jog",
+    "jump_in_place": "a person jumps up and down twice on the spot",
+    "jump_forward": "a woman leaps far ahead once",
+    "wave_right": "a person lifts the right hand and waves hello",
+    "wave_left": "someone waves twice with the left hand",
+    "turn_left": "a person makes a left turn in place",
+    "turn_right": "a man rotates in place, turning ninety degrees to the right",
+    "spin_left": "someone rotates a full circle to the left",
+    "sit_down": "a person lowers the body and sits down",
+    "stand_up": "a person gets up from sitting on a chair",
+    "raise_arms": "a person brings both arms up above the head, then down",
+    "squat": "a man does deep knee bends twice",
+}
+HELDOUT_SUITE = [(name, HELDOUT_PROMPTS[name], fn) for name, _, fn in SEMANTIC_SUITE]
+
+
+def semantic_suite(pipeline, seeds=tuple(range(10)), lengths: dict | None = None, suite=None) -> dict:
     """Generate every suite prompt once per seed (``samples=len(seeds)`` in one batch per prompt set) and run
     its check. Returns {name: {"prompt", "pass_rate", "values", "messages"}}."""
     suite = suite or SEMANTIC_SUITE
@@ -128,15 +149,17 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m backend.train.evaluate")
     p.add_argument("dir", nargs="?", default=None)
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=10)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     from backend.starter_weights import load_starter
 
     pipe = load_starter(a.dir)
-    res = {"retrieval": retrieval_eval(a.dir), "semantic": semantic_suite(pipe, range(a.seeds))}
-    for k, v in res["semantic"].items():
-        print(f"{k:14s} {v['pass_rate']:.2f}  {v['values']}", file=sys.stderr)
+    res = {"retrieval": retrieval_eval(a.dir), "semantic": semantic_suite(pipe, range(a.seeds)),
+           "semantic_heldout": semantic_suite(pipe, range(a.seeds), suite=HELDOUT_SUITE)}
+    for part in ("semantic", "semantic_heldout"):
+        for k, v in res[part].items():
+            print(f"{part:16s} {k:14s} {v['pass_rate']:.2f}  {v['values']}", file=sys.stderr)
     print(json.dumps(res, indent=1))
     return 0
 

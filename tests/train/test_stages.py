@@ -128,6 +128,10 @@ def test_record_evaluation_writes_provenance(tiny_run):
     assert prov["evaluation"]["semantic"].keys() == ev["semantic"].keys()
     assert len(ev["semantic"]) >= 10
     assert all(v["pass_rate"] in (0.0, 1.0) and len(v["values"]) == 1 for v in ev["semantic"].values())
+    # the same checks in held-out phrasings, prompt for prompt different from the suite's
+    assert ev["semantic_heldout"].keys() == ev["semantic"].keys()
+    assert all(ev["semantic_heldout"][k]["prompt"] != v["prompt"] for k, v in ev["semantic"].items())
+    assert prov["evaluation"]["sampling"]["cond_scale"] == 1.5
     assert 0 <= prov["evaluation"]["retrieval"]["t2m_family_R@1"] <= 1
 
 
