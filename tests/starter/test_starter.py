@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from backend.starter_weights import MODEL_NAMES, STARTER_DIR, load_starter
-from backend.train.evaluate import SEMANTIC_SUITE, retrieval_eval, semantic_suite
+from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_SUITE, retrieval_eval, semantic_suite
 
-SEEDS = (0, 1, 2, 3, 4)
-# Checks the shipped weights pass in >= 80% of the seeds (measured; see README "Training and the starter
-# model" for every check's rate, including the ones not asserted here).
-ASSERTED = ("walk_forward", "run_forward", "jog_forward", "jump_in_place", "jump_forward", "wave_right",
-            "stand_up", "squat")
+SEEDS = tuple(range(10))
+# Every check of the suite passes in >= 80% of the seeds with its prompts (measured: all 14 at 10/10; README
+# "Training and the starter model"). In held-out phrasings (HELDOUT_SUITE) all but the ones listed here do;
+# those two the text tower maps to the wrong action (README), and their rates are printed, not asserted.
+HELDOUT_NOT_REACHED = ("walk_forward", "spin_left")
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,21 @@ def pipe():
     return load_starter()
 
 
-@pytest.fixture(scope="module")
-def suite(pipe):
-    res = semantic_suite(pipe, SEEDS)
+def _run(pipe, suite=None):
+    res = semantic_suite(pipe, SEEDS, suite=suite)
     for k, v in res.items():
         print(f"{k:14s} pass {v['pass_rate']:.0%} values {v['values']}")
     return res
+
+
+@pytest.fixture(scope="module")
+def suite(pipe):
+    return _run(pipe)
+
+
+@pytest.fixture(scope="module")
+def heldout_suite(pipe):
+    return _run(pipe, HELDOUT_SUITE)
 
 
 def test_shipped_files_and_size():
@@ -75,25 +84,39 @@ def retrieval():
     return m
 
 
-@pytest.mark.xfail(strict=True, reason="target not reached by the shipped starter: measured family R@1 0.50 "
-                                       "on held-out phrasings (see README)")
 def test_heldout_retrieval_r1_target(retrieval):
+    """Held-out phrasings of the 90-clip test split: the top motion has the caption's action >= 80 %."""
+    assert retrieval["n_test"] == 90
     assert retrieval["t2m_family_R@1"] >= 0.8, retrieval
 
 
 def test_heldout_retrieval_regression(retrieval):
-    """Guards the measured level (0.50 family R@1, 0.27 instance R@1 among 90 held-out clips; chance is
-    about 0.06 and 0.011) against regressions; it is not the 0.8 target."""
-    assert retrieval["n_test"] == 90
-    assert retrieval["t2m_family_R@1"] >= 0.45
-    assert retrieval["t2m_R@5"] >= 0.5
+    """Guards the measured instance level (R@1 0.64, R@5 0.94 among 90 held-out clips; chance is 0.011 and
+    0.056) against regressions."""
+    assert retrieval["t2m_R@1"] >= 0.5
+    assert retrieval["t2m_R@5"] >= 0.85
 
 
-@pytest.mark.parametrize("name", ASSERTED)
+def test_shipped_sampling_and_padding():
+    """The starter runs with its recommended guidance (generation.json) and its 2D masked transformer leaves
+    padded tokens out of attention (trained so)."""
+    prov = json.loads((STARTER_DIR / "PROVENANCE.json").read_text())
+    assert json.loads((STARTER_DIR / "generation.json").read_text()) == prov["config"]["generation"]
+    assert json.loads((STARTER_DIR / "mask_ts.json").read_text())["config"]["mask_padding_keys"] is True
+
+
+@pytest.mark.parametrize("name", [n for n, _, _ in SEMANTIC_SUITE])
 def test_semantic_check(suite, name):
     v = suite[name]
     assert v["pass_rate"] >= 0.8, f"{name} ({v['prompt']!r}): {v['messages']}"
 
 
-def test_semantic_suite_covers_ten_checks(suite):
-    assert len(SEMANTIC_SUITE) >= 10 and set(suite) == {n for n, _, _ in SEMANTIC_SUITE}
+@pytest.mark.parametrize("name", [n for n, _, _ in SEMANTIC_SUITE if n not in HELDOUT_NOT_REACHED])
+def test_semantic_check_heldout_phrasing(heldout_suite, name):
+    v = heldout_suite[name]
+    assert v["pass_rate"] >= 0.8, f"{name} ({v['prompt']!r}): {v['messages']}"
+
+
+def test_semantic_suite_covers_ten_checks(suite, heldout_suite):
+    assert len(SEMANTIC_SUITE) >= 10 and set(suite) == {n for n, _, _ in SEMANTIC_SUITE} == set(heldout_suite)
+    assert len(SEMANTIC_SUITE) - len(HELDOUT_NOT_REACHED) >= 10
