@@ -164,6 +164,7 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
                 "frames": int(np.asarray(s.joints).shape[0]),
                 "fps": FPS,
                 "retrieved": postprocess.captions(getattr(s, "retrieved", None)),
+                "parts": [str(x) for x in (getattr(s, "parts", None) or [])],
                 "fit_error_mm": None if fit is None else fit.mean_error_mm,
             })
         _check(cancelled)

@@ -22,7 +22,12 @@ UNIT_LENGTH = 4  # frames per token
 MAX_FRAMES = 196  # longest motion the released models were trained on (49 tokens)
 # Sampling settings used when a request leaves them out (None). A model folder may recommend its own in
 # ``generation.json`` (see backend/starter_weights.py); these are the official release's.
-SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "topk": 0.9, "res_cond_scale": 5.0}
+# ``compose_sequences``: generate a sequential prompt ("..., then ...") part by part and join the parts
+# (backend.prompt_parts, backend.motion.compose); off for the official release, which learned such captions.
+SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "topk": 0.9, "res_cond_scale": 5.0,
+                     "compose_sequences": False}
+BLEND_TOKENS = 2  # parts of a composed motion cross-fade over 2 tokens = 8 frames
+MIN_PART_TOKENS = 3  # a part shorter than this is not worth a part: the prompt is generated whole
 
 
 class TextEncoderLike(Protocol):
@@ -41,6 +46,7 @@ class GeneratedSample:
     length: int  # frames (T)
     retrieved: list[str] = field(default_factory=list)  # captions of the retrieved motions
     retrieved_ids: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # the sentences a composed motion was generated from
 
 
 def _features_to_joints(features: np.ndarray) -> np.ndarray:
@@ -130,19 +136,85 @@ class Pipeline:
                  cond_scale: float | None = None, time_steps: int | None = None, temperature: float | None = None,
                  topk: float | None = None, use_retrieval: bool = True,
                  progress: Callable[[str, float], None] | None = None, cancelled: Callable[[], bool] | None = None,
-                 res_cond_scale: float | None = None) -> list[GeneratedSample]:
+                 res_cond_scale: float | None = None, compose_sequences: bool | None = None) -> list[GeneratedSample]:
         """Generate ``samples`` motions for each prompt. ``lengths`` in frames (rounded down to a multiple of 4),
-        or None to sample them from the length estimator. Sampling settings left at None take the model's
+        or None to sample them from the length estimator. Settings left at None take the model's
         (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
-        between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'."""
+        between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'.
+
+        With ``compose_sequences`` a prompt such as "a person walks forward, then waves" is generated as its
+        parts ("a person walks forward", "a person waves"; ``backend.prompt_parts.split_sequence``), in the same
+        batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
+        A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
+        (scaled down when the whole would pass 196 frames)."""
         given = {"cond_scale": cond_scale, "time_steps": time_steps, "temperature": temperature, "topk": topk,
-                 "res_cond_scale": res_cond_scale}
+                 "res_cond_scale": res_cond_scale, "compose_sequences": compose_sequences}
         sp = {k: self.sampling[k] if v is None else v for k, v in given.items()}
-        cond_scale, time_steps, temperature, topk = sp["cond_scale"], sp["time_steps"], sp["temperature"], sp["topk"]
-        res_cond_scale = sp["res_cond_scale"]
         tok_given = self._check(prompts, lengths, samples)
-        if time_steps < 1:
+        if sp["time_steps"] < 1:
             raise ValueError("time_steps must be >= 1")
+        args = dict(seed=seed, samples=samples, cond_scale=sp["cond_scale"], time_steps=sp["time_steps"],
+                    temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
+                    use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)
+        if sp["compose_sequences"]:
+            from backend.prompt_parts import split_sequence
+
+            plans = [split_sequence(p) for p in prompts]
+            if any(len(pl) > 1 for pl in plans):
+                return self._generate_composed(list(prompts), plans, tok_given, args)
+        return self._generate_batch(list(prompts), tok_given, **args)
+
+    def _part_tokens(self, prompts, plans, tok_given, seed):
+        """-> (plans, token lengths per part): a given length split evenly (plus the blends), else the
+        estimator's per part, scaled to fit 196 frames; a prompt too short for its parts stays whole."""
+        max_tok = MAX_FRAMES // UNIT_LENGTH
+        est = None
+        if tok_given is None:
+            flat = [p for pl in plans for p in pl]
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(int(seed))
+            emb = self._encode(self.length_text_encoder, flat)
+            est = self.models.length_estimator.sample_tokens(emb, gen).clamp(1, max_tok).tolist()
+        out_plans, out_toks, k = [], [], 0
+        for i, pl in enumerate(plans):
+            n, extra = len(pl), BLEND_TOKENS * (len(pl) - 1)
+            if est is not None:
+                t = [max(int(x), MIN_PART_TOKENS) for x in est[k:k + n]]
+                k += n
+                while sum(t) - extra > max_tok and max(t) > MIN_PART_TOKENS:
+                    t[t.index(max(t))] -= 1
+                whole = [int(sum(t) - extra)] if n > 1 else t
+            else:
+                budget = tok_given[i] + extra
+                t = [budget // n + (1 if j < budget % n else 0) for j in range(n)]
+                whole = [tok_given[i]]
+            if n > 1 and (min(t) < MIN_PART_TOKENS or sum(t) - extra > max_tok):
+                pl, t = [prompts[i]], [min(max(whole[0], 1), max_tok)]
+            out_plans.append(pl)
+            out_toks.append(t)
+        return out_plans, out_toks
+
+    def _generate_composed(self, prompts, plans, tok_given, args) -> list[GeneratedSample]:
+        from backend.motion.compose import join_features
+
+        plans, toks = self._part_tokens(prompts, plans, tok_given, args["seed"])
+        flat = [p for pl in plans for p in pl]
+        inner = self._generate_batch(flat, [x for t in toks for x in t], **args)
+        samples, out, k = args["samples"], [], 0
+        for prompt, pl in zip(prompts, plans):
+            for s in range(samples):
+                rows = [inner[(k + j) * samples + s] for j in range(len(pl))]
+                f = join_features([r.features for r in rows], BLEND_TOKENS * UNIT_LENGTH)
+                out.append(GeneratedSample(
+                    prompt=prompt, sample_index=s, seed=int(args["seed"]), joints=_features_to_joints(f),
+                    features=f, length=int(len(f)), retrieved=[c for r in rows for c in r.retrieved],
+                    retrieved_ids=[i for r in rows for i in r.retrieved_ids], parts=list(pl) if len(pl) > 1 else []))
+            k += len(pl)
+        return out
+
+    def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
+                        res_cond_scale, use_retrieval, progress, cancelled) -> list[GeneratedSample]:
+        """All prompts x samples as one batch; ``tok_given`` token lengths per prompt, or None."""
         m = self.models
         dev = self.device
         report = progress or (lambda stage, frac: None)

@@ -11,7 +11,8 @@ A model folder (``backend/starter`` or the ``--out`` of ``python -m backend.trai
 - ``database/``: the retrieval database in the official 4-file layout.
 - ``PROVENANCE.json``: corpus, config, training time and machine, held-out metrics.
 - ``generation.json`` (optional): the sampling settings the model is meant to run with when a request
-  leaves them out, e.g. ``{"cond_scale": 2.0}`` (keys of ``backend.pipeline.SAMPLING_DEFAULTS``).
+  leaves them out, e.g. ``{"cond_scale": 2.0, "compose_sequences": true}`` (keys of
+  ``backend.pipeline.SAMPLING_DEFAULTS``).
 
 ``load_starter(dir=None, device="cpu") -> Pipeline`` builds the same ``Bundle``/``Pipeline`` as the official
 loader does for a release folder.
@@ -142,10 +143,15 @@ def load_sampling(directory: str | os.PathLike) -> dict:
         d = json.loads(p.read_text())
     except (OSError, ValueError) as e:
         raise StarterError(f"cannot read {p}: {e}") from None
-    if not isinstance(d, dict) or set(d) - set(SAMPLING_DEFAULTS) or \
-            not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in d.values()):
-        raise StarterError(f"{p}: expected non-negative numbers for some of {', '.join(SAMPLING_DEFAULTS)}")
-    return {k: (int(v) if k == "time_steps" else float(v)) for k, v in d.items()}
+    def ok(k, v):
+        if isinstance(SAMPLING_DEFAULTS.get(k), bool):
+            return isinstance(v, bool)
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+
+    if not isinstance(d, dict) or set(d) - set(SAMPLING_DEFAULTS) or not all(ok(k, v) for k, v in d.items()):
+        raise StarterError(f"{p}: expected non-negative numbers (compose_sequences: true/false) for some of "
+                           f"{', '.join(SAMPLING_DEFAULTS)}")
+    return {k: (v if isinstance(v, bool) else int(v) if k == "time_steps" else float(v)) for k, v in d.items()}
 
 
 def load_starter_bundle(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu",

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def record_evaluation(out, seeds=tuple(range(10))) -> dict:
+def record_evaluation(out, seeds=tuple(range(20))) -> dict:
     """Run the held-out retrieval and the semantic suite (suite prompts, and held-out phrasings of them) on
     a finished model folder and store them in its PROVENANCE.json under "evaluation"."""
     from backend.starter_weights import load_starter

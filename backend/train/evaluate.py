@@ -53,6 +53,17 @@ def _both(*fns):
     return f
 
 
+def _then(first, second):
+    """A two-part prompt: ``first`` holds on the first half of the motion, ``second`` on the second half."""
+    def f(joints):
+        a = np.asarray(joints)
+        h = len(a) // 2
+        r1, r2 = first(a[:h]), second(a[h:])
+        return C.Check(bool(r1) and bool(r2), r2.value, r2.threshold,
+                       f"first half: {r1.message}; second half: {r2.message}")
+    return f
+
+
 # (name, prompt, check)
 SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
     ("walk_forward", "a person walks forward", C.check_walk_forward),
@@ -69,6 +80,10 @@ SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
     ("stand_up", "a person stands up from a chair", _stand_up),
     ("raise_arms", "a person raises both arms above the head", _raise_both),
     ("squat", "a person does a squat", _squat),
+    ("walk_then_wave", "a person walks forward, then waves with the right hand",
+     _then(C.check_walk_forward, lambda j: C.check_wave(j, "right"))),
+    ("jump_then_wave", "a person jumps in place, then waves with the right hand",
+     _then(C.check_jump, lambda j: C.check_wave(j, "right"))),
 ]
 
 
@@ -89,11 +104,13 @@ HELDOUT_PROMPTS = {
     "stand_up": "a person gets up from sitting on a chair",
     "raise_arms": "a person brings both arms up above the head, then down",
     "squat": "a man does deep knee bends twice",
+    "walk_then_wave": "a man walks quickly forward and then lifts the right hand and waves hello",
+    "jump_then_wave": "a woman jumps up and down twice on the spot, then lifts the right hand and waves hello",
 }
 HELDOUT_SUITE = [(name, HELDOUT_PROMPTS[name], fn) for name, _, fn in SEMANTIC_SUITE]
 
 
-def semantic_suite(pipeline, seeds=tuple(range(10)), lengths: dict | None = None, suite=None) -> dict:
+def semantic_suite(pipeline, seeds=tuple(range(20)), lengths: dict | None = None, suite=None) -> dict:
     """Generate every suite prompt once per seed (``samples=len(seeds)`` in one batch per prompt set) and run
     its check. Returns {name: {"prompt", "pass_rate", "values", "messages"}}."""
     suite = suite or SEMANTIC_SUITE
@@ -149,7 +166,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m backend.train.evaluate")
     p.add_argument("dir", nargs="?", default=None)
-    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=20)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     from backend.starter_weights import load_starter

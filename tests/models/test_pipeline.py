@@ -152,3 +152,38 @@ def test_sampling_defaults_come_from_the_model(tiny, encoder):
     assert np.array_equal(c.features, d.features) and not np.array_equal(a.features, c.features)
     with pytest.raises(ValueError, match="unknown sampling"):
         Pipeline(tiny, encoder, sampling={"guidance": 2.0})
+
+
+def test_sequential_prompt_is_composed_from_its_parts(tiny, encoder):
+    """With compose_sequences a "X, then Y" prompt is generated as its parts in the same batch and joined:
+    the result equals joining that batch's part motions; its length is the one asked for."""
+    from backend.motion.compose import join_features
+
+    p = Pipeline(tiny, encoder, sampling={"compose_sequences": True})
+    out = p.generate(["walk, then jump", "kick"], lengths=[80, 40], seed=1, samples=2, time_steps=2)
+    assert [(s.prompt, s.sample_index, s.length) for s in out] == [
+        ("walk, then jump", 0, 80), ("walk, then jump", 1, 80), ("kick", 0, 40), ("kick", 1, 40)]
+    assert out[0].parts == ["a person walk", "a person jump"] and out[2].parts == []
+    # 80 frames = 20 tokens, + 2 tokens of cross-fade, shared evenly: two 44-frame parts
+    inner = p.generate(["a person walk", "a person jump", "kick"], lengths=[44, 44, 40], seed=1, samples=2,
+                       time_steps=2, compose_sequences=False)
+    for s in (0, 1):
+        want = join_features([inner[s].features, inner[2 + s].features], 8)
+        assert np.array_equal(out[s].features, want)
+        assert out[s].joints.shape == (80, 22, 3) and np.isfinite(out[s].joints).all()
+    assert np.array_equal(out[2].features, inner[4].features)
+    # off (the official release's default): the prompt is one sentence
+    whole = Pipeline(tiny, encoder).generate(["walk, then jump"], lengths=[80], seed=1, time_steps=2)[0]
+    assert whole.parts == [] and whole.length == 80
+
+
+def test_composed_lengths_from_the_estimator_fit_196_frames(tiny, encoder):
+    p = Pipeline(tiny, encoder, sampling={"compose_sequences": True})
+    long = "walk, then run, then jump, then kick, then wave, then bow, then clap, then spin"
+    out = p.generate([long, "jog, then sit"], seed=4, time_steps=2)
+    for s in out:
+        assert 4 <= s.length <= 196 and s.length % 4 == 0 and s.joints.shape[0] == s.length
+    assert len(out[0].parts) == 8 and len(out[1].parts) == 2
+    # too short for its parts: generated whole
+    short = p.generate(["walk, then jump"], lengths=[8], seed=0, time_steps=2)[0]
+    assert short.parts == [] and short.length == 8
