@@ -183,13 +183,12 @@ class Pipeline:
                 k += n
                 while sum(t) - extra > max_tok and max(t) > MIN_PART_TOKENS:
                     t[t.index(max(t))] -= 1
-                whole = [int(sum(t) - extra)] if n > 1 else t
+                total = sum(t) - extra
             else:
-                budget = tok_given[i] + extra
-                t = [budget // n + (1 if j < budget % n else 0) for j in range(n)]
-                whole = [tok_given[i]]
-            if n > 1 and (min(t) < MIN_PART_TOKENS or sum(t) - extra > max_tok):
-                pl, t = [prompts[i]], [min(max(whole[0], 1), max_tok)]
+                total = tok_given[i]
+                t = [(total + extra) // n + (1 if j < (total + extra) % n else 0) for j in range(n)]
+            if n > 1 and (min(t) < MIN_PART_TOKENS or total > max_tok):
+                pl, t = [prompts[i]], [min(max(total, 1), max_tok)]
             out_plans.append(pl)
             out_toks.append(t)
         return out_plans, out_toks

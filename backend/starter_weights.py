@@ -143,6 +143,7 @@ def load_sampling(directory: str | os.PathLike) -> dict:
         d = json.loads(p.read_text())
     except (OSError, ValueError) as e:
         raise StarterError(f"cannot read {p}: {e}") from None
+
     def ok(k, v):
         if isinstance(SAMPLING_DEFAULTS.get(k), bool):
             return isinstance(v, bool)

@@ -31,8 +31,8 @@ class TransformerConfig:
     project_cond: bool | None = None
     # 2D masked transformer only: whether its SSTA layers ignore padded motion tokens as keys and values.
     # The released model attends to them (its training did), so official configs leave this off; without it
-    # a sample's motion depends on how much padding its batch mates add. The project's own models train
-    # and run with it on.
+    # a sample's motion depends on how much padding its batch mates add. The project's own models run with
+    # it on (trained on length-bucketed batches that carry almost no padding; backend/train/stages.py).
     mask_padding_keys: bool = False
     # residual transformers only
     num_quantizers: int = 6

@@ -24,11 +24,11 @@ def join_features(parts, blend: int = 8) -> np.ndarray:
         raise ValueError("blend must be >= 0")
     if len(arrs) > 1 and any(len(a) <= blend for a in arrs):
         raise ValueError(f"every part must be longer than the {blend}-frame blend")
-    out = arrs[0]
-    if blend == 0:
-        return np.concatenate(arrs) if len(arrs) > 1 else out.copy()
+    if len(arrs) == 1 or blend == 0:
+        return np.concatenate(arrs)
     w = np.linspace(0.0, 1.0, blend + 2, dtype=np.float32)[1:-1, None]
+    out = arrs[0]
     for nxt in arrs[1:]:
         mid = (1 - w) * out[-blend:] + w * nxt[:blend]
         out = np.concatenate([out[:-blend], mid, nxt[blend:]])
-    return out.astype(np.float32, copy=False) if len(arrs) > 1 else out.copy()
+    return out

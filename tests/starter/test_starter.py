@@ -100,7 +100,7 @@ def test_heldout_retrieval_regression(retrieval):
 
 def test_shipped_sampling_and_padding():
     """The starter runs with its recommended guidance (generation.json) and its 2D masked transformer leaves
-    padded tokens out of attention (trained so)."""
+    padded tokens out of attention."""
     prov = json.loads((STARTER_DIR / "PROVENANCE.json").read_text())
     assert json.loads((STARTER_DIR / "generation.json").read_text()) == prov["config"]["generation"]
     assert json.loads((STARTER_DIR / "mask_ts.json").read_text())["config"]["mask_padding_keys"] is True

@@ -71,7 +71,7 @@ def test_trained_folder_generates(tiny_run):
     out, _, _ = tiny_run
     pipe = load_starter(out)
     # the config's recommended sampling travels with the folder (generation.json); the 2D masked
-    # transformer was trained, and runs, with padded tokens left out of its attention keys
+    # transformer is exported to run with padded tokens left out of its attention keys
     assert json.loads((out / "generation.json").read_text()) == {"cond_scale": 1.5}
     assert pipe.sampling["cond_scale"] == 1.5 and pipe.sampling["time_steps"] == 10
     assert pipe.models.mask_ts.cfg.mask_padding_keys and not pipe.models.mask_aux.cfg.mask_padding_keys
