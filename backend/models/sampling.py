@@ -41,5 +41,7 @@ def categorical(logits: torch.Tensor, temperature: float, generator: torch.Gener
 def gumbel(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
     """argmax(logits / temperature + Gumbel noise), as the residual transformers sample."""
     u = _uniform(logits.shape, logits, generator)
-    noise = -torch.log(-torch.log(u.clamp(min=1e-20)).clamp(min=1e-20))
+    # -log(-log u), each log of a value clamped away from 0. The negation must happen before the outer clamp:
+    # log(u) <= 0, so clamping it first gives a constant 1e-20, NaN noise and argmax 0 for every token.
+    noise = -torch.log((-torch.log(u.clamp(min=1e-20))).clamp(min=1e-20))
     return (logits.float() / max(float(temperature), 1e-10) + noise).argmax(dim=-1)

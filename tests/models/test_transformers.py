@@ -166,3 +166,31 @@ def test_length_estimator_sampling(tiny, encoder):
     a = est.sample_tokens(emb.repeat(50, 1), _gen(1))
     assert torch.equal(a, est.sample_tokens(emb.repeat(50, 1), _gen(1)))
     assert len(set(a.tolist())) > 5  # near-uniform logits spread over many lengths
+
+
+def test_residual_layers_sample_varied_tokens_that_change_the_motion(tiny, encoder):
+    """Regression: every residual token used to come out 0 (NaN Gumbel noise, argmax 0). The residual layers
+    must draw varied tokens, and the decoded motion must differ from the one decoded with them zeroed."""
+    g = torch.Generator().manual_seed(0)
+    cond = encoder.encode(["a person walks", "a person jumps"])
+    m_lens = torch.tensor([10, 7])
+    base_aux = tiny.mask_aux.generate(cond, m_lens, 3, 4.0, 1.0, 0.9, g)
+    base_ts = tiny.mask_ts.generate(cond, m_lens, None, 3, 4.0, 1.0, 0.9, g, use_retrieval=False)
+    all_aux = tiny.res_aux.generate(base_aux, cond, m_lens, 1.0, 0.5, 5.0, g)
+    all_ts = tiny.res_ts.generate(base_ts, cond, m_lens, 1.0, 0.5, 5.0, g)
+    assert all_aux.shape == (2, 10, 3) and all_ts.shape == (2, 10, 6, 3)
+    for ids, n_codes in ((all_aux, 24), (all_ts, 20)):
+        real = ids[..., 1:][ids[..., 1:] >= 0]
+        assert real.numel() > 0 and (real < n_codes).all()
+        assert len(torch.unique(real)) >= 5, torch.unique(real)   # not constant
+        assert (real != 0).float().mean() > 0.5                   # and not mostly the code 0
+    def zero_residuals(ids):  # what the bug produced: code 0 on every residual layer (padding stays -1)
+        z = ids.clone()
+        z[..., 1:] = torch.where(z[..., 1:] >= 0, 0, z[..., 1:])
+        return z
+
+    with torch.no_grad():
+        full = tiny.vq.decode(all_aux, all_ts)
+        zeroed = tiny.vq.decode(zero_residuals(all_aux), zero_residuals(all_ts))
+    assert torch.isfinite(full).all()
+    assert (full - zeroed).abs().max() > 1e-3
