@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["split_sequence", "SUBJECTS"]
+__all__ = ["split_sequence"]
 
-# Subjects a part may start with; later parts without one get the first part's.
-SUBJECTS = ("a person", "the person", "someone", "somebody", "a man", "the man", "a woman", "the woman",
-            "a figure", "the figure", "a human", "the human", "a character", "the character", "a guy", "a girl",
-            "a boy", "a child", "a kid")
+# Subjects a part may start with; later parts without one get the first part's. A subject is a pronoun,
+# "someone"-like word, a determiner (+ at most one adjective) + a person noun ("the guy", "a young woman"),
+# or a name (one or two capitalised words followed by a verb: "Maria waves", "John Smith is jumping").
 _PRONOUNS = ("he", "she", "they", "it")
+_SOMEONE = ("someone", "somebody", "everyone", "everybody", "anyone", "he", "she", "they", "i", "we", "you")
+_PERSON_NOUNS = ("person|man|woman|guy|girl|boy|child|kid|lady|gentleman|gal|dude|figure|human|character|people|"
+                 "adult|teen|teenager|toddler|athlete|player|dancer|actor|soldier|robot|individual|subject|male|"
+                 "female|mannequin|avatar|runner|fighter|boxer|zombie|men|women|kids|children")
+_NOUN_SUBJECT = re.compile(rf"^(?:a|an|the|this|that|one|some)\s+(?:[a-z'-]+\s+)?(?:{_PERSON_NOUNS})(?=\s)",
+                           re.IGNORECASE)
+_NAME_SUBJECT = re.compile(r"^([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)\s+(is|was|keeps|does|[a-z]+s)\b")
+# Capitalised first words that are not names (imperatives: "Walk forwards, then wave") and words after them
+# that end in "s" without being a verb
+_NOT_NAMES = frozenset("a an the this that first then walk run jog jump hop skip wave turn spin sit stand kick punch "
+                       "clap squat bow dance raise lift step move go crouch crawl throw stretch shuffle".split())
+_NOT_VERBS = frozenset("forwards backwards sideways towards downwards upwards afterwards its his hers this thus "
+                       "across always as".split())
 # ", then" / " and then" / ", after that" / ", afterwards" / ", and finally" ... between two actions
 _JOINERS = re.compile(r"\s*(?:,\s*|\s+)(?:and\s+)?(?:then|after\s+that|afterwards|finally)\s*,?\s+",
                       re.IGNORECASE)
@@ -25,10 +37,16 @@ _FIRST = re.compile(r"^(?:first(?:ly)?|at\s+first)\s*,?\s+", re.IGNORECASE)
 
 
 def _subject_of(text: str) -> str | None:
-    low = text.lower()
-    for s in sorted(SUBJECTS, key=len, reverse=True):
-        if low.startswith(s + " "):
-            return text[:len(s)]
+    """The subject a sentence starts with (as written), or None."""
+    first = text.split(" ", 1)[0]
+    if first.lower() in _SOMEONE and " " in text:
+        return first
+    m = _NOUN_SUBJECT.match(text)
+    if m:
+        return m.group(0)
+    m = _NAME_SUBJECT.match(text)
+    if m and m.group(1).split()[0].lower() not in _NOT_NAMES and m.group(2).lower() not in _NOT_VERBS:
+        return m.group(1)
     return None
 
 
@@ -46,10 +64,14 @@ def split_sequence(prompt: str) -> list[str]:
     if len(parts) < 2 or not all(parts) or any(p.split()[0].lower() in _NOT_AN_ACTION for p in parts[1:]):
         return [" ".join(str(prompt).split())]
     subject = subject or "a person"
-    out = [f"{subject} {parts[0]}"]
+
+    def with_subject(p):  # "Walk forward" -> "a person walk forward"
+        return f"{subject} {p[0].lower()}{p[1:]}"
+
+    out = [with_subject(parts[0])]
     for p in parts[1:]:
         words = p.split(" ", 1)
         if words[0].lower() in _PRONOUNS and len(words) == 2:
             p = words[1]
-        out.append(p if _subject_of(p) else f"{subject} {p}")
+        out.append(p if _subject_of(p) else with_subject(p))
     return out

@@ -31,3 +31,27 @@ def test_split(prompt, parts):
 ])
 def test_not_split(prompt):
     assert split_sequence(prompt) == [" ".join(prompt.split())]
+
+
+@pytest.mark.parametrize("subject", [
+    "a man", "the man", "a woman", "the woman", "a kid", "the kid", "a guy", "the guy", "a person", "the person",
+    "a young woman", "an old man", "the little girl", "a dancer", "he", "she", "they", "someone", "somebody",
+    "She", "Maria", "John Smith", "Alex",
+])
+def test_subject_is_kept_in_every_part(subject):
+    """The first part keeps the subject as typed, and later parts get it (never "a person she ...")."""
+    assert split_sequence(f"{subject} jogs in place, then waves") == [f"{subject} jogs in place", f"{subject} waves"]
+    assert split_sequence(f"{subject} jumps twice and then sits down") == \
+        [f"{subject} jumps twice", f"{subject} sits down"]
+
+
+@pytest.mark.parametrize("prompt, parts", [
+    ("she jogs in place, then waves", ["she jogs in place", "she waves"]),
+    ("the guy walks forward, then he turns around", ["the guy walks forward", "the guy turns around"]),
+    ("Maria is running, then she stops", ["Maria is running", "Maria stops"]),
+    ("Walk forwards, then wave", ["a person walk forwards", "a person wave"]),
+    ("Walks forward, then waves", ["a person walks forward", "a person waves"]),
+    ("jump, then spin", ["a person jump", "a person spin"]),
+])
+def test_subjects_names_and_imperatives(prompt, parts):
+    assert split_sequence(prompt) == parts
