@@ -13,8 +13,8 @@ Every model is built from its opt.txt (plus the VQ sizes) and loaded with ``load
 after dropping only ``clip_model.*`` keys (the reference drops them too). Files are read with
 ``torch.load(weights_only=True)``, allowing only numpy scalar/array globals.
 
-Retrieval (Part-TMR + database) is loaded by ``backend.retrieval.load_retriever(models_dir, device)`` when
-that module exists.
+Retrieval (Part-TMR + database) is loaded by ``backend.retrieval.retriever.load_retriever``. Turning a folder
+into a pipeline (text encoders included) is ``backend.model_folder.load_pipeline``'s job.
 """
 
 from __future__ import annotations
@@ -379,33 +379,17 @@ def load_bundle(models_dir: str | os.PathLike, device: str | torch.device = "cpu
 
     retriever = None
     if load_retrieval:
-        load_retriever = _find_load_retriever()
-        if load_retriever is None:
-            info["retrieval"] = "backend.retrieval not available"
-        else:
-            try:
-                retriever = load_retriever(models_dir, device)
-            except Exception as e:
-                raise BundleError(f"retrieval: {e}") from None
+        from backend.retrieval.retriever import load_retriever
+
+        try:
+            retriever = load_retriever(models_dir, device)
+        except Exception as e:
+            raise BundleError(f"retrieval: {e}") from None
 
     models = [vq, mask_aux, mask_ts, res_aux, res_ts] + ([est] if est is not None else [])
     for mod in models:
         mod.to(device).eval()
     return Bundle(vq, mask_aux, mask_ts, res_aux, res_ts, est, mean, std, retriever, info)
-
-
-def _find_load_retriever():
-    """``load_retriever`` of the retrieval work area: ``backend.retrieval`` or ``backend.retrieval.retriever``."""
-    import importlib
-
-    for name in ("backend.retrieval", "backend.retrieval.retriever"):
-        try:
-            fn = getattr(importlib.import_module(name), "load_retriever", None)
-        except ImportError:
-            continue
-        if fn is not None:
-            return fn
-    return None
 
 
 def describe_bundle(models_dir: str | os.PathLike) -> dict:
@@ -438,29 +422,35 @@ def describe_bundle(models_dir: str | os.PathLike) -> dict:
     return out
 
 
-def format_description(desc: dict) -> str:
-    return json.dumps(desc, indent=2, default=str)
-
-
 # ---------------------------------------------------------------------------------------------- writing
 def save_official_layout(root: str | os.PathLike, vq: RVQVAE, mask_aux: MaskTransformer, mask_ts: MaskTransformer2D,
                          res_aux: ResidualTransformer, res_ts: ResidualTransformer2D,
                          estimator: LengthEstimator | None = None, mean: np.ndarray | None = None,
                          std: np.ndarray | None = None, names=("rvq", "mtrans", "rtrans"),
-                         dataset: str = "t2m") -> Path:
+                         dataset: str = "humanml3d") -> Path:
     """Write models in the official layout under ``root/checkpoints/<dataset>/`` (tests, and exporting a
-    model for tools that expect the release layout). Returns that folder."""
+    model for tools that expect the release layout). Returns that folder.
+
+    What the reference loader reads is there: every ``opt.txt`` names ``checkpoints_dir`` (``./checkpoints``,
+    relative to ``root``, as the reference runs from its repository root) and ``dataset_name`` (the folder
+    name: the reference builds ``<checkpoints_dir>/<dataset_name>/<name>/model/net_best_fid.tar``, and its
+    RVQ-VAE accepts only ``humanml3d``, ``kit`` or ``motionx``); the VQ checkpoint carries ``ep`` and
+    ``value`` (printed on load; no FID is known for an export, so it is None), the transformers ``ep``, the
+    length estimator (``checkpoints/<dataset_name>/length_estimator/model/finest.tar``) ``epoch``."""
+    if dataset not in ("humanml3d", "kit", "motionx"):
+        raise ValueError(f"dataset must be humanml3d, kit or motionx (the reference's names), got {dataset!r}")
     base = Path(root) / "checkpoints" / dataset
     vname, mname, rname = names
     v = vq.cfg
-    vopt = {"name": vname, "dataset_name": "humanml3d", "code_dim1d": v.code_dim1d, "nb_code1d": v.nb_code1d,
+    common = {"checkpoints_dir": "./checkpoints", "dataset_name": dataset}
+    vopt = {"name": vname, **common, "code_dim1d": v.code_dim1d, "nb_code1d": v.nb_code1d,
             "code_dim2d": v.code_dim2d, "nb_code2d": v.nb_code2d, "num_quantizers": v.num_quantizers,
             "down_t": v.down_t, "stride_t": v.stride_t, "width": v.width, "depth": v.depth,
             "dilation_growth_rate": v.dilation_growth_rate, "vq_act": v.activation, "vq_norm": v.norm,
             "shared_codebook": v.shared_codebook, "mu": 0.99, "quantize_dropout_prob": 0.2}
 
     def topt(name, cfg, extra):
-        return {"name": name, "vq_name": vname, "dataset_name": dataset, "latent_dim": cfg.latent_dim,
+        return {"name": name, "vq_name": vname, **common, "latent_dim": cfg.latent_dim,
                 "ff_size": cfg.ff_size, "n_layers": cfg.num_layers, "n_heads": cfg.num_heads,
                 "dropout": cfg.dropout, "attnj": cfg.attnj, "attnt": cfg.attnt, "cond_drop_prob": 0.1, **extra}
 
@@ -471,7 +461,8 @@ def save_official_layout(root: str | os.PathLike, vq: RVQVAE, mask_aux: MaskTran
         os.replace(tmp, path)
 
     write_opt(base / vname / "opt.txt", vopt)
-    save(base / vname / "model" / "net_best_fid.tar", {"vq_model": vq.state_dict(), "ep": 1, "total_it": 1})
+    save(base / vname / "model" / "net_best_fid.tar", {"vq_model": vq.state_dict(), "ep": 1, "total_it": 1,
+                                                          "value": None})
     mean = np.zeros(v.input_width, np.float32) if mean is None else np.asarray(mean, np.float32)
     std = np.ones(v.input_width, np.float32) if std is None else np.asarray(std, np.float32)
     (base / vname / "meta").mkdir(parents=True, exist_ok=True)
@@ -486,5 +477,6 @@ def save_official_layout(root: str | os.PathLike, vq: RVQVAE, mask_aux: MaskTran
          {"res_transformer_aux": res_aux.state_dict(), "res_transformer_ts": res_ts.state_dict(), "ep": 1,
           "total_it": 1})
     if estimator is not None:
-        save(base / "length_estimator" / "model" / "finest.tar", {"estimator": estimator.state_dict(), "epoch": 1})
+        save(base / "length_estimator" / "model" / "finest.tar", {"estimator": estimator.state_dict(), "epoch": 1,
+                                                                      "niter": 1})
     return base

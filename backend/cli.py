@@ -179,42 +179,28 @@ def cmd_generate(args) -> int:
     return EXIT_OK
 
 
-def _describe_folder(models: Path) -> dict | None:
-    """The bundle's own description without loading weights (backend.checkpoints.describe_bundle)."""
-    try:
-        from backend.checkpoints import describe_bundle  # noqa: PLC0415
-    except ImportError:
-        return None
-    from .generators import find_clip_weights  # noqa: PLC0415
-    desc = dict(describe_bundle(models))
-    clip = find_clip_weights(models)
-    desc["clip_text_encoder"] = str(clip) if clip else None
-    if clip is None:
-        desc.setdefault("problems", []).append("no CLIP ViT-B-32.pt found (the text encoder)")
-    return desc
-
-
 def cmd_info(args) -> int:
     models = Path(args.models).expanduser()
     if args.generator is None and not args.load:
         if not models.is_dir():
             raise UserError(f"models folder not found: {models}")
-        desc = _describe_folder(models)
-        if desc is not None:
-            problems = desc.get("problems") or []
-            if args.json:
-                print(json.dumps(desc, indent=2, default=str))
-            else:
-                for k, v in desc.items():
-                    if k != "problems":
-                        print(f"{k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}")
-                for pr in problems:
-                    print(f"problem: {pr}")
-            if problems:
-                print(f"error: {models} is not a complete models folder ({len(problems)} problem(s))",
-                      file=sys.stderr)
-                return EXIT_USAGE
-            return EXIT_OK
+        from backend.model_folder import describe_folder  # noqa: PLC0415
+
+        desc = describe_folder(models)
+        problems = desc.get("problems") or []
+        if args.json:
+            print(json.dumps(desc, indent=2, default=str))
+        else:
+            for k, v in desc.items():
+                if k != "problems":
+                    print(f"{k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}")
+            for pr in problems:
+                print(f"problem: {pr}")
+        if problems:
+            print(f"error: {models} is not a complete models folder ({len(problems)} problem(s))",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        return EXIT_OK
     gen, device = _load(args)
     info = gen.describe()
     if args.json:

@@ -74,6 +74,10 @@ class Pipeline:
         self.text_encoder = text_encoder
         self.length_text_encoder = length_text_encoder or text_encoder
         self.retriever = retriever
+        # Set by backend.model_folder.load_pipeline: what hello / `remomask info` report, and why retrieval
+        # is unavailable (None when it is, or when it was not asked for).
+        self.info: dict = {}
+        self.retrieval_note: str | None = None
         self.device = torch.device(device) if device is not None else next(models.vq.parameters()).device
         for name in ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator"):
             m = getattr(models, name, None)
@@ -84,24 +88,6 @@ class Pipeline:
         clip_dim = models.mask_aux.cfg.clip_dim
         if getattr(text_encoder, "dim", clip_dim) != clip_dim:
             raise ValueError(f"text encoder gives {text_encoder.dim}-d embeddings, the transformers expect {clip_dim}")
-
-    @classmethod
-    def from_dir(cls, models_dir, device="cpu", text_encoder: TextEncoderLike | None = None,
-                 length_text_encoder: TextEncoderLike | None = None, load_retrieval: bool = True) -> "Pipeline":
-        """Load the official release in ``models_dir`` (see :mod:`backend.checkpoints`).
-
-        The released transformers were trained on the Part-TMR text embedding (CLIP ViT-B/32 + the
-        retriever's text projection), so when ``text_encoder`` is None the retriever's ``text_encoder``
-        model (``text_model``, or ``text_encoder``) is used if it has one."""
-        from backend.checkpoints import load_bundle
-
-        bundle = load_bundle(models_dir, device, load_retrieval=load_retrieval)
-        if text_encoder is None:
-            text_encoder = getattr(bundle.retriever, "text_model", None) or \
-                getattr(bundle.retriever, "text_encoder", None)
-        if text_encoder is None:
-            raise ValueError("no text encoder given and the retriever does not provide one")
-        return cls(bundle, text_encoder, bundle.retriever, length_text_encoder, device)
 
     # ------------------------------------------------------------------------------------------------
     def _check(self, prompts, lengths, samples):

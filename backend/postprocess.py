@@ -1,30 +1,25 @@
 """What happens to a generated sample after the model: SMPL fitting, the motion file, the BVH.
 
-Thin adapters: they call ``smpl_fitting.fit_motion``, ``backend.motion.motion_file.save_motion`` and
-``backend.motion.bvh.write_bvh`` when those are importable. Without the motion-file module a minimal
-writer with the same fields (DESIGN.md section 3, written atomically) is used; without smpl_fitting or
-the BVH writer, fitting/BVH are skipped and the caller is told why.
+Thin adapters: they call ``smpl_fitting.fit_motion`` (when importable; else fitting is skipped and the
+caller is told why), ``backend.motion.motion_file.save_motion`` (the one motion-file writer) and
+``backend.motion.bvh.write_bvh``.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .motion.motion_file import save_motion
 from .protocol import FPS
 
 log = logging.getLogger("remomask.server")
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass
@@ -131,31 +126,6 @@ def _call_filtered(fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
-def _fallback_save(path: Path, **fields):
-    arrays = {"format_version": np.array(1)}
-    for k, v in fields.items():
-        if v is None:
-            continue
-        if k in ("prompt",):
-            arrays[k] = np.array(str(v))
-        elif k == "retrieved":
-            arrays[k] = np.array([str(c) for c in v], dtype=str)
-        else:
-            arrays[k] = np.asarray(v)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp.npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; use the user's usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_sample(path: Path, sample, fit: Fit | None):
     """Write one motion file atomically (joints, features, prompt, seed, retrieved, fps, fit fields)."""
     fields: dict[str, Any] = {
@@ -169,11 +139,7 @@ def save_sample(path: Path, sample, fit: Fit | None):
     }
     if fit is not None:
         fields.update(fit.fields)
-    save_motion = _import("backend.motion.motion_file", "save_motion")
-    if save_motion is None:
-        _fallback_save(Path(path), **fields)
-    else:
-        _call_filtered(save_motion, path, **{k: v for k, v in fields.items() if v is not None})
+    save_motion(path, **{k: v for k, v in fields.items() if v is not None})
 
 
 # The SMPL kinematic tree (names and parents), used when smpl_fitting.skeleton is not importable.

@@ -124,7 +124,9 @@ class Server:
                                                     default=str)))
         except Exception as exc:  # noqa: BLE001
             log.warning("describe() failed: %s", exc)
-        caps = ["generate", "cancel", "progress", "multi_prompt", "length_estimator"]
+        caps = ["generate", "cancel", "progress", "multi_prompt"]
+        if models.get("length_estimator", True):  # a folder without one needs lengths given
+            caps.append("length_estimator")
         if not str(models.get("retrieval", "")).startswith("retrieval unavailable"):
             caps.append("retrieval")
         if postprocess.fitter_available():

@@ -14,8 +14,8 @@ A model folder (``backend/starter`` or the ``--out`` of ``python -m backend.trai
   leaves them out, e.g. ``{"cond_scale": 2.0, "compose_sequences": true}`` (keys of
   ``backend.pipeline.SAMPLING_DEFAULTS``).
 
-``load_starter(dir=None, device="cpu") -> Pipeline`` builds the same ``Bundle``/``Pipeline`` as the official
-loader does for a release folder.
+``load_starter_bundle`` reads such a folder into the same ``Bundle`` the official loader builds; turning a
+folder into a pipeline is ``backend.model_folder.load_pipeline``'s job (the one loader for every layout).
 """
 
 from __future__ import annotations
@@ -179,17 +179,52 @@ def load_starter_bundle(directory: str | os.PathLike | None = None, device: str 
     info = {"folder": str(d), "kind": "starter", "sampling": load_sampling(d)}
     prov = d / "PROVENANCE.json"
     if prov.is_file():
-        info["provenance"] = json.loads(prov.read_text())
+        info["provenance"] = provenance_summary(json.loads(prov.read_text()))
     bundle = Bundle(mods["vq"], mods["mask_aux"], mods["mask_ts"], mods["res_aux"], mods["res_ts"],
                     mods["length_estimator"], np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32),
                     retriever, info)
     return bundle, text
 
 
-def load_starter(dir: str | os.PathLike | None = None, device: str | torch.device = "cpu"):  # noqa: A002
-    """The shipped starter model (or a folder written by ``python -m backend.train``) as a Pipeline."""
-    from backend.pipeline import Pipeline
+def describe_project_folder(directory: str | os.PathLike) -> dict:
+    """What a project-format folder holds, without loading weights: files and sizes, a one-line provenance
+    summary, and ``problems`` (missing files). Never raises for a broken folder."""
+    d = Path(directory)
+    out: dict = {"models_dir": str(d), "kind": "starter" if d.resolve() == STARTER_DIR.resolve() else "project",
+                 "problems": []}
+    need = [f"{n}.{ext}" for n in MODEL_NAMES for ext in ("json", "safetensors")] + [
+        "mean.npy", "std.npy", "part_tmr/part_tmr.json", "part_tmr/part_tmr.safetensors"]
+    files = {}
+    for rel in need:
+        p = d / rel
+        files[rel] = p.stat().st_size if p.is_file() else None
+        if files[rel] is None:
+            out["problems"].append(f"missing file: {p}")
+    out["size_mb"] = round(sum(v for v in files.values() if v) / 2 ** 20, 1)
+    db = d / "database"
+    out["retrieval"] = "database" if (db / "encoded_motions.npy").is_file() else "unavailable: no database/"
+    prov = d / "PROVENANCE.json"
+    if prov.is_file():
+        try:
+            info = json.loads(prov.read_text())
+            out["provenance"] = provenance_summary(info)
+        except (OSError, ValueError) as e:
+            out["problems"].append(f"cannot read {prov}: {e}")
+    try:
+        out["sampling"] = load_sampling(d)
+    except StarterError as e:
+        out["problems"].append(str(e))
+    return out
 
-    bundle, text = load_starter_bundle(dir, device)
-    return Pipeline(bundle, text_encoder=text, retriever=bundle.retriever, device=device,
-                    sampling=bundle.info["sampling"])
+
+def provenance_summary(prov: dict) -> str:
+    """One line out of PROVENANCE.json: config, corpus size, training time and machine."""
+    cfg = (prov.get("config") or {}).get("name", "?")
+    corpus = prov.get("corpus") or {}
+    secs = prov.get("total_train_seconds")
+    parts = [f"config {cfg}", f"{corpus.get('n_train', '?')} training clips"]
+    if isinstance(secs, (int, float)):
+        parts.append(f"{secs / 60:.0f} min of training stages")
+    if prov.get("machine"):
+        parts.append(f"on {str(prov['machine']).splitlines()[0][:60]}")
+    return ", ".join(parts)

@@ -33,7 +33,7 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU"
 
 
-def run_stages(stages, config: str | dict = "starter", out: str | os.PathLike = "backend/starter",
+def run_stages(stages, config: str | dict, out: str | os.PathLike,
                state_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True) -> dict:
     """Run the given stages in the official order; returns {stage: summary}. With ``resume`` a finished stage
     (``done.json``) is skipped and an interrupted one continues from its checkpoint. Writes
@@ -95,7 +95,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m backend.train", description=__doc__)
     p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'")
     p.add_argument("--config", default="starter", help="tiny | starter")
-    p.add_argument("--out", default=None, help="model folder to write (default: backend/starter)")
+    p.add_argument("--out", required=True, help="model folder to write (the shipped starter, backend/starter, "
+                                                 "only together with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="allow --out to be the shipped starter folder")
     p.add_argument("--state-dir", default=None, help="checkpoints and logs (default: <out>/.train)")
     p.add_argument("--resume", action="store_true", help="skip finished stages, continue an interrupted one")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
@@ -106,7 +108,11 @@ def main(argv=None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     stages = list(STAGES) if a.stage == "all" else [a.stage]
-    out = a.out or str(Path(__file__).resolve().parents[1] / "starter")
+    out = Path(a.out).expanduser()
+    starter = Path(__file__).resolve().parents[1] / "starter"
+    if out.resolve() == starter.resolve() and not a.overwrite:
+        print(f"error: {out} is the shipped starter model; to replace it, add --overwrite", file=sys.stderr)
+        return 2
     try:
         run_stages(stages, a.config, out, a.state_dir, a.resume, not a.no_progress)
     except (ValueError, FileNotFoundError) as e:
@@ -120,12 +126,12 @@ def main(argv=None) -> int:
 def record_evaluation(out, seeds=tuple(range(20))) -> dict:
     """Run the held-out retrieval and the semantic suite (suite prompts, and held-out phrasings of them) on
     a finished model folder and store them in its PROVENANCE.json under "evaluation"."""
-    from backend.starter_weights import load_starter
+    from backend.model_folder import load_pipeline
     from backend.train.common import atomic_write_json
     from backend.train.evaluate import HELDOUT_SUITE, retrieval_eval, semantic_suite
 
     out = Path(out)
-    pipe = load_starter(out)
+    pipe = load_pipeline(out)
 
     def run(suite):
         return {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}

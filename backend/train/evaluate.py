@@ -169,9 +169,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=20)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    from backend.starter_weights import load_starter
+    from backend.model_folder import load_pipeline
 
-    pipe = load_starter(a.dir)
+    pipe = load_pipeline(a.dir)
     res = {"retrieval": retrieval_eval(a.dir), "semantic": semantic_suite(pipe, range(a.seeds)),
            "semantic_heldout": semantic_suite(pipe, range(a.seeds), suite=HELDOUT_SUITE)}
     for part in ("semantic", "semantic_heldout"):

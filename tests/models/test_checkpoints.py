@@ -1,5 +1,6 @@
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,38 +146,87 @@ def test_estimator_optional(tmp_path, encoder):
         p.generate(["a"], None)
 
 
-def test_from_dir_uses_retrieval_module_when_present(tmp_path, encoder, retriever, monkeypatch):
-    import sys
-    import types
+@pytest.mark.filterwarnings("ignore")
+def test_release_retrieval_through_the_one_loader(tmp_path, monkeypatch):
+    """load_bundle loads Part-TMR + database from the release; load_pipeline conditions the transformers on
+    the retriever's text model, encoding each prompt once and handing the embedding to the retriever."""
+    from backend.model_folder import load_pipeline
+    from tests.release_fixture import make_tiny_release
 
-    m = build_tiny()
-    _save(tmp_path, m)
-    with pytest.raises(ValueError, match="no text encoder"):
-        Pipeline.from_dir(tmp_path, load_retrieval=False)
-    calls = []
-    retriever.text_model = encoder
-    fake = types.ModuleType("backend.retrieval.retriever")
+    make_tiny_release(tmp_path, with_retrieval=True)
+    p = load_pipeline(tmp_path, "cpu")
+    text = p.retriever.text_model
+    assert p.text_encoder is text
+    calls, queries = [], []
+    encode, call = text.encode, type(p.retriever).__call__
 
-    def load_retriever(models_dir, device):
-        calls.append((str(models_dir), str(device)))
-        return retriever
+    def spy_call(self, texts, k=1, query_emb=None):
+        queries.append(query_emb)
+        return call(self, texts, k, query_emb=query_emb)
 
-    fake.load_retriever = load_retriever
-    monkeypatch.setitem(sys.modules, "backend.retrieval", types.ModuleType("backend.retrieval"))  # no load_retriever
-    monkeypatch.setitem(sys.modules, "backend.retrieval.retriever", fake)
-    p = Pipeline.from_dir(tmp_path, "cpu")
-    assert calls == [(str(tmp_path), "cpu")]
-    assert p.retriever is retriever and p.text_encoder is encoder
-    n0 = encoder.calls
+    monkeypatch.setattr(text, "encode", lambda texts: calls.append(list(texts)) or encode(texts))
+    monkeypatch.setattr(type(p.retriever), "__call__", spy_call)
     out = p.generate(["walk"], [16], time_steps=2)
-    assert out[0].retrieved == ["retrieved for walk"]
-    # the conditioning model is the retriever's text model: encoded once, handed to the retriever
-    assert encoder.calls == n0 + 1
-    assert torch.allclose(retriever.query_embs[-1], encoder.encode(["walk"]))
-
-    def broken(models_dir, device):
-        raise FileNotFoundError("database/encoded_motions.npy")
-
-    fake.load_retriever = broken
-    with pytest.raises(BundleError, match="retrieval: database/encoded_motions.npy"):
+    assert out[0].retrieved and out[0].retrieved_ids
+    assert calls == [["walk"]] and torch.allclose(queries[-1], encode(["walk"]))
+    shutil.rmtree(tmp_path / "database")
+    (tmp_path / "database").mkdir()
+    with pytest.raises(BundleError, match="retrieval: "):
         load_bundle(tmp_path)
+
+
+def _reference_read_opt(path):
+    """The reference's opt.txt reading rules, restated: "key: value" lines split on ': ' (exactly two
+    fields), True/False -> bool, d.d -> float, digits -> int, anything else a string; header lines skipped."""
+    import re
+
+    out = {}
+    for line in path.read_text().splitlines(keepends=True):
+        if line.strip() in ("-------------- End ----------------", "------------ Options -------------", ""):
+            continue
+        key, value = line.strip("\n").split(": ")
+        if value in ("True", "False"):
+            out[key] = value == "True"
+        elif re.match(r"^[-+]?[0-9]+\.[0-9]+$", value.strip().lstrip("-+")):
+            out[key] = float(value)
+        elif value.strip().lstrip("-+").isdigit():
+            out[key] = int(value)
+        else:
+            out[key] = value
+    return out
+
+
+def test_official_layout_export_has_what_the_reference_loader_reads(tmp_path, monkeypatch):
+    """Walk the reference demo's loading steps (run from the export root): every opt.txt it reads, every
+    path it builds from checkpoints_dir/dataset_name/name, every checkpoint entry it indexes."""
+    m = build_tiny(seed=2)
+    base = _save(tmp_path, m)
+    monkeypatch.chdir(tmp_path)
+    mtrans = _reference_read_opt(base / "mtrans" / "opt.txt")
+    ckdir, dataset = mtrans["checkpoints_dir"], mtrans["dataset_name"]
+    assert Path(ckdir, dataset, "mtrans").resolve() == (base / "mtrans").resolve()
+    vq_opt = _reference_read_opt(Path(ckdir, dataset, mtrans["vq_name"], "opt.txt"))
+    assert vq_opt["dataset_name"] in ("humanml3d", "kit", "motionx")  # the reference RVQ-VAE's J0 switch
+    for key in ("code_dim1d", "nb_code1d", "code_dim2d", "nb_code2d", "num_quantizers", "shared_codebook",
+                "quantize_dropout_prob", "mu", "down_t", "stride_t", "width", "depth", "dilation_growth_rate",
+                "vq_act", "vq_norm"):
+        assert key in vq_opt, key
+    assert isinstance(vq_opt["num_quantizers"], int) and isinstance(vq_opt["mu"], float)
+    vq_ck = torch.load(Path(vq_opt["checkpoints_dir"], vq_opt["dataset_name"], vq_opt["name"], "model",
+                            "net_best_fid.tar"), weights_only=True)
+    assert "vq_model" in vq_ck and "ep" in vq_ck and "value" in vq_ck
+    for part in ("mean.npy", "std.npy"):
+        assert np.load(Path(ckdir, dataset, mtrans["vq_name"], "meta", part)).shape == (263,)
+    for opt, keys in ((mtrans, ("t2m_transformer_aux", "t2m_transformer_ts")),
+                      (_reference_read_opt(Path(ckdir, dataset, "rtrans", "opt.txt")),
+                       ("res_transformer_aux", "res_transformer_ts"))):
+        for key in ("latent_dim", "ff_size", "n_layers", "n_heads", "dropout", "cond_drop_prob", "attnj", "attnt"):
+            assert key in opt, key
+        ck = torch.load(Path(opt["checkpoints_dir"], opt["dataset_name"], opt["name"], "model",
+                             "net_best_fid.tar"), weights_only=True)
+        assert all(k in ck for k in keys) and "ep" in ck
+    assert "share_weight" in _reference_read_opt(base / "rtrans" / "opt.txt")
+    est = torch.load(Path("checkpoints", dataset, "length_estimator", "model", "finest.tar"), weights_only=True)
+    assert "estimator" in est and "epoch" in est
+    with pytest.raises(ValueError, match="humanml3d, kit or motionx"):
+        _save(tmp_path / "x", m, dataset="t2m")

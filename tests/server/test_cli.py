@@ -90,29 +90,28 @@ def test_bad_models_and_out_dir(tmp_path, capsys):
     assert code == 2 and "prompt is empty" in err
 
 
-def test_real_pipeline_missing_or_broken_is_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", None)
-    code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
-    assert code == 2 and err.startswith("error: the model pipeline is not installed") and len(err.splitlines()) == 1
-
-    class BundleError(RuntimeError):
-        pass
+def test_real_pipeline_broken_is_one_line(tmp_path, capsys, monkeypatch):
+    """A folder the one loader (backend.model_folder.load_pipeline) refuses: its message, exit 2; anything
+    unexpected while loading: one line, exit 1. Never a traceback."""
+    from backend import model_folder
 
     def broken(models_dir, device):
         raise KeyError("mask_transformer.weight")
 
     def incomplete(models_dir, device):
-        raise BundleError(f"missing file: {models_dir}/vq/meta/mean.npy")
+        raise model_folder.ModelFolderError(f"missing file: {models_dir}/vq/meta/mean.npy")
 
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=broken,
-                                                                                BundleError=BundleError))
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(load_pipeline=broken))
+    monkeypatch.setattr(model_folder, "load_pipeline", broken)
     code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
     assert code == 1 and "could not load the models" in err and "mask_transformer.weight" in err
     assert len(err.splitlines()) == 1
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(load_pipeline=incomplete))
+    monkeypatch.setattr(model_folder, "load_pipeline", incomplete)
     code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
     assert code == 2 and err.strip() == f"error: missing file: {tmp_path}/vq/meta/mean.npy"
+    # no model files at all: the real loader's own message
+    monkeypatch.undo()
+    code, _, err = run(capsys, "info", "--models", str(tmp_path), "--load")
+    assert code == 2 and err.strip() == f"error: no CLIP text encoder weights (ViT-B-32.pt) under {tmp_path}"
 
 
 def test_info(tmp_path, capsys):
@@ -147,3 +146,24 @@ def test_info_describes_a_folder_without_loading(tmp_path, capsys, monkeypatch):
     assert f"clip_text_encoder: {tmp_path / 'ViT-B-32.pt'}" in out and '"num_quantizers": 6' in out
     code, out, _ = run(capsys, "info", "--models", str(tmp_path), "--json")
     assert code == 0 and json.loads(out)["vq"]["name"] == "rvq"
+
+
+def test_info_on_the_starter_folder_is_complete(capsys):
+    """`remomask info --models backend/starter` used to report "2 problems" (it was read as a release)."""
+    from backend.starter_weights import STARTER_DIR
+
+    code, out, err = run(capsys, "info", "--models", str(STARTER_DIR))
+    assert code == 0, err
+    assert "kind: starter" in out and "problem" not in out and "error" not in err
+    prov = next(line for line in out.splitlines() if line.startswith("provenance: "))
+    assert len(prov) < 200 and "training clips" in prov
+    # a project folder with a file missing is reported, with the file named
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        bad = Path(d) / "m"
+        shutil.copytree(STARTER_DIR, bad, ignore=shutil.ignore_patterns("mask_ts.safetensors", "database"))
+        code, out, err = run(capsys, "info", "--models", str(bad))
+        assert code == 2 and f"missing file: {bad / 'mask_ts.safetensors'}" in out
+        assert "retrieval: unavailable" in out

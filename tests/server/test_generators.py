@@ -13,18 +13,13 @@ from backend.protocol import validate_generate
 
 
 def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
+    from backend import model_folder
+
     calls = {}
 
-    class Bundle:
-        info = {"kind": "official", "parts": ["vq", "mask", "res"], "path": "ignored"}
-
-    class Pipeline:
-        def __init__(self, bundle):
-            calls["bundle"] = bundle
-
-        @classmethod
-        def from_bundle(cls, bundle):
-            return cls(bundle)
+    class FakePipeline:
+        info = {"kind": "official", "parts": ["vq", "mask", "res"], "path": str(tmp_path)}
+        retrieval_note = None
 
         def generate(self, prompts, lengths, **kw):
             calls.update(prompts=prompts, lengths=lengths, **kw)
@@ -32,12 +27,11 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
             assert kw["cancelled"]() is False
             return [Sample("walk", 0, kw["seed"], np.zeros((8, 22, 3), np.float32))]
 
-    def load_bundle(models_dir, device):
+    def load_pipeline(models_dir, device):
         calls["load"] = (str(models_dir), device)
-        return Bundle()
+        return FakePipeline()
 
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=load_bundle))
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=Pipeline))
+    monkeypatch.setattr(model_folder, "load_pipeline", load_pipeline)
     gen = make_generator(None)
     assert isinstance(gen, PipelineGenerator)
     gen.load(tmp_path, "cpu")
@@ -53,7 +47,6 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
                                   "use_retrieval")} == dict(seed=9, samples=3, cond_scale=2.5, time_steps=18,
                                                             temperature=0.7, topk=0.5, use_retrieval=False)
     assert gen.describe() == {"kind": "official", "path": str(tmp_path), "parts": ["vq", "mask", "res"]}
-    assert isinstance(calls["bundle"], Bundle)
     assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
     # sampling settings left out reach the pipeline as None: the model's own (generation.json) apply
     assert {k: calls[k] for k in ("cond_scale", "time_steps", "temperature", "topk")} == dict.fromkeys(
@@ -61,73 +54,90 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
     assert validate_generate({"prompt": "x", "cond_scale": None}).cond_scale is None
 
 
-def test_adapter_prefers_load_pipeline(tmp_path, monkeypatch):
-    built = types.SimpleNamespace(models=types.SimpleNamespace(kind="starter"))
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(load_bundle=None))
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(
-        load_pipeline=lambda d, dev: built, Pipeline=object))
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory):
+    """Tiny official releases: without and with Part-TMR + database."""
+    from tests.release_fixture import make_tiny_release
+
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return (make_tiny_release(tmp_path_factory.mktemp("plain")),
+                make_tiny_release(tmp_path_factory.mktemp("rag"), with_retrieval=True))
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_official_release_conditioning_and_lengths(releases):
+    """The transformers are conditioned on Part-TMR's text embedding when the release has it, the length
+    estimator always on stock CLIP (as the reference's), and the sampled lengths are the estimator's on CLIP
+    features (the old second loader gave it Part-TMR embeddings: 36 of 40 lengths differed)."""
+    import torch
+
+    from backend.models.part_tmr import PartTMR
+    from backend.models.text_encoder import ClipTextEncoder
+
+    plain, rag = releases
     gen = PipelineGenerator()
-    gen.load(tmp_path, "cpu")
-    assert gen.pipeline is built and gen.describe() == {"kind": "starter", "path": str(tmp_path)}
-
-
-
-def test_adapter_assembles_bundle_clip_and_retriever(tmp_path, monkeypatch):
-    seen = {}
-    bundle = types.SimpleNamespace(retriever="the-retriever", info={"kind": "official"})
-
-    class Pipeline:
-        def __init__(self, models, text_encoder, retriever=None, device=None):
-            seen.update(models=models, text_encoder=text_encoder, retriever=retriever, device=device)
-
-    def load_bundle(d, dev, load_retrieval=True):
-        seen["load_retrieval"] = load_retrieval
-        return bundle
-
-    def no_part_tmr(d):
-        raise FileNotFoundError(f"no Part-TMR checkpoint under {d}")
-
-    retr = types.SimpleNamespace(find_part_tmr_dir=lambda d: d, find_database_dir=lambda d, p: d)
-    monkeypatch.setitem(sys.modules, "backend.retrieval.retriever", retr)
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(
-        load_bundle=load_bundle, BundleError=RuntimeError))
-    monkeypatch.setitem(sys.modules, "backend.pipeline", types.SimpleNamespace(Pipeline=Pipeline))
-    monkeypatch.setitem(sys.modules, "backend.models.text_encoder", types.SimpleNamespace(
-        load_clip_text_encoder=lambda path, dev: ("clip", str(path), dev)))
-    with pytest.raises(GeneratorError, match="no CLIP text encoder weights"):
-        PipelineGenerator().load(tmp_path, "cpu")
-    clip = tmp_path / "checkpoints" / "clip" / "ViT-B-32.pt"
-    clip.parent.mkdir(parents=True)
-    clip.write_bytes(b"x")
-    gen = PipelineGenerator()
-    gen.load(tmp_path, "cpu")
-    assert seen == {"models": bundle, "text_encoder": ("clip", str(clip), "cpu"), "retriever": "the-retriever",
-                    "device": "cpu", "load_retrieval": True}
-    assert gen.describe()["kind"] == "official" and "retrieval" not in gen.describe()
+    gen.load(rag, "cpu")
+    pipe = gen.pipeline
+    assert isinstance(pipe.text_encoder, PartTMR) and pipe.text_encoder is pipe.retriever.text_model
+    assert isinstance(pipe.length_text_encoder, ClipTextEncoder)
+    info = gen.describe()
+    assert info["kind"] == "official" and info["text_conditioning"].startswith("Part-TMR")
+    assert "retrieval" not in info and info["length_estimator"]
     assert gen.warnings_for(validate_generate({"prompt": "x"})) == []
-    # a folder without the retrieval parts: generation without retrieval, reported in describe and results
-    retr.find_part_tmr_dir = no_part_tmr
+    prompts = [f"a person does thing number {i}" for i in range(8)]
+    for seed in range(5):
+        got = [s.length for s in pipe.generate(prompts, None, seed=seed, time_steps=1)]
+        g = torch.Generator().manual_seed(seed)
+        want = pipe.models.length_estimator.sample_tokens(pipe.length_text_encoder.encode(prompts), g)
+        assert got == [4 * int(n) for n in want.clamp(1, 49)], seed
+    # without the retrieval parts: stock CLIP conditions everything, and results say retrieval is off
     gen = PipelineGenerator()
-    gen.load(tmp_path, "cpu")
-    assert seen["load_retrieval"] is False
-    assert gen.describe()["retrieval"] == f"retrieval unavailable: no Part-TMR checkpoint under {tmp_path}"
+    gen.load(plain, "cpu")
+    assert isinstance(gen.pipeline.text_encoder, ClipTextEncoder) and gen.pipeline.retriever is None
+    assert gen.describe()["text_conditioning"] == "CLIP ViT-B/32 text features"
+    assert gen.describe()["retrieval"].startswith("retrieval unavailable: no Part-TMR checkpoint under")
     assert gen.warnings_for(validate_generate({"prompt": "x"})) == [gen.describe()["retrieval"]]
     assert gen.warnings_for(validate_generate({"prompt": "x", "use_retrieval": False})) == []
-    # a BundleError from the loader is a user-facing GeneratorError
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(
-        load_bundle=lambda d, dev, **kw: (_ for _ in ()).throw(RuntimeError("missing file: x/opt.txt")),
-        BundleError=RuntimeError))
-    with pytest.raises(GeneratorError, match="missing file: x/opt.txt"):
-        PipelineGenerator().load(tmp_path, "cpu")
 
 
-def test_adapter_errors(tmp_path):
+def test_starter_folder_through_the_same_loader():
+    from backend.model_folder import describe_folder, load_pipeline
+    from backend.starter_weights import STARTER_DIR
+
+    pipe = load_pipeline(None)  # None = the shipped starter
+    assert pipe.info["kind"] == "starter" and pipe.retriever is not None and pipe.retrieval_note is None
+    assert pipe.length_text_encoder is pipe.text_encoder and pipe.info["sampling"]["cond_scale"] == \
+        pipe.sampling["cond_scale"]
+    assert len(str(pipe.info.get("provenance", ""))) < 200  # a one-line summary, not the whole file
+    desc = describe_folder(STARTER_DIR)
+    assert desc["problems"] == [] and desc["kind"] == "starter" and desc["retrieval"] == "database"
+
+
+def test_adapter_errors(tmp_path, releases):
+    import shutil
+
     with pytest.raises(GeneratorError, match="models folder not found"):
         PipelineGenerator().load(tmp_path / "missing", "cpu")
     with pytest.raises(GeneratorError, match="module:factory"):
         make_generator("nonsense")
     with pytest.raises(GeneratorError, match="cannot load generator"):
         make_generator("no_such_module_xyz:make")
+    # a release without CLIP weights, and one whose VQ statistics are missing: the loader's messages
+    plain = tmp_path / "release"
+    shutil.copytree(releases[0], plain)
+    (plain / "ViT-B-32.pt").unlink()
+    with pytest.raises(GeneratorError, match=r"no CLIP text encoder weights \(ViT-B-32.pt\) under"):
+        PipelineGenerator().load(plain, "cpu")
+    shutil.copy(releases[0] / "ViT-B-32.pt", plain / "ViT-B-32.pt")
+    mean = next(plain.rglob("mean.npy"))
+    mean.unlink()
+    with pytest.raises(GeneratorError, match=f"missing file: {mean}"):
+        PipelineGenerator().load(plain, "cpu")
 
 
 def test_devices(monkeypatch):

@@ -135,17 +135,18 @@ def test_failed_fit_keeps_the_joints(tmp_path, fake_fitting):
 
 
 def test_save_motion_adapter_passes_the_fields(tmp_path, monkeypatch, fake_fitting):
+    """Every motion file goes through the one writer, backend.motion.motion_file.save_motion."""
     got = {}
 
-    def save_motion(path, *, joints, features, poses, trans, betas, rest_joints, fit_error_mm, prompt, seed,
-                    retrieved, fps=20):
-        got.update(locals())
+    def save_motion(path, **fields):
+        got.update(fields, path=path)
         Path(path).write_bytes(b"npz")
 
-    monkeypatch.setitem(sys.modules, "backend.motion.motion_file", types.SimpleNamespace(save_motion=save_motion))
+    monkeypatch.setattr(postprocess, "save_motion", save_motion)
     out = run_generate(StandIn(), _params(tmp_path, samples=1, seed=3), tmp_path, lambda *a: None, lambda: False)
     assert Path(got["path"]).name == "a_person_kicks_s3_0.npz" and got["seed"] == 3
     assert got["prompt"] == "a person kicks" and got["poses"].shape == (20, 24, 3) and got["fps"] == 20
+    assert {"joints", "features", "trans", "betas", "fit_error_mm", "retrieved"} <= set(got)
     assert out.motions[0]["path"] == str(got["path"])
 
 
@@ -221,7 +222,7 @@ def test_writer_failure_is_a_write_error_and_leaves_nothing(tmp_path, monkeypatc
             raise ValueError("features must be finite")
         Path(path).write_bytes(b"npz")
 
-    monkeypatch.setitem(sys.modules, "backend.motion.motion_file", types.SimpleNamespace(save_motion=save_motion))
+    monkeypatch.setattr(postprocess, "save_motion", save_motion)
     monkeypatch.setitem(sys.modules, "smpl_fitting", None)
     with pytest.raises(WriteError, match="a_person_kicks_s1_1.npz: features must be finite"):
         run_generate(StandIn(), _params(tmp_path), tmp_path, lambda *a: None, lambda: False)

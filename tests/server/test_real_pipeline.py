@@ -16,44 +16,8 @@ if not hasattr(checkpoints, "save_official_layout"):
 
 import torch  # noqa: E402
 
+from tests.release_fixture import make_tiny_release  # noqa: E402
 from tests.server.client import ServerProc  # noqa: E402
-
-CLIP = 32
-
-
-def _tiny_release(root: Path):
-    from backend.models.length_estimator import LengthEstimator
-    from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
-    from backend.models.part_tmr import build_clip_model
-    from backend.models.residual_transformer import ResidualTransformer, ResidualTransformer2D
-    from backend.models.transformer_common import TransformerConfig
-    from backend.models.vq import RVQVAE, VQConfig
-
-    torch.manual_seed(0)
-    vq = RVQVAE(VQConfig(code_dim1d=16, nb_code1d=24, code_dim2d=16, nb_code2d=20, num_quantizers=3, width=24,
-                         depth=2))
-
-    def cfg(branch, residual):
-        return TransformerConfig(code_dim=16, num_tokens=24 if branch == "aux" else 20, latent_dim=CLIP,
-                                 ff_size=48, num_layers=1, num_heads=4, dropout=0.1, clip_dim=CLIP, attnj=True,
-                                 attnt=True, num_quantizers=3, share_weight=True,
-                                 **({"project_cond": True} if residual else {}))
-
-    parts = [MaskTransformer(cfg("aux", False)), MaskTransformer2D(cfg("ts", False)),
-             ResidualTransformer(cfg("aux", True)), ResidualTransformer2D(cfg("ts", True))]
-    checkpoints.save_official_layout(root, vq, *parts, LengthEstimator(CLIP, 50, hidden=32),
-                                     np.zeros(263, np.float32), np.full(263, 0.5, np.float32))
-    # tiny CLIP text tower, traced like OpenAI's JIT archive
-    clip = build_clip_model(dict(embed_dim=CLIP, vision_cfg=dict(image_size=32, layers=1, width=64, patch_size=16),
-                                 text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=1)))
-    clip.eval()
-    mask = clip.attn_mask
-    del clip._buffers["attn_mask"]
-    clip.attn_mask = mask
-    with torch.no_grad():
-        traced = torch.jit.trace_module(clip, {"encode_text": torch.zeros(1, 77, dtype=torch.long)})
-    torch.jit.save(traced, str(root / "ViT-B-32.pt"))
-
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
@@ -61,7 +25,7 @@ def release(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _tiny_release(root)
+        make_tiny_release(root)
     finally:
         torch.set_num_threads(n)
     return root

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from backend.starter_weights import MODEL_NAMES, STARTER_DIR, load_starter
+from backend.model_folder import load_pipeline
+from backend.starter_weights import MODEL_NAMES, STARTER_DIR
 from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_SUITE, retrieval_eval, semantic_suite
 
 SEEDS = tuple(range(20))
@@ -21,7 +22,7 @@ HELDOUT_NOT_REACHED = ("walk_forward", "spin_left")
 @pytest.fixture(scope="module")
 def pipe():
     torch.set_num_threads(1)
-    return load_starter()
+    return load_pipeline()
 
 
 def _run(pipe, suite=None):

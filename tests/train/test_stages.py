@@ -66,10 +66,10 @@ def test_exports_and_provenance(tiny_run):
 
 
 def test_trained_folder_generates(tiny_run):
-    from backend.starter_weights import load_starter
+    from backend.model_folder import load_pipeline
 
     out, _, _ = tiny_run
-    pipe = load_starter(out)
+    pipe = load_pipeline(out)
     # the config's recommended sampling travels with the folder (generation.json); the 2D masked
     # transformer is exported to run with padded tokens left out of its attention keys
     assert json.loads((out / "generation.json").read_text()) == {"cond_scale": 1.5}
@@ -145,3 +145,18 @@ def test_generation_json_is_checked(tmp_path):
         (tmp_path / "generation.json").write_text(bad)
         with pytest.raises(StarterError, match="generation.json"):
             load_sampling(tmp_path)
+
+
+def test_training_never_writes_into_the_shipped_starter_unless_asked(capsys):
+    """`remomask train length --config tiny` once replaced the shipped length estimator silently."""
+    from backend.starter_weights import STARTER_DIR
+
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in STARTER_DIR.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as e:
+        main(["length", "--config", "tiny"])  # no --out: argparse's usage error, nothing written
+    assert e.value.code == 2 and "--out" in capsys.readouterr().err
+    assert main(["length", "--config", "tiny", "--out", str(STARTER_DIR)]) == 2
+    err = capsys.readouterr().err
+    assert "shipped starter" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in STARTER_DIR.rglob("*") if p.is_file()}
+    assert after == before
