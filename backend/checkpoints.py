@@ -19,7 +19,6 @@ into a pipeline (text encoders included) is ``backend.model_folder.load_pipeline
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from backend.atomic import atomic_write, atomic_write_stream, atomic_write_text
 
 from backend.models.length_estimator import LengthEstimator
 from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
@@ -100,14 +101,7 @@ def parse_opt(path: str | os.PathLike) -> dict:
 
 def write_opt(path: str | os.PathLike, opt: dict) -> None:
     lines = [_HEADER[0]] + [f"{k}: {opt[k]}" for k in sorted(opt)] + [_HEADER[1]]
-    _atomic_write(Path(path), ("\n".join(lines) + "\n").encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -455,10 +449,7 @@ def save_official_layout(root: str | os.PathLike, vq: RVQVAE, mask_aux: MaskTran
                 "dropout": cfg.dropout, "attnj": cfg.attnj, "attnt": cfg.attnt, "cond_drop_prob": 0.1, **extra}
 
     def save(path, obj):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
     write_opt(base / vname / "opt.txt", vopt)
     save(base / vname / "model" / "net_best_fid.tar", {"vq_model": vq.state_dict(), "ep": 1, "total_it": 1,
@@ -466,8 +457,8 @@ def save_official_layout(root: str | os.PathLike, vq: RVQVAE, mask_aux: MaskTran
     mean = np.zeros(v.input_width, np.float32) if mean is None else np.asarray(mean, np.float32)
     std = np.ones(v.input_width, np.float32) if std is None else np.asarray(std, np.float32)
     (base / vname / "meta").mkdir(parents=True, exist_ok=True)
-    np.save(base / vname / "meta" / "mean.npy", mean)
-    np.save(base / vname / "meta" / "std.npy", std)
+    for name, arr in (("mean", mean), ("std", std)):
+        atomic_write_stream(base / vname / "meta" / f"{name}.npy", lambda fh, arr=arr: np.save(fh, arr))
     write_opt(base / mname / "opt.txt", topt(mname, mask_ts.cfg, {}))
     save(base / mname / "model" / "net_best_fid.tar",
          {"t2m_transformer_aux": mask_aux.state_dict(), "t2m_transformer_ts": mask_ts.state_dict(), "ep": 1,

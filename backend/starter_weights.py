@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from backend.atomic import atomic_write, atomic_write_text
 
 STARTER_DIR = Path(__file__).resolve().parent / "starter"
 MODEL_NAMES = ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator")
@@ -71,17 +72,6 @@ def module_config(module: torch.nn.Module) -> dict:
     return module.cfg.to_dict()
 
 
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_module(module: torch.nn.Module, directory: str | os.PathLike, name: str) -> Path:
     """Write ``<name>.safetensors`` + ``<name>.json`` atomically."""
     from safetensors.torch import save_file
@@ -91,8 +81,8 @@ def save_module(module: torch.nn.Module, directory: str | os.PathLike, name: str
     sd = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()
           if not k.endswith(_FIXED_TABLES)}
     meta = {"class": type(module).__name__, "config": module_config(module)}
-    _atomic(d / f"{name}.safetensors", lambda f: save_file(sd, f))
-    _atomic(d / f"{name}.json", lambda f: Path(f).write_text(json.dumps(meta, indent=1)))
+    atomic_write(d / f"{name}.safetensors", lambda f: save_file(sd, f))
+    atomic_write_text(d / f"{name}.json", json.dumps(meta, indent=1))
     return d / f"{name}.safetensors"
 
 

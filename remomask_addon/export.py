@@ -9,9 +9,10 @@ kept unless ``overwrite=True``.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import bpy
+
+from .atomic import atomic_write
 
 FORMATS = {".bvh": "BVH", ".fbx": "FBX", ".glb": "GLTF", ".gltf": "GLTF"}
 _ADDONS = {"BVH": "io_anim_bvh", "FBX": "io_scene_fbx", "GLTF": "io_scene_gltf2"}
@@ -56,24 +57,14 @@ def export_armature(armature, path: str, *, scene=None, frame_range: tuple[int, 
     scene = scene or bpy.context.scene
     start, end = frame_range or _frame_range(armature, scene)
     _ensure_addon(fmt)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".remomask-export-", suffix=ext, dir=parent)
-    except OSError as err:
-        raise ExportError(f"Cannot write in {parent}: {err.strerror or err}") from err
-    os.close(fd)
     objects = [armature]
     if include_mesh and fmt != "BVH":
         objects += [c for c in armature.children if c.type == "MESH"]
     view_layer = bpy.context.view_layer
     saved = (scene.frame_start, scene.frame_end, scene.frame_current, view_layer.objects.active,
              [o for o in view_layer.objects if o.select_get()])
-    try:
-        scene.frame_start, scene.frame_end = int(start), int(end)
-        for o in saved[4]:
-            o.select_set(False)
-        for o in objects:
-            o.select_set(True)
-        view_layer.objects.active = armature
+
+    def write(tmp):
         with bpy.context.temp_override(active_object=armature, object=armature, selected_objects=objects,
                                        scene=scene):
             if fmt == "BVH":
@@ -91,17 +82,23 @@ def export_armature(armature, path: str, *, scene=None, frame_range: tuple[int, 
                                                    use_selection=True, export_animations=True)
         if "FINISHED" not in result or not os.path.getsize(tmp):
             raise ExportError(f"Blender's {fmt} exporter did not finish.")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; exports get the user's usual mode
-        os.replace(tmp, path)
+
+    try:
+        scene.frame_start, scene.frame_end = int(start), int(end)
+        for o in saved[4]:
+            o.select_set(False)
+        for o in objects:
+            o.select_set(True)
+        view_layer.objects.active = armature
+        # the temporary name ends with the real extension: an exporter may add a missing one
+        atomic_write(path, write, make_parents=False, suffix=ext)
     except ExportError:
         raise
+    except OSError as err:
+        raise ExportError(f"Cannot write {path}: {err.strerror or err}") from err
     except Exception as err:  # an exporter error: report it, keep nothing
         raise ExportError(f"{fmt} export failed: {err}") from err
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         scene.frame_start, scene.frame_end = saved[0], saved[1]
         scene.frame_set(saved[2])
         for o in objects:

@@ -39,12 +39,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import smpl_rig
+from .atomic import atomic_write_json
 
 BONE_MAP_DIR = Path(__file__).resolve().parent / "bone_maps"
 
@@ -127,24 +127,13 @@ def load_bone_map(name_or_path) -> BoneMap:
 
 
 def save_bone_map(path, bone_map, *, name: str | None = None, optional=None) -> Path:
-    """Write ``bone_map`` as JSON (atomically: temp file + os.replace). Returns the path."""
+    """Write ``bone_map`` as JSON (atomically, through the add-on's copy of the one atomic writer)."""
     bm = _validate_map_dict(dict(bone_map), "bone map")
     path = Path(path)
     opt = list(optional) if optional is not None else sorted(getattr(bone_map, "optional", ()))
     data = {"name": name or getattr(bone_map, "name", "") or path.stem,
             "bones": dict(bm), "optional": [o for o in opt if o in bm]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bonemap-", suffix=".json", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_json(path, data, indent=2, sort_keys=False)
 
 
 # --------------------------------------------------------------------------- automatic maps

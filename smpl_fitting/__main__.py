@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from backend.atomic import atomic_write_stream
 
 from .errors import FitError
 
@@ -33,19 +33,7 @@ def read_motion(path: Path) -> dict:
 
 
 def write_npz_atomic(path: Path, fields: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **fields)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the user's usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_stream(path, lambda fh: np.savez(fh, **fields))
 
 
 def fit_file(src: Path, dst: Path, args, progress=None) -> float:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from backend.atomic import atomic_write_bytes
 
 from . import skeleton as sk
 
@@ -89,12 +90,7 @@ def make_synthetic_smpl_data(seed: int = 0) -> dict:
 def write_synthetic_smpl_model(folder: str | os.PathLike, gender: str = "neutral", seed: int = 0) -> Path:
     """Write ``<folder>/smpl/SMPL_<GENDER>.pkl`` (the layout ``smplx.create`` reads) and return the file."""
     path = Path(folder) / "smpl" / f"SMPL_{gender.upper()}.pkl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(make_synthetic_smpl_data(seed), fh, protocol=2)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_bytes(path, pickle.dumps(make_synthetic_smpl_data(seed), protocol=2))
 
 
 def random_plausible_poses(n: int, rng: np.random.Generator, min_bend: float = 0.45) -> np.ndarray:

@@ -22,8 +22,27 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="remomas
 # pytest has already printed its result. It ends the process with pytest's own exit status.
 _EXIT_STATUS = {}
 
+# Skips CI accepts (a reason must contain one of these). Any other skip fails a run with REMOMASK_STRICT_SKIPS=1
+# (set by .ci/run): a test that silently stops running is a defect, not a pass.
+ALLOWED_SKIPS = ("needs a CUDA GPU",)
+_SKIPS: list = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(a in reason for a in ALLOWED_SKIPS):
+            _SKIPS.append((report.nodeid, reason))
+
 
 def pytest_sessionfinish(session, exitstatus):
+    if _SKIPS and os.environ.get("REMOMASK_STRICT_SKIPS") == "1" and exitstatus == 0:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"unexpected skips ({len(_SKIPS)}), failing the run:", red=True)
+            for nodeid, reason in _SKIPS:
+                tr.write_line(f"  {nodeid}: {reason}")
+        session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
     _EXIT_STATUS["code"] = int(exitstatus)
 
 

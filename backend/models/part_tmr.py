@@ -660,9 +660,10 @@ def save_part_tmr(model: PartTMR, directory: str | os.PathLike) -> Path:
     copies, queues or CLIP vision tower) + ``part_tmr.json`` (the PartTMRConfig). Written atomically.
     ``load_part_tmr(directory)`` reads it back."""
     import json
-    import tempfile
 
     from safetensors.torch import save_file
+
+    from backend.atomic import atomic_write
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -673,14 +674,7 @@ def save_part_tmr(model: PartTMR, directory: str | os.PathLike) -> Path:
     cfg.update(with_momentum=False, with_vision=False)
     for name, write in ((SAVED_WEIGHTS, lambda f: save_file(sd, f)),
                         ("part_tmr.json", lambda f: Path(f).write_text(json.dumps(cfg, indent=1)))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=d)
-        os.close(fd)
-        try:
-            write(tmp)
-            os.replace(tmp, d / name)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(d / name, write)
     return d / SAVED_WEIGHTS
 
 

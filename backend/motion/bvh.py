@@ -20,9 +20,7 @@ Conventions of ``write_bvh``:
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import numpy as np
 
 from scipy.spatial.transform import Rotation
 
-from .motion_file import user_file_mode
+from backend.atomic import atomic_write_bytes
 
 _NAME_RE = re.compile(r"^[^\s{}]+$")
 
@@ -160,19 +158,7 @@ def write_bvh(path, names, parents, offsets, rotations, root_trans, fps: float =
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise BVHError(f"folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(text)
-        user_file_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write_bytes(path, text.encode("ascii"), make_parents=False)
 
 
 def read_bvh(path, scale: float = 1.0) -> dict:

@@ -22,11 +22,11 @@ lists of strings; never Python objects) and comes back from ``load_motion`` unde
 from __future__ import annotations
 
 import keyword
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from backend.atomic import atomic_write_stream
 
 from .skeleton import FEATURE_DIM, NUM_JOINTS
 
@@ -156,14 +156,6 @@ def _to_python(fields: dict) -> dict:
     return d
 
 
-def user_file_mode(path) -> None:
-    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode a normal new file gets (0666 less the umask)
-    before it is renamed into place, so the user's other programs and accounts see outputs as usual."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_motion(path, *, joints, features=None, poses=None, trans=None, betas=None, rest_joints=None,
                 fit_error_mm=None, fps=20, prompt="", seed=0, retrieved=(), **extra) -> Path:
     """Validate and write a motion ``.npz`` atomically (temporary file in the same folder, then
@@ -180,24 +172,9 @@ def save_motion(path, *, joints, features=None, poses=None, trans=None, betas=No
     if path.is_dir():
         raise MotionFileError(f"{path} is a folder")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        atomic_write_stream(path, lambda fh: np.savez_compressed(fh, **data), make_parents=False)
     except OSError as e:
-        raise MotionFileError(f"cannot write in {folder}: {e}") from e
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        user_file_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError):
-            raise MotionFileError(f"cannot write {path}: {e}") from e
-        raise
+        raise MotionFileError(f"cannot write {path}: {e}") from e
     return path
 
 

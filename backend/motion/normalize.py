@@ -14,11 +14,11 @@ gives HumanML3D's own ``Std.npy``; 5.0 gives what MoMask-family VQ training writ
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from backend.atomic import atomic_write_stream
 
 from .skeleton import FEATURE_DIM, FEATURE_SLICES
 
@@ -122,15 +122,7 @@ class Normalizer:
         if not d.is_dir():
             raise FileNotFoundError(f"folder not found: {d}")
         for name, arr in (("mean", self.mean), ("std", self.std)):
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npy.tmp", dir=d)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.save(fh, arr)
-                os.replace(tmp, d / f"{name}.npy")
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            atomic_write_stream(d / f"{name}.npy", lambda fh, arr=arr: np.save(fh, arr), make_parents=False)
 
     def __repr__(self) -> str:
         return f"Normalizer(dim={self.dim})"

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from backend.atomic import atomic_dir, atomic_write_stream
 
 log = logging.getLogger(__name__)
 
@@ -166,31 +166,16 @@ def pad_or_crop(motion: np.ndarray, length: int = 224) -> np.ndarray:
 
 
 def _atomic_write(out_dir: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A new folder appears whole; in an existing one each file is replaced atomically (other files stay)."""
     out_dir = Path(out_dir)
     if not out_dir.exists():
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-        try:
+        with atomic_dir(out_dir) as tmp:
             for name, arr in arrays.items():
                 np.save(tmp / name, arr, allow_pickle=False)
-            os.replace(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return
-    tmps: dict[str, Path] = {}
-    try:
-        for name, arr in arrays.items():
-            fd, p = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out_dir)
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, arr, allow_pickle=False)
-            tmps[name] = Path(p)
-        for name, p in tmps.items():
-            os.replace(p, out_dir / name)
-    finally:
-        for p in tmps.values():
-            if p.exists():
-                p.unlink()
+    for name, arr in arrays.items():
+        atomic_write_stream(out_dir / name, lambda fh, arr=arr: np.save(fh, arr, allow_pickle=False),
+                            make_parents=False)
 
 
 def build_database(text_model, motion_model, motions: Sequence[np.ndarray], captions: Sequence[str],

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .kinematics import FPS, Controls
+from .kinematics import FPS
 from .plan import (ARM, apply_steps, arm_pair, arm_swing, arms_keys, bump, extend, frames, keys,
                    neutral, neutral_foot, smoothstep, timebase)
-from .skeleton import Body
 
 G = 9.81
 SIDES = ("left", "right")

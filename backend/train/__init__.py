@@ -38,8 +38,6 @@ def run_stages(stages, config: str | dict, out: str | os.PathLike,
     """Run the given stages in the official order; returns {stage: summary}. With ``resume`` a finished stage
     (``done.json``) is skipped and an interrupted one continues from its checkpoint. Writes
     ``PROVENANCE.json`` into ``out`` after every stage."""
-    import torch
-
     from backend.train.configs import get_config
     from backend.train.common import StageState, atomic_write_json
     from backend.train.stages import STAGE_FNS, Context

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from backend.models.part_tmr import PARTS, ClipTokenizer, PartTMR, PartTMRConfig, save_part_tmr, whole2parts
+from backend.models.part_tmr import ClipTokenizer, PartTMR, PartTMRConfig, save_part_tmr, whole2parts
 from backend.starter_weights import load_module, load_text_model, save_module
 from backend.train.common import StageState, run_loop
 from backend.train.dataset import build_datasets

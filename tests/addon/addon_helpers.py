@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from importlib import import_module
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,10 +44,3 @@ def poll_until(mod, cond, timeout=20.0):
     return False
 
 
-def has_keying(mod) -> bool:
-    try:
-        import_module(mod.__name__ + ".keying")
-        import_module(mod.__name__ + ".motion_io")
-        return True
-    except ImportError:
-        return False

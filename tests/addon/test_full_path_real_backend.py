@@ -5,32 +5,24 @@ compared, every frame, with the joints the backend returned."""
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 
-from addon_helpers import PKG, has_keying, poll_until, scene_snapshot
+from addon_helpers import PKG, poll_until, scene_snapshot
 
 pytestmark = pytest.mark.blender
-
-pytest.importorskip("backend.pipeline")
-pytest.importorskip("smpl_fitting")
 
 
 @pytest.fixture(scope="module")
 def tiny_release(tmp_path_factory):
-    from tests.server.test_real_pipeline import _tiny_release
+    from tests.release_fixture import make_tiny_release
 
-    root = tmp_path_factory.mktemp("release")
-    _tiny_release(root)
-    return root
+    return make_tiny_release(tmp_path_factory.mktemp("release"))
 
 
 def test_generate_with_the_real_backend_keys_its_joints(fresh, bpy_mod, tiny_release):
     bpy, mod = bpy_mod, fresh
-    if not has_keying(mod):
-        pytest.skip("keying library missing")
     from smpl_fitting.skeleton import SMPL_JOINT_NAMES, forward_kinematics
 
     prefs = bpy.context.preferences.addons[PKG].preferences

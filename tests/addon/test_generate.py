@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from addon_helpers import has_keying, poll_until, scene_snapshot
+from addon_helpers import poll_until, scene_snapshot
 
 pytestmark = pytest.mark.blender
 

@@ -8,15 +8,13 @@ import sys
 import numpy as np
 import pytest
 
-from addon_helpers import PKG, has_keying, poll_until, scene_snapshot
+from addon_helpers import PKG, poll_until, scene_snapshot
 
 pytestmark = pytest.mark.blender
 
 
 @pytest.fixture
 def keyed(fresh):
-    if not has_keying(fresh):
-        pytest.skip("the keying library (remomask_addon/keying.py, motion_io.py) is not on this branch yet")
     return fresh
 
 
@@ -87,9 +85,8 @@ def test_import_npz_and_npy_without_backend(keyed, bpy_mod, tmp_path):
     assert scene_snapshot(bpy) == before
 
 
-def test_history_reapply_onto_selected(keyed, bpy_mod):
+def test_history_reapply_onto_selected(keyed, bpy_mod):  # keyed: the add-on enabled with a generated take
     bpy = bpy_mod
-    mod = keyed
     sp = bpy.context.scene.remomask
     sp.auto_length = True
     assert bpy.ops.remomask.generate(synchronous=True, timeout=30) == {'FINISHED'}, sp.status

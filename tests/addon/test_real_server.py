@@ -1,18 +1,14 @@
 """The add-on's client against the real generator server (``python -m backend.server``) with the server's
-stand-in generator (no torch models): same command line, working directory and PYTHONPATH as in Blender.
-Skipped until backend/server.py is on this branch."""
+stand-in generator (no torch models): same command line, working directory and PYTHONPATH as in Blender."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 
-import pytest
 
 from addon_helpers import REPO
 
-HAVE_SERVER = (REPO / "backend" / "server.py").is_file() and (REPO / "tests" / "server" / "standin.py").is_file()
-pytestmark = pytest.mark.skipif(not HAVE_SERVER, reason="backend/server.py is not on this branch yet")
 
 
 def _client_module():

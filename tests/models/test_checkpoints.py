@@ -1,4 +1,3 @@
-import pickle
 import shutil
 from pathlib import Path
 

@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 from backend import cli  # noqa: E402
 from tests.addon_keying.conftest import make_motion, write_npz  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
 
 
 @pytest.fixture
@@ -44,12 +44,9 @@ def test_demo_missing_models_folder_is_one_clear_error(tmp_path, capsys):
 
 
 def test_demo_prompt_to_blend_and_video(tmp_path, capsys):
-    pytest.importorskip("backend.pipeline")
-    from tests.server.test_real_pipeline import _tiny_release
+    from tests.release_fixture import make_tiny_release
 
-    release = tmp_path / "release"
-    release.mkdir()
-    _tiny_release(release)
+    release = make_tiny_release(tmp_path / "release")
     out = tmp_path / "demo"
     rc = cli.main(["demo", "a person walks forward", "--models", str(release), "--out", str(out), "--seconds", "1.2",
                    "--scale", "10", "--device", "cpu"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
@@ -13,7 +12,7 @@ from remomask_addon import export, headless, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion, write_npz  # noqa: E402
 from tests.retarget.rigs import build_armature, mixamo_bones, target_joints  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
 
 
 @pytest.fixture

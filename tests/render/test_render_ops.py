@@ -11,7 +11,7 @@ bpy = pytest.importorskip("bpy")
 from remomask_addon import keying, render_ops  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
 
 
 class RecordingLayout:

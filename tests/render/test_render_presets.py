@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 from remomask_addon import keying, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
 
 SMALL = dict(resolution="360p", scale_percent=25)  # 160 x 90: the mode logic, not the pixels, is tested
 

@@ -10,7 +10,7 @@ from remomask_addon import keying, retarget_ops  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget.rigs import build_armature, mixamo_bones, target_joints  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
 
 
 @pytest.fixture

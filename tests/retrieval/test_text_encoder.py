@@ -41,6 +41,7 @@ def vit_b32():
     return _random_clip()
 
 
+@pytest.mark.slow
 def test_vit_b32_state_dict_file(tmp_path, vit_b32):
     f = tmp_path / "ViT-B-32-sd.pt"
     torch.save(vit_b32.state_dict(), f)

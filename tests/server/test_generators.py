@@ -59,7 +59,8 @@ def releases(tmp_path_factory):
     """Tiny official releases: without and with Part-TMR + database."""
     from tests.release_fixture import make_tiny_release
 
-    torch = pytest.importorskip("torch")
+    import torch
+
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -1,6 +1,6 @@
 """The server with the REAL pipeline adapter (no --generator): tiny random-weight models written in the
 official release layout, plus a tiny traced CLIP text tower saved as ``ViT-B-32.pt`` (an OpenAI-style
-TorchScript archive). Checks the wiring end to end: load_bundle -> CLIP -> Pipeline -> joints -> files."""
+TorchScript archive). Checks the wiring end to end: load_pipeline -> CLIP -> Pipeline -> joints -> files."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-pytest.importorskip("backend.pipeline")
-checkpoints = pytest.importorskip("backend.checkpoints")
-if not hasattr(checkpoints, "save_official_layout"):
-    pytest.skip("backend.checkpoints.save_official_layout is needed", allow_module_level=True)
+from tests.release_fixture import make_tiny_release
+from tests.server.client import ServerProc
 
-import torch  # noqa: E402
-
-from tests.release_fixture import make_tiny_release  # noqa: E402
-from tests.server.client import ServerProc  # noqa: E402
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):

@@ -11,6 +11,8 @@ from backend.model_folder import load_pipeline
 from backend.starter_weights import MODEL_NAMES, STARTER_DIR
 from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_SUITE, retrieval_eval, semantic_suite
 
+pytestmark = pytest.mark.slow  # the starter-quality suite: minutes of generation
+
 SEEDS = tuple(range(20))
 # Every check of the suite passes in >= 80% of the seeds with its prompts (measured on seeds 0-19: 90-100 %;
 # README "Training and the starter model"). In held-out phrasings (HELDOUT_SUITE) all but the ones listed here

@@ -343,6 +343,7 @@ def test_caption_variants_rephrase_the_same_parameters():
     assert len(caption_variants(seq, 1, 0)) == 1
 
 
+@pytest.mark.slow
 def test_held_out_phrasings_use_only_words_the_training_captions_use():
     """Held-out templates are new sentences, not new words: a text encoder trained from scratch on the corpus
     has no embedding for a word it never saw, so an unseen word would measure nothing it could learn."""

@@ -1,6 +1,5 @@
 """Unit checks of the training objectives and the project weight format."""
 
-import numpy as np
 import pytest
 import torch
 

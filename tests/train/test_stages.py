@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from backend.train import STAGES, main, run_stages
+
+pytestmark = pytest.mark.slow  # real (tiny) training runs
 from backend.train.common import StageState
 from backend.train.configs import get_config
 
