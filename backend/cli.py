@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from . import protocol as P
-from .generators import Cancelled, GeneratorError, make_generator, resolve_device
+from .serving import protocol as P
+from .serving.generators import Cancelled, GeneratorError, make_generator, resolve_device
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -123,11 +123,11 @@ def _params(args) -> P.GenerateParams:
 
 
 def cmd_generate(args) -> int:
-    from .jobs import WriteError, run_generate  # noqa: PLC0415
+    from .serving.jobs import WriteError, run_generate  # noqa: PLC0415
 
     params = _params(args)
     if args.fitter:
-        from . import postprocess  # noqa: PLC0415
+        from .serving import postprocess  # noqa: PLC0415
         try:
             postprocess.set_fitter(args.fitter)
         except ValueError as exc:
@@ -184,7 +184,7 @@ def cmd_info(args) -> int:
     if args.generator is None and not args.load:
         if not models.is_dir():
             raise UserError(f"models folder not found: {models}")
-        from backend.model_folder import describe_folder  # noqa: PLC0415
+        from backend.generation.model_folder import describe_folder  # noqa: PLC0415
 
         desc = describe_folder(models)
         problems = desc.get("problems") or []

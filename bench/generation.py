@@ -1,6 +1,6 @@
 """Generation latency at the released model sizes (random weights), CPU, 196 frames, 10 unmasking steps.
 
-Compares ``backend.pipeline.Pipeline.generate`` (all prompts x samples in one batch, conditional and
+Compares ``backend.generation.pipeline.Pipeline.generate`` (all prompts x samples in one batch, conditional and
 unconditional passes of the 1D transformers in one doubled batch) with a re-statement of the reference
 ``demo.py`` control flow (one prompt at a time, separate conditional / unconditional passes, token-embedding
 gathers through expanded tables). Retrieval is not timed here (random retrieved embeddings are used); the text
@@ -33,7 +33,7 @@ from backend.models.residual_transformer import ResidualTransformer, ResidualTra
 from backend.models.sampling import categorical, cosine_schedule, gumbel, top_k_filter  # noqa: E402
 from backend.models.transformer_common import TransformerConfig, length_mask  # noqa: E402
 from backend.models.vq import RVQVAE, VQConfig  # noqa: E402
-from backend.pipeline import Pipeline  # noqa: E402
+from backend.generation.pipeline import Pipeline  # noqa: E402
 
 
 class RandomText:

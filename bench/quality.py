@@ -48,7 +48,7 @@ def summarise(clips) -> dict:
 def main(argv=None) -> int:
     import torch
 
-    from backend.starter_weights import load_starter
+    from backend.generation.project_weights import load_starter
     from backend.synthetic import generate_clip
 
     p = argparse.ArgumentParser()

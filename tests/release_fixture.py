@@ -16,7 +16,7 @@ CAPTIONS = ["a person walks forward", "a person runs", "a person jumps twice", "
 
 
 def make_tiny_release(root: Path, with_retrieval: bool = False, seed: int = 0) -> Path:
-    from backend import checkpoints
+    from backend.generation import official_release as checkpoints
     from backend.models.length_estimator import LengthEstimator
     from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
     from backend.models.part_tmr import build_clip_model

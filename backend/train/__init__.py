@@ -124,7 +124,7 @@ def main(argv=None) -> int:
 def record_evaluation(out, seeds=tuple(range(20))) -> dict:
     """Run the held-out retrieval and the semantic suite (suite prompts, and held-out phrasings of them) on
     a finished model folder and store them in its PROVENANCE.json under "evaluation"."""
-    from backend.model_folder import load_pipeline
+    from backend.generation.model_folder import load_pipeline
     from backend.train.common import atomic_write_json
     from backend.train.evaluate import HELDOUT_SUITE, retrieval_eval, semantic_suite
 

@@ -134,7 +134,7 @@ def retrieval_eval(directory=None, n_test: int | None = None, seed: int | None =
     against the test motions (instance and family R@k) and against the shipped database (family R@1)."""
     import torch
 
-    from backend.starter_weights import STARTER_DIR, load_text_model
+    from backend.generation.project_weights import STARTER_DIR, load_text_model
     from backend.train.dataset import TextMotionDataset, corpus_features
     from backend.train.stages import retrieval_metrics
     from backend.motion.normalize import Normalizer
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=20)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    from backend.model_folder import load_pipeline
+    from backend.generation.model_folder import load_pipeline
 
     pipe = load_pipeline(a.dir)
     res = {"retrieval": retrieval_eval(a.dir), "semantic": semantic_suite(pipe, range(a.seeds)),

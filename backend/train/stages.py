@@ -1,7 +1,7 @@
 """The training stages, in the official order: Part-TMR, retrieval database, RVQ-VAE, masked transformers
 (aux + ts), residual transformers, length estimator.
 
-Every stage reads what earlier stages exported into ``out`` (see backend/starter_weights.py), trains with a
+Every stage reads what earlier stages exported into ``out`` (see backend/generation/project_weights.py), trains with a
 resumable checkpoint under ``state_dir/<stage>``, logs losses as JSON lines, evaluates on the held-out split
 (held-out phrasings) and exports its weights into ``out``.
 """
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.models.part_tmr import ClipTokenizer, PartTMR, PartTMRConfig, save_part_tmr, whole2parts
-from backend.starter_weights import load_module, load_text_model, save_module
+from backend.generation.project_weights import load_module, load_text_model, save_module
 from backend.train.common import StageState, run_loop
 from backend.train.dataset import build_datasets
 

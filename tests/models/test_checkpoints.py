@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from backend.checkpoints import (BundleError, describe_bundle, load_bundle, load_checkpoint, parse_opt,
+from backend.generation.official_release import (BundleError, describe_bundle, load_bundle, load_checkpoint, parse_opt,
                                  save_official_layout, write_opt)
-from backend.pipeline import Pipeline
+from backend.generation.pipeline import Pipeline
 
 from .conftest import build_tiny
 
@@ -149,7 +149,7 @@ def test_estimator_optional(tmp_path, encoder):
 def test_release_retrieval_through_the_one_loader(tmp_path, monkeypatch):
     """load_bundle loads Part-TMR + database from the release; load_pipeline conditions the transformers on
     the retriever's text model, encoding each prompt once and handing the embedding to the retriever."""
-    from backend.model_folder import load_pipeline
+    from backend.generation.model_folder import load_pipeline
     from tests.release_fixture import make_tiny_release
 
     make_tiny_release(tmp_path, with_retrieval=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from backend.pipeline import GenerationCancelled, Pipeline
+from backend.generation.pipeline import GenerationCancelled, Pipeline
 
 
 def test_generate_batch_shapes_and_metadata(tiny, encoder, retriever):

@@ -1,8 +1,8 @@
-"""Splitting sequential prompts into one sentence per action (backend.prompt_parts)."""
+"""Splitting sequential prompts into one sentence per action (backend.generation.prompt_parts)."""
 
 import pytest
 
-from backend.prompt_parts import split_sequence
+from backend.generation.prompt_parts import split_sequence
 
 
 @pytest.mark.parametrize("prompt, parts", [

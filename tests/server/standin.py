@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.generators import Cancelled, GeneratorError, Sample
+from backend.serving.generators import Cancelled, GeneratorError, Sample
 
 # HumanML3D (SMPL-22) rest offsets from the parent, metres, y-up; parent indices.
 PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19]

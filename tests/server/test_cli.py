@@ -91,9 +91,9 @@ def test_bad_models_and_out_dir(tmp_path, capsys):
 
 
 def test_real_pipeline_broken_is_one_line(tmp_path, capsys, monkeypatch):
-    """A folder the one loader (backend.model_folder.load_pipeline) refuses: its message, exit 2; anything
+    """A folder the one loader (backend.generation.model_folder.load_pipeline) refuses: its message, exit 2; anything
     unexpected while loading: one line, exit 1. Never a traceback."""
-    from backend import model_folder
+    from backend.generation import model_folder
 
     def broken(models_dir, device):
         raise KeyError("mask_transformer.weight")
@@ -137,7 +137,7 @@ def test_info_describes_a_folder_without_loading(tmp_path, capsys, monkeypatch):
     def describe_bundle(models_dir):
         return {"models_dir": str(models_dir), "vq": {"name": "rvq", "num_quantizers": 6}, "problems": []}
 
-    monkeypatch.setitem(sys.modules, "backend.checkpoints", types.SimpleNamespace(describe_bundle=describe_bundle))
+    monkeypatch.setitem(sys.modules, "backend.generation.official_release", types.SimpleNamespace(describe_bundle=describe_bundle))
     code, out, err = run(capsys, "info", "--models", str(tmp_path))
     assert code == 2 and "problem: no CLIP ViT-B-32.pt found" in out and "not a complete models folder" in err
     (tmp_path / "ViT-B-32.pt").write_bytes(b"x")
@@ -150,7 +150,7 @@ def test_info_describes_a_folder_without_loading(tmp_path, capsys, monkeypatch):
 
 def test_info_on_the_starter_folder_is_complete(capsys):
     """`remomask info --models backend/starter` used to report "2 problems" (it was read as a release)."""
-    from backend.starter_weights import STARTER_DIR
+    from backend.generation.project_weights import STARTER_DIR
 
     code, out, err = run(capsys, "info", "--models", str(STARTER_DIR))
     assert code == 0, err

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.protocol import ERROR_CODES, GENERATE_KEYS
+from backend.serving.protocol import ERROR_CODES, GENERATE_KEYS
 from tests.server.client import ServerProc
 
 SENT = {"lines": 0}

@@ -1,4 +1,4 @@
-"""The real-pipeline adapter (with stand-in backend.checkpoints / backend.pipeline modules) and devices."""
+"""The real-pipeline adapter (with stand-in backend.generation.official_release / backend.generation.pipeline modules) and devices."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import types
 import numpy as np
 import pytest
 
-from backend.generators import GeneratorError, PipelineGenerator, Sample, make_generator, resolve_device
-from backend.protocol import validate_generate
+from backend.serving.generators import GeneratorError, PipelineGenerator, Sample, make_generator, resolve_device
+from backend.serving.protocol import validate_generate
 
 
 def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
-    from backend import model_folder
+    from backend.generation import model_folder
 
     calls = {}
 
@@ -107,8 +107,8 @@ def test_official_release_conditioning_and_lengths(releases):
 
 
 def test_starter_folder_through_the_same_loader():
-    from backend.model_folder import describe_folder, load_pipeline
-    from backend.starter_weights import STARTER_DIR
+    from backend.generation.model_folder import describe_folder, load_pipeline
+    from backend.generation.project_weights import STARTER_DIR
 
     pipe = load_pipeline(None)  # None = the shipped starter
     assert pipe.info["kind"] == "starter" and pipe.retriever is not None and pipe.retrieval_note is None

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend import postprocess
-from backend.generators import Cancelled
-from backend.jobs import ProgressMapper, run_generate
-from backend.protocol import validate_generate
+from backend.serving import postprocess
+from backend.serving.generators import Cancelled
+from backend.serving.jobs import ProgressMapper, run_generate
+from backend.serving.protocol import validate_generate
 from scipy.spatial.transform import Rotation
 
 from tests.server.standin import StandIn, procedural_joints
@@ -213,7 +213,7 @@ def test_captions_from_strings_dicts_and_objects():
 
 
 def test_writer_failure_is_a_write_error_and_leaves_nothing(tmp_path, monkeypatch):
-    from backend.jobs import WriteError
+    from backend.serving.jobs import WriteError
     n = {"calls": 0}
 
     def save_motion(path, **fields):

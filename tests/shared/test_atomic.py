@@ -93,7 +93,7 @@ def test_trained_weights_and_motion_files_share_the_users_mode(tmp_path):
 
     from backend.models.length_estimator import LengthEstimator
     from backend.motion.motion_file import save_motion
-    from backend.starter_weights import save_module
+    from backend.generation.project_weights import save_module
     from backend.train.common import save_tensors
 
     weights = save_module(LengthEstimator(8, 5, hidden=4), tmp_path, "length_estimator")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from backend.model_folder import load_pipeline
-from backend.starter_weights import MODEL_NAMES, STARTER_DIR
+from backend.generation.model_folder import load_pipeline
+from backend.generation.project_weights import MODEL_NAMES, STARTER_DIR
 from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_SUITE, retrieval_eval, semantic_suite
 
 pytestmark = pytest.mark.slow  # the starter-quality suite: minutes of generation

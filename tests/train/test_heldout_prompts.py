@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from backend.synthetic import generate_clip
-from backend.prompt_parts import split_sequence
+from backend.generation.prompt_parts import split_sequence
 from backend.synthetic.captions import SUBJECTS, predicate
 from backend.train.evaluate import HELDOUT_PROMPTS, SEMANTIC_SUITE
 

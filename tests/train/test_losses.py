@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from backend.models.vq import RVQVAE, VQConfig
-from backend.starter_weights import StarterError, load_module, save_module
+from backend.generation.project_weights import StarterError, load_module, save_module
 from backend.train.stages import EMACodebooks, decode_latents, quantize_train, vq_forward
 
 

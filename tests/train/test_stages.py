@@ -68,7 +68,7 @@ def test_exports_and_provenance(tiny_run):
 
 
 def test_trained_folder_generates(tiny_run):
-    from backend.model_folder import load_pipeline
+    from backend.generation.model_folder import load_pipeline
 
     out, _, _ = tiny_run
     pipe = load_pipeline(out)
@@ -138,7 +138,7 @@ def test_record_evaluation_writes_provenance(tiny_run):
 
 
 def test_generation_json_is_checked(tmp_path):
-    from backend.starter_weights import StarterError, load_sampling
+    from backend.generation.project_weights import StarterError, load_sampling
 
     assert load_sampling(tmp_path) == {}
     (tmp_path / "generation.json").write_text('{"cond_scale": 2, "time_steps": 12.0}')
@@ -151,7 +151,7 @@ def test_generation_json_is_checked(tmp_path):
 
 def test_training_never_writes_into_the_shipped_starter_unless_asked(capsys):
     """`remomask train length --config tiny` once replaced the shipped length estimator silently."""
-    from backend.starter_weights import STARTER_DIR
+    from backend.generation.project_weights import STARTER_DIR
 
     before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in STARTER_DIR.rglob("*") if p.is_file()}
     with pytest.raises(SystemExit) as e:

@@ -21,9 +21,9 @@ __all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLik
 UNIT_LENGTH = 4  # frames per token
 MAX_FRAMES = 196  # longest motion the released models were trained on (49 tokens)
 # Sampling settings used when a request leaves them out (None). A model folder may recommend its own in
-# ``generation.json`` (see backend/starter_weights.py); these are the official release's.
+# ``generation.json`` (see backend/generation/project_weights.py); these are the official release's.
 # ``compose_sequences``: generate a sequential prompt ("..., then ...") part by part and join the parts
-# (backend.prompt_parts, backend.motion.compose); off for the official release, which learned such captions.
+# (backend.generation.prompt_parts, backend.motion.compose); off for the official release, which learned such captions.
 SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "topk": 0.9, "res_cond_scale": 5.0,
                      "compose_sequences": False}
 BLEND_TOKENS = 2  # parts of a composed motion cross-fade over 2 tokens = 8 frames
@@ -57,7 +57,7 @@ class Pipeline:
     """Holds the loaded models, the text encoder, the retriever (or None) and the normaliser.
 
     ``models``: anything with attributes ``vq, mask_aux, mask_ts, res_aux, res_ts, length_estimator`` (may
-    be None when lengths are always given), ``mean``, ``std`` (263,) — e.g. a :class:`backend.checkpoints.Bundle`.
+    be None when lengths are always given), ``mean``, ``std`` (263,) — e.g. a :class:`backend.generation.official_release.Bundle`.
     ``text_encoder``: ``encode(list[str]) -> (B, dim)`` used to condition the transformers.
     ``length_text_encoder``: optional separate encoder for the length estimator (defaults to ``text_encoder``).
     ``retriever``: ``retriever(texts, k=1)`` returning an object with ``re_dict`` (``re_text``/``re_motion``
@@ -74,7 +74,7 @@ class Pipeline:
         self.text_encoder = text_encoder
         self.length_text_encoder = length_text_encoder or text_encoder
         self.retriever = retriever
-        # Set by backend.model_folder.load_pipeline: what hello / `remomask info` report, and why retrieval
+        # Set by backend.generation.model_folder.load_pipeline: what hello / `remomask info` report, and why retrieval
         # is unavailable (None when it is, or when it was not asked for).
         self.info: dict = {}
         self.retrieval_note: str | None = None
@@ -129,7 +129,7 @@ class Pipeline:
         between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'.
 
         With ``compose_sequences`` a prompt such as "a person walks forward, then waves" is generated as its
-        parts ("a person walks forward", "a person waves"; ``backend.prompt_parts.split_sequence``), in the same
+        parts ("a person walks forward", "a person waves"; ``backend.generation.prompt_parts.split_sequence``), in the same
         batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
         A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
         (scaled down when the whole would pass 196 frames)."""
@@ -143,7 +143,7 @@ class Pipeline:
                     temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
                     use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)
         if sp["compose_sequences"]:
-            from backend.prompt_parts import split_sequence
+            from backend.generation.prompt_parts import split_sequence
 
             plans = [split_sequence(p) for p in prompts]
             if any(len(pl) > 1 for pl in plans):

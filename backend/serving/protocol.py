@@ -55,7 +55,7 @@ GENERATE_DEFAULTS = {
     "length_s": None,
     "seed": 0,
     "samples": 1,
-    # sampling settings: None (or absent) = the model's own (backend.pipeline.SAMPLING_DEFAULTS, or the
+    # sampling settings: None (or absent) = the model's own (backend.generation.pipeline.SAMPLING_DEFAULTS, or the
     # model folder's generation.json; the official release: 4, 10, 1, 0.9; the starter: guidance 2)
     "cond_scale": None,
     "time_steps": None,

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .motion.motion_file import save_motion
+from backend.motion.motion_file import save_motion
+
 from .protocol import FPS
 
 log = logging.getLogger("remomask.server")

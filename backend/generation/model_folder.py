@@ -1,12 +1,12 @@
-"""The one way to turn a model folder into a ready :class:`backend.pipeline.Pipeline`.
+"""The one way to turn a model folder into a ready :class:`backend.generation.pipeline.Pipeline`.
 
 Every caller (the CLI, the generator server, ``remomask demo``, training's smoke test, the benchmarks and the
 tests) loads through :func:`load_pipeline`. Two layouts are recognised:
 
 - **project weights** (the shipped starter, or the ``--out`` of ``remomask train``): ``vq.json`` +
-  ``vq.safetensors`` and friends (``backend.starter_weights``). Its own Part-TMR text tower conditions the
+  ``vq.safetensors`` and friends (``backend.generation.project_weights``). Its own Part-TMR text tower conditions the
   transformers, the length estimator and retrieval; ``generation.json`` sets the sampling defaults.
-- **the official release** (``backend.checkpoints``): the VQ, the masked and residual transformers and the
+- **the official release** (``backend.generation.official_release``): the VQ, the masked and residual transformers and the
   length estimator from their ``opt.txt``/``.tar`` files, CLIP ViT-B/32 from ``ViT-B-32.pt``. As in the
   reference, the transformers are conditioned on Part-TMR's text embedding (CLIP + the retriever's fine-tuned
   projection) when the folder has ``Part_TMR/`` and ``database/``, and on stock CLIP otherwise; the length
@@ -72,8 +72,8 @@ def _retrieval_missing(models_dir: Path) -> str | None:
 
 
 def _load_project(d: Path, device, load_retrieval: bool):
-    from backend.pipeline import Pipeline
-    from backend.starter_weights import StarterError, load_starter_bundle
+    from backend.generation.pipeline import Pipeline
+    from backend.generation.project_weights import StarterError, load_starter_bundle
 
     try:
         bundle, text = load_starter_bundle(d, device, load_retrieval=load_retrieval)
@@ -89,9 +89,9 @@ def _load_project(d: Path, device, load_retrieval: bool):
 
 
 def _load_official(d: Path, device, load_retrieval: bool):
-    from backend.checkpoints import BundleError, load_bundle
+    from backend.generation.official_release import BundleError, load_bundle
     from backend.models.text_encoder import load_clip_text_encoder
-    from backend.pipeline import Pipeline
+    from backend.generation.pipeline import Pipeline
 
     clip = find_clip_weights(d)
     if clip is None:
@@ -126,14 +126,14 @@ def _load_official(d: Path, device, load_retrieval: bool):
 
 
 def _starter_dir() -> Path:
-    from backend.starter_weights import STARTER_DIR
+    from backend.generation.project_weights import STARTER_DIR
 
     return STARTER_DIR.resolve()
 
 
 def load_pipeline(models_dir: str | os.PathLike | None = None, device: str = "cpu", *, load_retrieval: bool = True):
     """A model folder (official release, the shipped starter, a ``remomask train`` output; None = the shipped
-    starter) -> a ready :class:`backend.pipeline.Pipeline` on ``device``, with ``info`` and
+    starter) -> a ready :class:`backend.generation.pipeline.Pipeline` on ``device``, with ``info`` and
     ``retrieval_note`` set. Raises :class:`ModelFolderError` with a message for people."""
     d = Path(models_dir).expanduser() if models_dir is not None else _starter_dir()
     if not d.is_dir():
@@ -154,10 +154,10 @@ def describe_folder(models_dir: str | os.PathLike) -> dict:
     """What a model folder holds, without loading weights; problems (if any) under ``problems``."""
     d = Path(models_dir).expanduser()
     if is_project_weights(d):
-        from backend.starter_weights import describe_project_folder
+        from backend.generation.project_weights import describe_project_folder
 
         return describe_project_folder(d)
-    from backend.checkpoints import describe_bundle
+    from backend.generation.official_release import describe_bundle
 
     desc = dict(describe_bundle(d))
     clip = find_clip_weights(d)

@@ -14,7 +14,7 @@ after dropping only ``clip_model.*`` keys (the reference drops them too). Files 
 ``torch.load(weights_only=True)``, allowing only numpy scalar/array globals.
 
 Retrieval (Part-TMR + database) is loaded by ``backend.retrieval.retriever.load_retriever``. Turning a folder
-into a pipeline (text encoders included) is ``backend.model_folder.load_pipeline``'s job.
+into a pipeline (text encoders included) is ``backend.generation.model_folder.load_pipeline``'s job.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ A model folder (``backend/starter`` or the ``--out`` of ``python -m backend.trai
 - ``PROVENANCE.json``: corpus, config, training time and machine, held-out metrics.
 - ``generation.json`` (optional): the sampling settings the model is meant to run with when a request
   leaves them out, e.g. ``{"cond_scale": 2.0, "compose_sequences": true}`` (keys of
-  ``backend.pipeline.SAMPLING_DEFAULTS``).
+  ``backend.generation.pipeline.SAMPLING_DEFAULTS``).
 
 ``load_starter_bundle`` reads such a folder into the same ``Bundle`` the official loader builds; turning a
-folder into a pipeline is ``backend.model_folder.load_pipeline``'s job (the one loader for every layout).
+folder into a pipeline is ``backend.generation.model_folder.load_pipeline``'s job (the one loader for every layout).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 
 from backend.atomic import atomic_write, atomic_write_text
 
-STARTER_DIR = Path(__file__).resolve().parent / "starter"
+STARTER_DIR = Path(__file__).resolve().parents[1] / "starter"
 MODEL_NAMES = ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator")
 _FIXED_TABLES = ("position_enc.pe", "position2d_enc.pe")
 
@@ -124,7 +124,7 @@ def load_text_model(directory: str | os.PathLike, device: str | torch.device = "
 
 def load_sampling(directory: str | os.PathLike) -> dict:
     """The folder's ``generation.json`` (recommended sampling settings), or {} when it has none."""
-    from backend.pipeline import SAMPLING_DEFAULTS
+    from backend.generation.pipeline import SAMPLING_DEFAULTS
 
     p = Path(directory) / "generation.json"
     if not p.is_file():
@@ -148,7 +148,7 @@ def load_sampling(directory: str | os.PathLike) -> dict:
 def load_starter_bundle(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu",
                         load_retrieval: bool = True):
     """-> (Bundle, text model). The Bundle's ``retriever`` is set when ``load_retrieval``."""
-    from backend.checkpoints import Bundle
+    from backend.generation.official_release import Bundle
     from backend.motion.normalize import Normalizer
 
     d = Path(directory) if directory is not None else STARTER_DIR

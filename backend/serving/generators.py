@@ -1,7 +1,7 @@
 """The Generator interface the server and the CLI drive, and how one is chosen.
 
 A generator turns validated generate params into joint sequences. The real one wraps
-``backend.pipeline.Pipeline`` (loaded from a models folder by ``backend.model_folder.load_pipeline``);
+``backend.generation.pipeline.Pipeline`` (loaded from a models folder by ``backend.generation.model_folder.load_pipeline``);
 tests inject a deterministic stand-in with the hidden ``--generator module:factory`` option.
 """
 
@@ -53,7 +53,7 @@ class Generator(Protocol):
 
 
 class PipelineGenerator:
-    """Adapter over the real model pipeline, loaded by ``backend.model_folder.load_pipeline`` (the one loader
+    """Adapter over the real model pipeline, loaded by ``backend.generation.model_folder.load_pipeline`` (the one loader
     for official, starter and trained folders; torch and the models are imported only here). A folder that
     cannot be loaded becomes a GeneratorError with the loader's message."""
 
@@ -62,7 +62,7 @@ class PipelineGenerator:
         self.models_dir: Path | None = None
 
     def load(self, models_dir, device):
-        from backend.model_folder import ModelFolderError, load_pipeline
+        from backend.generation.model_folder import ModelFolderError, load_pipeline
 
         self.models_dir = Path(models_dir)
         try:

@@ -1,7 +1,7 @@
 """Splitting a sequential prompt ("a person walks forward, then waves") into one sentence per action.
 
 Pure Python. Used by the pipeline for models that compose sequences part by part (the starter model: its
-corpus has too few two-part clips to learn "X, then Y"; see backend/pipeline.py).
+corpus has too few two-part clips to learn "X, then Y"; see backend/generation/pipeline.py).
 """
 
 from __future__ import annotations
