@@ -191,7 +191,7 @@ def key_motion(armature, motion: dict, *, action_name: str | None = None,
     return action
 
 
-def _remove_objects(objs) -> None:
+def remove_objects(objs) -> None:
     import bpy
 
     for ob in objs:
@@ -210,16 +210,16 @@ def import_motion(context, motion: dict, *, armature=None, name: str | None = No
     created = []
     try:
         if armature is None:
-            armature = _new_rig(context, m, name, with_mannequin, created)
+            armature = new_rig(context, m, name, with_mannequin, created)
         frame = context.scene.frame_start if start_frame is None else start_frame
         action = key_motion(armature, m, start_frame=frame, scene=context.scene)
     except Exception:
-        _remove_objects(reversed(created))
+        remove_objects(reversed(created))
         raise
     return armature, action
 
 
-def _new_rig(context, m, name, with_mannequin, created):
+def new_rig(context, m, name, with_mannequin, created):
     from . import mannequin
 
     armature = smpl_rig.build_smpl_armature(context, m["rest_joints"], name=name or "ReMoMask")
@@ -227,32 +227,3 @@ def _new_rig(context, m, name, with_mannequin, created):
     if with_mannequin:
         created.append(mannequin.build_body(armature, m))
     return armature
-
-
-def import_batch(context, motions, *, armature=None, name: str | None = None,
-                 with_mannequin: bool = True, blend_frames: int = 5, start_frame: int | None = None):
-    """Key several motions as separate takes on one SMPL armature and lay them out end to end on
-    its NLA (``batch.lay_out_nla``). All motions are validated before anything is created.
-    Returns ``(armature, actions, strips)``; on error nothing it created is left behind."""
-    import bpy
-
-    from . import batch
-
-    ms = [m if "num_frames" in m else motion_io.validate_motion(m, source=f"motion {i + 1}")
-          for i, m in enumerate(motions)]
-    if not ms:
-        raise ValueError("no motions to import")
-    created, actions = [], []
-    try:
-        if armature is None:
-            armature = _new_rig(context, ms[0], name, with_mannequin, created)
-        frame = context.scene.frame_start if start_frame is None else start_frame
-        for m in ms:
-            actions.append(key_motion(armature, m, start_frame=frame, scene=context.scene))
-        strips = batch.lay_out_nla(armature, actions, blend_frames=blend_frames)
-    except Exception:
-        for a in actions:
-            bpy.data.actions.remove(a)
-        _remove_objects(reversed(created))
-        raise
-    return armature, actions, strips

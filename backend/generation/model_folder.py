@@ -22,6 +22,8 @@ import logging
 import os
 from pathlib import Path
 
+from backend.errors import ModelError
+
 log = logging.getLogger("remomask.models")
 
 __all__ = ["ModelFolderError", "load_pipeline", "is_project_weights", "find_clip_weights", "describe_folder",
@@ -33,7 +35,7 @@ CONDITIONING_CLIP = "CLIP ViT-B/32 text features"
 CONDITIONING_STARTER = "the model's own text encoder (Part-TMR text tower)"
 
 
-class ModelFolderError(RuntimeError):
+class ModelFolderError(ModelError, RuntimeError):
     """The folder is missing, incomplete or holds weights that do not fit: the message is for people."""
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from backend.atomic import atomic_write, atomic_write_stream, atomic_write_text
+from backend.errors import ModelError
 
 from backend.models.length_estimator import LengthEstimator
 from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
@@ -45,7 +46,7 @@ EST_KEYS = ("estimator",)
 IGNORED_PREFIXES = ("clip_model.",)
 
 
-class BundleError(RuntimeError):
+class BundleError(ModelError, RuntimeError):
     """A model folder is missing a file, has an unreadable file, or holds weights that do not fit."""
 
 

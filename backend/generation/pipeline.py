@@ -13,6 +13,7 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 import torch
 
+from backend.errors import InvalidInput
 from backend.models.mask_transformer import GenerationCancelled
 from backend.motion.features import features_to_joints
 
@@ -92,21 +93,21 @@ class Pipeline:
     # ------------------------------------------------------------------------------------------------
     def _check(self, prompts, lengths, samples):
         if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts:
-            raise ValueError("prompts must be a non-empty list of strings")
+            raise InvalidInput("prompts must be a non-empty list of strings")
         if not all(isinstance(p, str) and p.strip() for p in prompts):
-            raise ValueError("every prompt must be a non-empty string")
+            raise InvalidInput("every prompt must be a non-empty string")
         if not isinstance(samples, int) or samples < 1:
-            raise ValueError("samples must be a positive integer")
+            raise InvalidInput("samples must be a positive integer")
         if lengths is None:
             if self.models.length_estimator is None:
-                raise ValueError("no length estimator loaded: give lengths")
+                raise InvalidInput("no length estimator loaded: give lengths")
             return None
         if len(lengths) != len(prompts):
-            raise ValueError(f"{len(lengths)} lengths for {len(prompts)} prompts")
+            raise InvalidInput(f"{len(lengths)} lengths for {len(prompts)} prompts")
         toks = []
         for n in lengths:
             if not isinstance(n, (int, np.integer)) or not UNIT_LENGTH <= int(n) <= MAX_FRAMES:
-                raise ValueError(f"length {n!r} must be an integer number of frames in [{UNIT_LENGTH}, {MAX_FRAMES}]")
+                raise InvalidInput(f"length {n!r} must be an integer number of frames in [{UNIT_LENGTH}, {MAX_FRAMES}]")
             toks.append(int(n) // UNIT_LENGTH)
         return toks
 
@@ -138,7 +139,7 @@ class Pipeline:
         sp = {k: self.sampling[k] if v is None else v for k, v in given.items()}
         tok_given = self._check(prompts, lengths, samples)
         if sp["time_steps"] < 1:
-            raise ValueError("time_steps must be >= 1")
+            raise InvalidInput("time_steps must be >= 1")
         args = dict(seed=seed, samples=samples, cond_scale=sp["cond_scale"], time_steps=sp["time_steps"],
                     temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
                     use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)

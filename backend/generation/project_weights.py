@@ -28,13 +28,14 @@ import numpy as np
 import torch
 
 from backend.atomic import atomic_write, atomic_write_text
+from backend.errors import ModelError
 
 STARTER_DIR = Path(__file__).resolve().parents[1] / "starter"
 MODEL_NAMES = ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator")
 _FIXED_TABLES = ("position_enc.pe", "position2d_enc.pe")
 
 
-class StarterError(RuntimeError):
+class StarterError(ModelError, RuntimeError):
     """A starter/project model folder is missing a file or holds weights that do not fit."""
 
 

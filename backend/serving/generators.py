@@ -15,6 +15,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from backend.errors import ModelError
+
 from .protocol import GenerateParams
 
 log = logging.getLogger("remomask.server")
@@ -27,7 +29,7 @@ class Cancelled(Exception):
     """A generator may raise this when ``cancelled()`` turned true (any exception after a cancel counts)."""
 
 
-class GeneratorError(Exception):
+class GeneratorError(ModelError):
     """Models missing, unreadable or unusable: the message is shown to the user as is."""
 
 

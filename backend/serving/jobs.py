@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from backend.errors import WriteFailed
+
 from . import postprocess
 from .generators import Cancelled
 from .protocol import FPS, GenerateParams
@@ -35,7 +37,7 @@ class Outcome:
     fits: list[Any] = field(default_factory=list)
 
 
-class WriteError(Exception):
+class WriteError(WriteFailed):
     """A motion/BVH file could not be written (disk full, permissions, a writer's validation)."""
 
 

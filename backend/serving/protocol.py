@@ -21,20 +21,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from backend.errors import (BAD_REQUEST, BUSY, CANCELLED, ERROR_CODES, INTERNAL, INVALID_PARAMS,  # noqa: F401
+                            MODEL_ERROR, UNAUTHORIZED, UNKNOWN_METHOD, UserError)
+
 PROTOCOL_VERSION = 1
 FPS = 20
 
-# Error codes (the only values of error.code).
-BAD_REQUEST = "bad_request"          # not JSON, not an object, missing/invalid id or method, duplicate id
-UNKNOWN_METHOD = "unknown_method"
-INVALID_PARAMS = "invalid_params"
-BUSY = "busy"                        # the queue is full
-CANCELLED = "cancelled"
-MODEL_ERROR = "model_error"          # models failed to load, or generation raised
-INTERNAL = "internal"
-UNAUTHORIZED = "unauthorized"        # TCP mode only: missing or wrong token
-ERROR_CODES = (BAD_REQUEST, UNKNOWN_METHOD, INVALID_PARAMS, BUSY, CANCELLED, MODEL_ERROR, INTERNAL,
-               UNAUTHORIZED)
+# Error codes (the only values of error.code) are defined with the error contract in backend/errors.py and
+# re-exported here (BAD_REQUEST, INVALID_PARAMS, MODEL_ERROR, ...).
 
 METHODS = ("hello", "generate", "cancel", "shutdown")
 
@@ -68,13 +62,12 @@ GENERATE_DEFAULTS = {
 GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts"}
 
 
-class ProtocolError(Exception):
+class ProtocolError(UserError):
     """A request that gets an error reply. ``req_id`` is the request's id when it could be read."""
 
-    def __init__(self, code: str, message: str, req_id: Any = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, code: str, message: str, req_id: Any = None, field: str | None = None,
+                 problem: str | None = None):
+        super().__init__(message, code=code, field=field, problem=problem)
         self.req_id = req_id
 
 
@@ -182,16 +175,22 @@ def _bad(message: str):
     raise ProtocolError(INVALID_PARAMS, message)
 
 
+def _bad_field(key: str, problem: str, protocol_hint: str = ""):
+    """'<key>' <problem><protocol_hint>; callers that name the parameter otherwise (the CLI's flags) use
+    ``problem`` alone (``UserError.message_for``)."""
+    raise ProtocolError(INVALID_PARAMS, f"'{key}' {problem}{protocol_hint}", field=key, problem=problem)
+
+
 def _number(params: dict, key: str) -> float:
     v = params[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        _bad(f"'{key}' must be a number")
+        _bad_field(key, "must be a number")
     try:
         f = float(v)
     except OverflowError:
-        _bad(f"'{key}' is out of range")
+        _bad_field(key, "is out of range")
     if not math.isfinite(f):
-        _bad(f"'{key}' must be finite")
+        _bad_field(key, "must be finite")
     return f
 
 
@@ -200,16 +199,16 @@ def _integer(params: dict, key: str, lo: int, hi: int) -> int:
     if isinstance(v, float) and v.is_integer() and math.isfinite(v):
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
-        _bad(f"'{key}' must be an integer")
+        _bad_field(key, "must be an integer")
     if not lo <= v <= hi:
-        _bad(f"'{key}' must be in {lo}..{hi}")
+        _bad_field(key, f"must be in {lo}..{hi}")
     return v
 
 
 def _boolean(params: dict, key: str) -> bool:
     v = params[key]
     if not isinstance(v, bool):
-        _bad(f"'{key}' must be true or false")
+        _bad_field(key, "must be true or false")
     return v
 
 
@@ -247,31 +246,32 @@ def validate_generate(params: dict) -> GenerateParams:
     if p["length_s"] is not None:
         p["length_s"] = _number(p, "length_s")
         if not MIN_SECONDS <= p["length_s"] <= MAX_SECONDS:
-            _bad(f"'length_s' must be in {MIN_SECONDS}..{MAX_SECONDS} seconds, or null for the length estimator")
+            _bad_field("length_s", f"must be in {MIN_SECONDS}..{MAX_SECONDS} seconds",
+                       ", or null for the length estimator")
     p["seed"] = _integer(p, "seed", 0, MAX_SEED)
     p["samples"] = _integer(p, "samples", 1, MAX_SAMPLES)
     if p["cond_scale"] is not None:
         p["cond_scale"] = _number(p, "cond_scale")
         if p["cond_scale"] < 0:
-            _bad("'cond_scale' must be >= 0")
+            _bad_field("cond_scale", "must be >= 0")
     if p["time_steps"] is not None:
         p["time_steps"] = _integer(p, "time_steps", 1, MAX_TIME_STEPS)
     if p["temperature"] is not None:
         p["temperature"] = _number(p, "temperature")
         if p["temperature"] <= 0:
-            _bad("'temperature' must be > 0")
+            _bad_field("temperature", "must be > 0")
     if p["topk"] is not None:
         p["topk"] = _number(p, "topk")
         if not 0 <= p["topk"] <= 1:
-            _bad("'topk' must be in 0..1")
+            _bad_field("topk", "must be in 0..1")
     p["use_retrieval"] = _boolean(p, "use_retrieval")
     p["fit"] = _boolean(p, "fit")
     out_dir = p["out_dir"]
     if out_dir is not None:
         if not isinstance(out_dir, str) or not out_dir.strip():
-            _bad("'out_dir' must be a non-empty string")
+            _bad_field("out_dir", "must be a non-empty string")
         if len(out_dir) > MAX_OUT_DIR_CHARS or "\x00" in out_dir:
-            _bad("'out_dir' is not a usable path")
+            _bad_field("out_dir", "is not a usable path")
         p["out_dir"] = os.path.abspath(os.path.expanduser(out_dir))
     return GenerateParams(prompts=clean, **{k: p[k] for k in GENERATE_DEFAULTS})
 

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from backend import __version__
+from backend.errors import UserError
 
 from . import postprocess
 from . import protocol as P
@@ -226,6 +227,8 @@ class Server:
             self.jobs.finish(job)
             if cancelled():
                 ch.send(P.error(rid, P.CANCELLED, "cancelled"))
+            elif isinstance(exc, UserError) and not isinstance(exc, WriteError):  # e.g. lengths without an estimator
+                ch.send(P.error(rid, exc.code, str(exc)[:2000]))
             elif isinstance(exc, (WriteError, OSError)):
                 log.exception("writing the motion files failed")
                 ch.send(P.error(rid, P.INTERNAL, str(exc)[:2000]))

@@ -167,3 +167,34 @@ def test_info_on_the_starter_folder_is_complete(capsys):
         code, out, err = run(capsys, "info", "--models", str(bad))
         assert code == 2 and f"missing file: {bad / 'mask_ts.safetensors'}" in out
         assert "retrieval: unavailable" in out
+
+
+def test_models_default_to_the_env_folder_then_the_starter(tmp_path, capsys, monkeypatch):
+    """`remomask generate "a person jumps"` works as typed: --models defaults to $REMOMASK_MODELS, else the
+    shipped starter."""
+    from backend.cli.common import MODELS_ENV, models_dir
+    from backend.generation.project_weights import STARTER_DIR
+
+    monkeypatch.delenv(MODELS_ENV, raising=False)
+    assert models_dir(None) == STARTER_DIR and models_dir("x") == Path("x")
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path / "mine"))
+    assert models_dir(None) == tmp_path / "mine"
+    code, _, err = run(capsys, "generate", "a person jumps", "--out", str(tmp_path / "o"))
+    assert code == 2 and err.strip() == f"error: models folder not found: {tmp_path / 'mine'}"
+    monkeypatch.delenv(MODELS_ENV)
+    code, out, err = run(capsys, "info")
+    assert code == 0 and "kind: starter" in out, err
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--seconds", "30", "error: --seconds must be in 0.2..9.8 seconds"),
+    ("--temperature", "0", "error: --temperature must be > 0"),
+    ("--topk", "2", "error: --topk must be in 0..1"),
+    ("--samples", "99", "error: --samples must be in 1..8"),
+    ("--cond-scale", "-1", "error: --cond-scale must be >= 0"),
+])
+def test_cli_messages_name_the_flag_not_the_protocol_field(tmp_path, capsys, flag, value, message):
+    """The protocol's validation is reused, but a message names the CLI's flag and has no protocol-only hint
+    (no "or null", no quoted field names)."""
+    code, out, err = run(capsys, "generate", "walk", "--out", str(tmp_path), "--generator", STANDIN, flag, value)
+    assert code == 2 and out == "" and err.strip() == message

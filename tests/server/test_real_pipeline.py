@@ -93,3 +93,24 @@ def test_real_pipeline_through_the_cli(release, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "ViT-B-32.pt" in out
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_user_errors_are_not_model_errors(release, tmp_path):
+    """A request the model cannot serve because of what it asks (no length, and the folder has no length
+    estimator) is answered invalid_params with the reason, not model_error; hello says there is no
+    estimator."""
+    import shutil
+
+    no_est = tmp_path / "release"
+    shutil.copytree(release, no_est)
+    shutil.rmtree(next(no_est.rglob("length_estimator")))
+    s = ServerProc(models=no_est, env={"OMP_NUM_THREADS": "1"}, generator=None)
+    try:
+        _, hello = s.call("hello", timeout=120)
+        assert "length_estimator" not in hello["result"]["capabilities"]
+        _, reply = s.call("generate", {"prompt": "wave", "time_steps": 2, "fit": False,
+                                       "out_dir": str(tmp_path / "o")}, timeout=120)
+        assert reply["error"] == {"code": "invalid_params", "message": "no length estimator loaded: give lengths"}
+    finally:
+        s.close()

@@ -13,19 +13,22 @@
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 from pathlib import Path
 
-STARTER_DIR = Path(__file__).resolve().parent / "starter"
+from backend.errors import EXIT_FAIL, EXIT_OK, UserError
+
+from .common import add_models_argument, progress_bar
 
 
-def add_parsers(sub) -> None:
+def add_parser(sub) -> None:
     r = sub.add_parser("render", help="render a motion file (video, PNG frames or a sequence still) with Blender")
     r.add_argument("motion", help="motion .npz (or joints .npy)")
     r.add_argument("--out", required=True, help="output folder, or a file/folder name")
     _render_options(r)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.set_defaults(run=cmd_render)
 
     e = sub.add_parser("export", help="export a motion file as FBX, BVH or glTF with Blender's exporters")
     e.add_argument("motion", help="motion .npz (or joints .npy)")
@@ -34,18 +37,19 @@ def add_parsers(sub) -> None:
     e.add_argument("--target-armature", help="the rig's object name in --target-blend")
     e.add_argument("--bone-map", help="mixamo, rigify or a bone-map .json (default: automatic)")
     e.add_argument("--overwrite", action="store_true")
+    e.set_defaults(run=cmd_export)
 
     d = sub.add_parser("demo", help="prompt -> motion files, a keyed .blend and a video (the main job)")
     d.add_argument("prompt", help="the prompt (quote it)")
     d.add_argument("--out", required=True, help="output folder (created if missing)")
-    d.add_argument("--models", default=str(STARTER_DIR),
-                   help="models folder (default: the shipped starter model)")
+    add_models_argument(d)
     d.add_argument("--seconds", type=float, help="length in seconds (default: the length estimator)")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto")
     d.add_argument("--no-render", action="store_true", help="stop after the .blend")
     _render_options(d, default_scale=50)
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    d.set_defaults(run=cmd_demo)
 
 
 def _render_options(p, default_scale: int = 100) -> None:
@@ -81,26 +85,13 @@ def _render_target(out: str, mode: str, stem: str, rp) -> str:
     return out
 
 
-def _progress_bar(label: str):
-    from tqdm import tqdm  # noqa: PLC0415
-
-    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, desc=label,
-               bar_format="{desc:<10} {bar} {n:.0f}%")
-
-    def update(fraction: float) -> None:
-        bar.n = round(100 * fraction, 1)
-        bar.refresh()
-
-    return bar, update
-
-
 def _render(headless, rp, motion: str, out: str, args, caption: str | None = None) -> str:
     stem = Path(motion).stem
     scene, arm, action = headless.scene_from_motion(motion)
     if caption is None:
         caption = str(action.get("remomask_prompt") or stem)
     target = _render_target(out, args.mode, stem, rp)
-    bar, update = _progress_bar("render")
+    bar, update = progress_bar("render")
     try:
         return rp.render_motion(scene, arm, target, _options(rp, args, caption), progress=update)
     finally:
@@ -110,20 +101,16 @@ def _render(headless, rp, motion: str, out: str, args, caption: str | None = Non
 def _run_with_blender(body) -> int:
     """Import the add-on's Blender modules and run ``body(export, headless, render_presets) -> exit code``.
     No bpy: one error line, exit 1. A bad motion file, render or export request: one error line, exit 2."""
-    from .cli import EXIT_FAIL, EXIT_USAGE  # noqa: PLC0415
-
     try:
         export, headless, rp = _import_blender()
     except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    from remomask_addon.motion_io import MotionFileError  # noqa: PLC0415
+        raise UserError(str(exc), exit_code=EXIT_FAIL) from None
+    from remomask_addon.motion_io import MotionFileError
 
     try:
         return body(export, headless, rp)
     except (MotionFileError, rp.RenderError, export.ExportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UserError(str(exc)) from None
 
 
 def cmd_render(args) -> int:
@@ -144,54 +131,34 @@ def cmd_export(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    """generate (the same code path as ``remomask generate``) -> .blend -> video."""
-    from . import cli  # noqa: PLC0415
+    """generate (the same function as ``remomask generate``) -> .blend -> video."""
+    from .common import models_dir, require_models_dir
 
-    models = Path(args.models).expanduser()
-    if not models.is_dir():
-        hint = " (the shipped starter model is missing from this checkout; pass --models <release folder>)" \
-            if models == STARTER_DIR else ""
-        print(f"error: models folder not found: {models}{hint}", file=sys.stderr)
-        return cli.EXIT_USAGE
-    return _run_with_blender(lambda export, headless, rp: _demo(args, models, headless, rp))
+    require_models_dir(models_dir(args.models))  # before Blender is imported
+    return _run_with_blender(lambda export, headless, rp: _demo(args, headless, rp))
 
 
-def _demo(args, models: Path, headless, rp) -> int:
-    from . import cli  # noqa: PLC0415
+def _demo(args, headless, rp) -> int:
+    from .generate import generate_files
 
     os.makedirs(args.out, exist_ok=True)
-    gen_args = cli._parser().parse_args(
-        ["generate", args.prompt, "--models", str(models), "--out", args.out, "--seed", str(args.seed),
-         "--device", args.device] + (["--seconds", str(args.seconds)] if args.seconds is not None else []))
-    import contextlib  # noqa: PLC0415
-    import io  # noqa: PLC0415
-
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(captured):
-            rc = cli.cmd_generate(gen_args)
-    except cli.UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return cli.EXIT_USAGE
-    except cli.LoadFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return cli.EXIT_FAIL
-    if rc != cli.EXIT_OK:
-        return rc
-    written = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
+    gen_args = argparse.Namespace(
+        prompt=[args.prompt], models=args.models, out=args.out, seed=args.seed, device=args.device,
+        seconds=args.seconds, length=None, samples=1, no_fit=False, smpl_dir=None, cond_scale=None,
+        time_steps=None, temperature=None, topk=None, no_retrieval=False)
+    written = [str(p) for p in generate_files(gen_args)]
     for p in written:
         print(p)
     npz = next((p for p in written if p.endswith(".npz")), None)
     if npz is None:
-        print("error: the generator wrote no motion file", file=sys.stderr)
-        return cli.EXIT_FAIL
+        raise UserError("the generator wrote no motion file", exit_code=EXIT_FAIL)
     stem = Path(npz).stem
     scene, arm, _ = headless.scene_from_motion(npz)
     opts = _options(rp, args, args.prompt)
     opts.keep_stage = True
     if not args.no_render:
         target = os.path.join(args.out, rp.default_output_name(args.mode, stem))
-        bar, update = _progress_bar("render")
+        bar, update = progress_bar("render")
         try:
             print(rp.render_motion(scene, arm, target, opts, progress=update))
         finally:
@@ -199,7 +166,4 @@ def _demo(args, models: Path, headless, rp) -> int:
     else:
         rp.build_stage(scene, arm, opts, list(range(scene.frame_start, scene.frame_end + 1)))
     print(headless.save_blend(os.path.join(args.out, stem + ".blend"), overwrite=args.overwrite))
-    return cli.EXIT_OK
-
-
-HANDLERS = {"render": cmd_render, "export": cmd_export, "demo": cmd_demo}
+    return EXIT_OK
