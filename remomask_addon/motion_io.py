@@ -24,6 +24,9 @@ import numpy as np
 from . import smpl_rig
 
 DEFAULT_FPS = 20.0
+#: The newest motion-file format this reader understands: a copy of backend.motion.motion_file.FORMAT_VERSION
+#: (checked by tests/shared/test_shared_facts.py). A file without the field is version 1.
+FORMAT_VERSION = 1
 
 
 class MotionFileError(ValueError):
@@ -78,6 +81,18 @@ def _metadata(motion, source):
     return fps, prompt, seed, retrieved
 
 
+def _check_version(motion, source) -> None:
+    if "format_version" not in motion:
+        return
+    try:
+        version = int(np.asarray(motion["format_version"]).reshape(()))
+    except (TypeError, ValueError):
+        raise MotionFileError(f"{_where(source)}'format_version' must be an integer") from None
+    if version > FORMAT_VERSION:
+        raise MotionFileError(f"{_where(source)}motion-file format {version} is newer than this add-on reads "
+                              f"({FORMAT_VERSION}); update the ReMoMask add-on")
+
+
 def validate_motion(motion, source=None) -> dict:
     """Check a motion mapping and return a clean dict (float64 arrays, python scalars).
 
@@ -87,6 +102,7 @@ def validate_motion(motion, source=None) -> dict:
     """
     if not hasattr(motion, "keys"):
         raise MotionFileError(f"{_where(source)}a motion must be a mapping of arrays, got {type(motion).__name__}")
+    _check_version(motion, source)
     poses = _array(motion, "poses", source, flat_tail=(24, 3))
     if poses.ndim != 3 or poses.shape[1:] != (24, 3):
         raise MotionFileError(f"{_where(source)}'poses' must have shape (T, 24, 3), got {poses.shape}")
@@ -161,6 +177,7 @@ def load_motion(path) -> dict:
             contents = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise MotionFileError(f"{path}: not a readable motion .npz ({exc})") from None
+    _check_version(contents, path)
     if "poses" not in contents and "joints" in contents:
         # a joints-only archive (e.g. the generator before SMPL fitting): approximate rotations
         fps, prompt, seed, retrieved = _metadata(contents, path)

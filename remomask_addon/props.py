@@ -6,8 +6,13 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
+# Copies of the protocol's limits (backend/serving/protocol.py; the add-on cannot import the backend:
+# tests/shared/test_shared_facts.py checks that they agree, and that every property stays inside them).
 MAX_SECONDS = 9.8        # 196 frames at 20 fps, the model's longest motion
 MIN_SECONDS = 0.2        # 4 frames, the shortest
+MAX_SAMPLES = 8
+MAX_TIME_STEPS = 100
+MIN_TEMPERATURE = 0.01   # the protocol needs > 0 (0 would divide the logits by zero)
 
 
 class REMOMASK_PG_caption(bpy.types.PropertyGroup):
@@ -33,14 +38,14 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
     length_s: FloatProperty(name="Length (s)", default=4.0, min=0.0, soft_min=MIN_SECONDS, soft_max=MAX_SECONDS,
                             description=f"Motion length in seconds ({MIN_SECONDS}-{MAX_SECONDS})")
     seed: IntProperty(name="Seed", default=0, min=0, max=2**31 - 1)
-    samples: IntProperty(name="Samples", default=1, min=1, max=8, description="Motions per prompt")
+    samples: IntProperty(name="Samples", default=1, min=1, max=MAX_SAMPLES, description="Motions per prompt")
     auto_guidance: BoolProperty(name="Model's guidance", default=True,
                                 description="Use the guidance scale the model recommends (4 for the official "
                                             "release, 2 for the starter model)")
     cond_scale: FloatProperty(name="Guidance", default=4.0, min=0.0, soft_max=10.0,
                               description="Classifier-free guidance scale (when Model's guidance is off)")
-    time_steps: IntProperty(name="Steps", default=10, min=1, max=100, description="Unmasking iterations")
-    temperature: FloatProperty(name="Temperature", default=1.0, min=0.0, soft_max=2.0)
+    time_steps: IntProperty(name="Steps", default=10, min=1, max=MAX_TIME_STEPS, description="Unmasking iterations")
+    temperature: FloatProperty(name="Temperature", default=1.0, min=MIN_TEMPERATURE, soft_max=2.0)
     topk: FloatProperty(name="Top-k filter", default=0.9, min=0.0, max=1.0)
     use_retrieval: BoolProperty(name="Retrieval", default=True,
                                 description="Condition on retrieved motions from the database")

@@ -34,34 +34,38 @@ BONE_TAIL_CHILD = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, None, None, 15, 16, 17, None
 #: Length (metres) of leaf bones, which have no child joint to point at.
 LEAF_BONE_LENGTH = {10: 0.08, 11: 0.08, 15: 0.18, 22: 0.08, 23: 0.08}
 
-#: A plausible zero-pose (T-pose) SMPL-like skeleton, y-up metres, feet on the ground, facing +Z.
-#: Used for joints-only imports and tests; SMPL fits carry their own ``rest_joints``.
-TEMPLATE_REST_JOINTS = np.array([
-    [0.000, 0.930, 0.000],    # pelvis
-    [0.058, 0.840, -0.010],   # left_hip
-    [-0.060, 0.840, -0.010],  # right_hip
-    [0.000, 1.040, -0.030],   # spine1
-    [0.100, 0.470, -0.010],   # left_knee
-    [-0.105, 0.470, -0.010],  # right_knee
-    [0.000, 1.175, -0.020],   # spine2
-    [0.088, 0.070, -0.045],   # left_ankle
-    [-0.088, 0.070, -0.045],  # right_ankle
-    [0.000, 1.230, 0.000],    # spine3
-    [0.115, 0.010, 0.075],    # left_foot
-    [-0.115, 0.010, 0.075],   # right_foot
-    [0.000, 1.445, -0.015],   # neck
-    [0.075, 1.350, -0.005],   # left_collar
-    [-0.075, 1.350, -0.005],  # right_collar
-    [0.000, 1.510, 0.035],    # head
-    [0.170, 1.385, -0.015],   # left_shoulder
-    [-0.170, 1.385, -0.015],  # right_shoulder
-    [0.430, 1.370, -0.035],   # left_elbow
-    [-0.430, 1.370, -0.035],  # right_elbow
-    [0.690, 1.380, -0.030],   # left_wrist
-    [-0.690, 1.380, -0.030],  # right_wrist
-    [0.775, 1.375, -0.040],   # left_hand
-    [-0.775, 1.375, -0.040],  # right_hand
+#: A plausible zero-pose (T-pose) SMPL-like skeleton, y-up metres, facing +Z: a copy of
+#: ``smpl_fitting.skeleton.TEMPLATE_REST_JOINTS`` (pelvis at the origin; the add-on cannot import the backend,
+#: tests/shared/test_shared_facts.py checks the copy), lifted by ``TEMPLATE_FLOOR_OFFSET`` so that the foot joints
+#: are 1 cm above the floor. Used for joints-only imports and tests; SMPL fits carry their own ``rest_joints``.
+TEMPLATE_REST_JOINTS_CENTRED = np.array([
+    [0.000, 0.000, 0.000],     # pelvis
+    [0.070, -0.090, -0.005],   # left_hip
+    [-0.070, -0.090, -0.005],  # right_hip
+    [0.000, 0.115, -0.025],    # spine1
+    [0.105, -0.470, 0.005],    # left_knee
+    [-0.105, -0.470, 0.005],   # right_knee
+    [0.000, 0.250, 0.000],     # spine2
+    [0.090, -0.870, -0.040],   # left_ankle
+    [-0.090, -0.870, -0.040],  # right_ankle
+    [0.000, 0.305, 0.005],     # spine3
+    [0.120, -0.925, 0.080],    # left_foot
+    [-0.120, -0.925, 0.080],   # right_foot
+    [0.000, 0.515, -0.035],    # neck
+    [0.075, 0.425, -0.025],    # left_collar
+    [-0.075, 0.425, -0.025],   # right_collar
+    [0.000, 0.600, 0.015],     # head
+    [0.170, 0.470, -0.040],    # left_shoulder
+    [-0.170, 0.470, -0.040],   # right_shoulder
+    [0.430, 0.450, -0.060],    # left_elbow
+    [-0.430, 0.450, -0.060],   # right_elbow
+    [0.685, 0.460, -0.065],    # left_wrist
+    [-0.685, 0.460, -0.065],   # right_wrist
+    [0.770, 0.4633, -0.0667],  # left_hand
+    [-0.770, 0.4633, -0.0667], # right_hand
 ], dtype=np.float64)
+TEMPLATE_FLOOR_OFFSET = 0.935
+TEMPLATE_REST_JOINTS = TEMPLATE_REST_JOINTS_CENTRED + np.array([0.0, TEMPLATE_FLOOR_OFFSET, 0.0])
 
 
 # --------------------------------------------------------------------------- rotation helpers
