@@ -299,10 +299,9 @@ def _finish_result(rid, result: dict) -> None:
         return
     props = scene.remomask
     if job["kind"] == "hello":
-        models = result.get("models") or {}
-        desc = ", ".join(f"{k}: {v}" for k, v in models.items()) if isinstance(models, dict) else str(models)
         _set_status(scene, f"Backend {result.get('version', '?')} (protocol {result.get('protocol')}) on "
-                           f"{result.get('device', '?')}, torch {result.get('torch')}; models: {desc or 'none'}")
+                           f"{result.get('device', '?')}, torch {result.get('torch')}; models: "
+                           f"{models_summary(result.get('models'))}")
         job["info"] = result
         return
     if job.get("batch"):
@@ -385,6 +384,20 @@ def _maybe_finish_batch(key) -> None:
         msg += " Failed: " + "; ".join(b["errors"])
     _set_status(scene, msg)          # partly done is not an error: what worked is in the scene
     _undo_push("ReMoMask: batch")
+
+
+def models_summary(models) -> str:
+    """One line out of hello's ``models`` (which can hold a whole provenance or config): kind, folder, and
+    what is missing."""
+    if not isinstance(models, dict) or not models:
+        return "none"
+    folder = os.path.basename(os.path.normpath(str(models.get("path", "")))) or "?"
+    parts = [f"{models.get('kind', 'unknown')} ({folder})"]
+    if str(models.get("retrieval", "")).startswith("retrieval unavailable"):
+        parts.append("no retrieval")
+    if models.get("length_estimator", True) in (None, False):
+        parts.append("no length estimator")
+    return ", ".join(parts)
 
 
 def poll_once() -> int:

@@ -26,7 +26,6 @@ from .protocol import FPS, GenerateParams
 
 log = logging.getLogger("remomask.server")
 
-GEN_STAGES = ("text", "retrieval", "tokens", "residual", "decode")
 
 
 @dataclass

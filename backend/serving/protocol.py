@@ -32,6 +32,11 @@ FPS = 20
 
 METHODS = ("hello", "generate", "cancel", "shutdown")
 
+# The "stage" of progress events, in order: the pipeline's (backend.generation.pipeline), then the server's
+# fit and write of the results. Clients (and the add-on tests' stand-in backend) use these names.
+GENERATION_STAGES = ("text", "retrieval", "length", "mask_aux", "mask_ts", "residual", "decode", "joints")
+PROGRESS_STAGES = GENERATION_STAGES + ("fit", "write")
+
 # Limits.
 MAX_LINE_BYTES = 1 << 20             # a longer request line is answered with bad_request and skipped
 MAX_ID_CHARS = 256

@@ -24,6 +24,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from backend.serving.protocol import GENERATION_STAGES  # noqa: E402 - the real stage names, never drifting
+
 FPS = 20
 SMPL_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
 # SMPL-like rest joint positions (metres, y-up, facing +z), pelvis at the origin.
@@ -155,7 +158,8 @@ class Server:
             if rid in self.cancelled:
                 send({"id": rid, "error": {"code": "cancelled", "message": "cancelled"}})
                 return
-            send({"id": rid, "event": "progress", "stage": "transformer", "fraction": i / self.steps})
+            stage = GENERATION_STAGES[i * len(GENERATION_STAGES) // max(1, self.steps)]
+            send({"id": rid, "event": "progress", "stage": stage, "fraction": i / self.steps})
             if self.die:
                 print("fake backend: simulated CUDA out of memory", file=sys.stderr, flush=True)
                 os._exit(3)
@@ -179,7 +183,7 @@ class Server:
                           retrieved=np.array(retrieved), fit_error_mm=np.full(frames, 1.5, np.float32))
                 motions.append({"path": path, "prompt": prompt, "seed": seed, "sample": s, "frames": frames,
                                 "fps": FPS, "retrieved": retrieved, "fit_error_mm": 1.5})
-        send({"id": rid, "event": "progress", "stage": "done", "fraction": 1.0})
+        send({"id": rid, "event": "progress", "stage": "write", "fraction": 1.0})
         send({"id": rid, "result": {"motions": motions}})
 
 

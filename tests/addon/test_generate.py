@@ -79,7 +79,7 @@ def test_generate_polls_progress_then_keys_result(fresh, bpy_mod, stub_keying, m
 
     assert poll_until(fresh, done, 20), sp.status
     assert not sp.status_is_error, sp.status
-    assert any(s == "transformer" for s, _ in stages)
+    assert any(s == "mask_ts" for s, _ in stages)
     assert [c[0] for c in stub_keying] == ["build", "body", "key"]
     assert stub_keying[0][1] == (24, 3)                   # rest joints from the motion file
     assert stub_keying[2][2] == (40, 24, 3)               # 2 s at 20 fps
@@ -103,7 +103,7 @@ def test_backend_killed_mid_generation_then_restarts(fresh, bpy_mod, stub_keying
     monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.3")
     before = scene_snapshot(bpy)
     assert bpy.ops.remomask.generate() == {'FINISHED'}
-    assert poll_until(fresh, lambda: sp.stage == "transformer", 10)
+    assert poll_until(fresh, lambda: sp.stage == "mask_ts", 10)
     client = fresh.operators._CLIENT
     first_pid = client.pid
     client._proc.kill()
@@ -169,7 +169,7 @@ def test_cancel_leaves_scene_unchanged(fresh, bpy_mod, stub_keying, monkeypatch)
     monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.2")
     before = scene_snapshot(bpy)
     assert bpy.ops.remomask.generate() == {'FINISHED'}
-    assert poll_until(fresh, lambda: sp.stage == "transformer", 10)
+    assert poll_until(fresh, lambda: sp.stage == "mask_ts", 10)
     assert bpy.ops.remomask.cancel() == {'FINISHED'}
     assert not sp.running
     assert poll_until(fresh, lambda: not fresh.operators.busy(), 10)
@@ -359,3 +359,14 @@ def test_batch_partly_failed_keeps_what_worked(fresh, bpy_mod, stub_keying, monk
     assert len([c for c in stub_keying if c[0] == "key"]) == 2
     assert "Batch: 2 motion(s)" in sp.status and "cannot make 'cartwheel'" in sp.status
     assert [h.prompt for h in sp.history] == ["a person walks", "a person waves"]
+
+
+def test_backend_check_status_is_one_readable_line(fresh):
+    """hello's models can carry a whole provenance/config (12,000 characters once): the panel shows a summary."""
+    big = {"kind": "starter", "path": "/x/backend/starter", "provenance": "p" * 12000,
+           "vq": {"width": 512, "depth": 3}, "sampling": {"cond_scale": 2.0}}
+    assert fresh.operators.models_summary(big) == "starter (starter)"
+    assert fresh.operators.models_summary({"kind": "official", "path": "/m/release/", "length_estimator": None,
+                                           "retrieval": "retrieval unavailable: no Part-TMR"}) == \
+        "official (release), no retrieval, no length estimator"
+    assert fresh.operators.models_summary(None) == "none"

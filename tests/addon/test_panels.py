@@ -89,13 +89,13 @@ def test_generate_panel_idle_and_running(addon, bpy_mod, fresh):
     assert not [e for e in log if e[0] == "progress"]
 
     sp = bpy.context.scene.remomask
-    sp.running, sp.progress, sp.stage = True, 0.42, "transformer"
+    sp.running, sp.progress, sp.stage = True, 0.42, "mask_ts"
     sp.retrieved.add().text = "a man walks in a circle"
     log = draw(bpy, pt)
     ops = [e[1] for e in log if e[0] == "operator"]
     assert "remomask.cancel" in ops and "remomask.generate" not in ops
     prog = [e for e in log if e[0] == "progress"]
-    assert prog and prog[0][1] == pytest.approx(0.42) and "transformer 42%" in prog[0][2]
+    assert prog and prog[0][1] == pytest.approx(0.42) and "mask_ts 42%" in prog[0][2]
     assert ("label", "a man walks in a circle") in log
     assert ("prop", "with_mannequin") in log and ("prop", "bone_map") not in log
     sp.target, sp.bone_map = 'SELECTED', 'FILE'

@@ -21,6 +21,8 @@ def test_generate_batch_shapes_and_metadata(tiny, encoder, retriever):
     fr = [f for _, f in stages]
     assert fr == sorted(fr) and fr[-1] == 1.0
     assert {"text", "retrieval", "mask_aux", "mask_ts", "residual", "decode", "joints"} <= {s for s, _ in stages}
+    from backend.serving.protocol import GENERATION_STAGES  # the names clients are told about
+    assert {s for s, _ in stages} <= set(GENERATION_STAGES) | {"done"}
     # samples of one prompt differ
     assert not np.allclose(out[0].features, out[1].features)
 

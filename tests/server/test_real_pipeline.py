@@ -42,6 +42,8 @@ def test_real_pipeline_through_the_server(release, tmp_path):
         assert "result" in reply, (reply, s.stderr()[-3000:])
         stages = [e["stage"] for e in events]
         assert stages[0] == "text" and stages[-1] == "write" and "decode" in stages
+        from backend.serving.protocol import PROGRESS_STAGES
+        assert set(stages) <= set(PROGRESS_STAGES)
         assert [e["fraction"] for e in events] == sorted(e["fraction"] for e in events)
         motions = reply["result"]["motions"]
         assert [(m["prompt"], m["sample"]) for m in motions] == [("a person walks", 0), ("a person walks", 1),
