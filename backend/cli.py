@@ -1,7 +1,7 @@
 """``remomask`` command line: generate motions to files, inspect a models folder.
 
     remomask generate "a person jumps twice" --models DIR --out DIR [--seconds S | --length FRAMES]
-                      [--seed N] [--samples K] [--device auto|cuda|cpu] [--no-fit]
+                      [--seed N] [--samples K] [--device auto|cuda|cpu] [--no-fit] [--no-ground-feet]
     remomask info --models DIR [--json] [--load]
     remomask train <stage>|all --config starter|tiny [...]   (python -m backend.train)
     remomask render | export | demo ...   (Blender side, see backend/cli_blender.py)
@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--samples", type=int, default=1, help=f"samples per prompt (1..{P.MAX_SAMPLES})")
     g.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     g.add_argument("--no-fit", action="store_true", help="skip SMPL fitting (joints only, no BVH)")
+    g.add_argument("--no-ground-feet", action="store_true",
+                   help="fit without foot grounding (feet may go through the floor and slide)")
     g.add_argument("--smpl-dir", help="your SMPL model folder for fitting (default: skeleton-only fit)")
     g.add_argument("--cond-scale", type=float, default=P.GENERATE_DEFAULTS["cond_scale"],
                    help="classifier-free guidance scale (default: the model's; 4 for the official release, "
@@ -109,7 +111,7 @@ def _params(args) -> P.GenerateParams:
     raw = {"prompts": args.prompt, "length_s": seconds, "seed": args.seed, "samples": args.samples,
            "cond_scale": args.cond_scale, "time_steps": args.time_steps, "temperature": args.temperature,
            "topk": args.topk, "use_retrieval": not args.no_retrieval, "fit": not args.no_fit,
-           "out_dir": args.out}
+           "out_dir": args.out, "ground_feet": not args.no_ground_feet}
     try:
         params = P.validate_generate(raw)
     except P.ProtocolError as exc:
