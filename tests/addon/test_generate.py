@@ -3,6 +3,7 @@ bad inputs and a backend that dies mid-generation -> one clear message, scene un
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -230,6 +231,27 @@ def test_guidance_is_left_to_the_model_unless_set(fresh, bpy_mod):
         assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] == pytest.approx(6.5)
     finally:
         sp.auto_guidance, sp.cond_scale = True, 4.0
+
+
+def test_plant_feet_is_sent(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
+    """The panel's "Plant feet" (on by default) goes to the backend as generate's ground_feet."""
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_BACKEND_LOG", str(log))
+    sp = bpy_mod.context.scene.remomask
+    assert sp.ground_feet is True
+    assert sp.bl_rna.properties["ground_feet"].name == "Plant feet"
+    sp.prompt, sp.auto_length, sp.length_s = "a person walks forward", False, 1.0
+    try:
+        for value in (True, False):
+            sp.ground_feet = value
+            assert fresh.operators.generate_params(sp, "a person walks", None)["ground_feet"] is value
+            assert bpy_mod.ops.remomask.generate() == {'FINISHED'}
+            assert poll_until(fresh, lambda: not sp.running, 20), sp.status
+            assert not sp.status_is_error, sp.status
+    finally:
+        sp.ground_feet = True
+    sent = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["params"]["ground_feet"] for r in sent if r.get("method") == "generate"] == [True, False]
 
 
 def test_parse_batch(fresh):
