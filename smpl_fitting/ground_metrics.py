@@ -8,7 +8,7 @@ the SMPL foot joints 7, 8 (ankles) and 10, 11 (toes; SMPL calls them "foot").
 * ``contact_skate``: mean horizontal toe speed on frames where the toe is within 5 cm of the floor (on both
   frames of a step), per clip.
 * ``floating``: on contact frames (a mask, e.g. ``ground.foot_contacts``), how far the toes are above the
-  floor and the ankles above their rest height.
+  floor and the ankles above their rest height (signed, and as a mean distance).
 * ``jerk``: mean absolute third difference of the 22 joint positions (metres per frame^3).
 """
 
@@ -52,18 +52,18 @@ def contact_skate(joints, height: float = 0.05, fps: float = FPS) -> float | Non
 
 def floating(joints, contacts, rest_heights=(0.055, 0.0, 0.055, 0.0)) -> dict:
     """On contact frames: mean height (m) of the toes above the floor and of the ankles above their rest
-    height, and the mean of both. ``contacts`` (T, 4) bool in FOOT_JOINTS order; ``rest_heights`` (4,) the
+    height, the mean of both, and the mean distance of both to it either way (``abs_m``). ``contacts`` (T, 4) bool in FOOT_JOINTS order; ``rest_heights`` (4,) the
     joints' rest heights above the floor (toes 0). NaN where there is no contact."""
     j = np.asarray(joints, float)[:, list(FOOT_JOINTS), 1] - np.asarray(rest_heights, float)[None, :]
     m = np.asarray(contacts, bool)[: len(j)]
     toe_cols, ankle_cols = [1, 3], [0, 2]
 
-    def mean(cols):
+    def mean(cols, f=lambda v: v):
         v = j[:, cols][m[:, cols]]
-        return float(v.mean()) if len(v) else float("nan")
+        return float(f(v).mean()) if len(v) else float("nan")
 
     return {"toe_m": mean(toe_cols), "ankle_m": mean(ankle_cols), "all_m": mean([0, 1, 2, 3]),
-            "frames": int(m.sum())}
+            "abs_m": mean([0, 1, 2, 3], np.abs), "frames": int(m.sum())}
 
 
 def jerk(joints) -> float:
