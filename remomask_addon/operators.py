@@ -514,7 +514,8 @@ def generate_params(props, prompt: str, length_s) -> dict:
               "cond_scale": None if props.auto_guidance else float(props.cond_scale),
               "time_steps": int(props.time_steps),
               "temperature": float(props.temperature), "topk": float(props.topk),
-              "use_retrieval": bool(props.use_retrieval), "fit": True}
+              "use_retrieval": bool(props.use_retrieval), "fit": True,
+              "ground_feet": bool(getattr(props, "ground_feet", True))}
     out = _motions_dir()
     if out:
         params["out_dir"] = out

@@ -37,6 +37,7 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
         sub.enabled = not props.auto_guidance
         sub.prop(props, "cond_scale")
         col.prop(props, "use_retrieval")
+        col.prop(props, "ground_feet")
         col.prop(props, "target")
         if props.target == 'NEW':
             col.prop(props, "with_mannequin")

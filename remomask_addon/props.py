@@ -49,6 +49,9 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
     topk: FloatProperty(name="Top-k filter", default=0.9, min=0.0, max=1.0)
     use_retrieval: BoolProperty(name="Retrieval", default=True,
                                 description="Condition on retrieved motions from the database")
+    ground_feet: BoolProperty(name="Plant feet", default=True,
+                              description="Fit the feet onto the floor: nothing below it, feet in contact touch it "
+                                          "and stay in place (pelvis height and leg IK in the SMPL fit)")
     target: EnumProperty(name="Target", items=[
         ('NEW', "New SMPL armature", "Create a new SMPL-skeleton armature for the motion"),
         ('SELECTED', "Selected armature", "Key the active armature: an SMPL skeleton directly, any other rig "

@@ -42,10 +42,17 @@ def fit_file(src: Path, dst: Path, args, progress=None) -> float:
     fps = float(np.asarray(fields.get("fps", 20.0)).reshape(-1)[0]) if "fps" in fields else 20.0
     if abs(fps - 20.0) > 1e-6:
         raise FitError(f"{src}: fps is {fps:g}; the fit expects HumanML3D's 20 fps")
+    contacts = None
+    features = fields.get("features")
+    frames = int(np.shape(fields["joints"])[0]) if np.ndim(fields["joints"]) else 0
+    if (features is not None and np.ndim(features) == 2 and np.shape(features)[1] == 263
+            and np.shape(features)[0] in (frames, frames - 1)):
+        contacts = np.asarray(features, np.float64)[:, 259:263]  # the generator's foot-contact channels
     try:
         result = fit_motion(fields["joints"], smpl_model_dir=args.smpl_model, gender=args.gender,
                             refine=not args.no_refine, foot_lock=not args.no_foot_lock,
-                            fit_betas=args.fit_betas,
+                            fit_betas=args.fit_betas, ground_feet=not args.no_ground_feet,
+                            contacts=contacts if not args.no_ground_feet else None,
                             device=args.device, progress=progress)
     except FitError as exc:
         raise FitError(f"{src}: {exc}") from exc
@@ -66,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gender", default="neutral", choices=["neutral", "male", "female"])
     p.add_argument("--fit-betas", action="store_true", help="fit SMPL shape (needs --smpl-model)")
     p.add_argument("--no-refine", action="store_true", help="analytic IK only")
-    p.add_argument("--no-foot-lock", action="store_true")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="feet in contact are not pinned in place (with grounding: only their height is fixed)")
+    p.add_argument("--no-ground-feet", action="store_true",
+                   help="no foot grounding: the fit follows the input joints, feet may go through the floor")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -82,7 +92,7 @@ def main(argv=None) -> int:
                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
             def progress(stage, frac):
-                weights = {"body": 0, "ik": 10, "refine": 15, "done": 100}
+                weights = {"body": 0, "ik": 10, "refine": 15, "ground": 95, "done": 100}
                 target = 100 if stage == "done" else weights.get(stage, 0) + (85 if stage == "refine" else 5) * frac
                 bar.update(max(0.0, target - bar.n))
                 bar.set_postfix_str(stage)

@@ -36,20 +36,33 @@ class RefineWeights:
 
 
 def detect_contacts(joints: np.ndarray, fps: float = 20.0, speed_mps: float = 0.2,
-                    height_m: float = 0.05, reach_m: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+                    height_m: float = 0.05, reach_m: float = 0.02, model_contacts: np.ndarray | None = None,
+                    model_speed_mps: float = 0.5, floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Foot contacts of (T, 22, 3) joints: mask (T, 4) for FOOT_JOINTS and the locked positions (T, 4, 3).
 
     A contact is a run of at least two frames where the joint is slower than ``speed_mps`` and within
     ``height_m`` of its floor height; it is locked at the run's mean position, except on frames where the input
-    is more than ``reach_m`` away from that position (a foot that really moves is not pinned)."""
+    is more than ``reach_m`` away from that position (a foot that really moves is not pinned).
+
+    ``model_contacts`` (T, 4) (or (T-1, 4)): the generator's own foot-contact predictions for FOOT_JOINTS (the
+    last four HumanML3D feature channels, ~1 = contact); a frame it marks (> 0.5) also counts when the joint is
+    slower than ``model_speed_mps`` (and within ``height_m`` of its floor): generated stance feet slide, so
+    the speed test alone misses them, while HumanML3D's own labels only mean "slower than ~0.9 m/s".
+    ``floor`` (4,): each joint's floor height (default: its 5th percentile over the clip)."""
     j = np.asarray(joints, float)[:, list(FOOT_JOINTS)]
     t = j.shape[0]
     if t < 2:
         return np.zeros((t, 4), bool), j.copy()
     vel = np.gradient(j, axis=0) * fps
     speed = np.linalg.norm(vel, axis=-1)
-    floor = np.percentile(j[..., 1], 5, axis=0)
-    mask = (speed < speed_mps) & (j[..., 1] < floor + height_m)
+    floor = np.percentile(j[..., 1], 5, axis=0) if floor is None else np.asarray(floor, float)
+    low = j[..., 1] < floor + height_m
+    mask = (speed < speed_mps) & low
+    if model_contacts is not None:
+        c = np.asarray(model_contacts, float)
+        if c.shape[0] == t - 1:  # HumanML3D features without the last frame: repeat the last prediction
+            c = np.concatenate([c, c[-1:]])
+        mask |= (c > 0.5) & (speed < model_speed_mps) & low
     locked = j.copy()
     for k in range(4):
         m = mask[:, k]

@@ -144,7 +144,8 @@ def _demo(args, headless, rp) -> int:
     os.makedirs(args.out, exist_ok=True)
     gen_args = argparse.Namespace(
         prompt=[args.prompt], models=args.models, out=args.out, seed=args.seed, device=args.device,
-        seconds=args.seconds, length=None, samples=1, no_fit=False, smpl_dir=None, cond_scale=None,
+        seconds=args.seconds, length=None, samples=1, no_fit=False, no_ground_feet=False, smpl_dir=None,
+        cond_scale=None,
         time_steps=None, temperature=None, topk=None, no_retrieval=False)
     written = [str(p) for p in generate_files(gen_args)]
     for p in written:

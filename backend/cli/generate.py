@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
     g.add_argument("--samples", type=int, default=1, help=f"samples per prompt (1..{P.MAX_SAMPLES})")
     g.add_argument("--device", default="auto", help="auto, cuda or cpu (default auto)")
     g.add_argument("--no-fit", action="store_true", help="skip SMPL fitting (joints only, no BVH)")
+    g.add_argument("--no-ground-feet", action="store_true",
+                   help="fit without foot grounding (feet may go through the floor and slide)")
     g.add_argument("--smpl-dir", help="your SMPL model folder for fitting (default: skeleton-only fit)")
     g.add_argument("--cond-scale", type=float, default=P.GENERATE_DEFAULTS["cond_scale"],
                    help="classifier-free guidance scale (default: the model's; 4 for the official release, "
@@ -65,7 +67,7 @@ def params_from(args) -> P.GenerateParams:
     raw = {"prompts": args.prompt, "length_s": seconds, "seed": args.seed, "samples": args.samples,
            "cond_scale": args.cond_scale, "time_steps": args.time_steps, "temperature": args.temperature,
            "topk": args.topk, "use_retrieval": not args.no_retrieval, "fit": not args.no_fit,
-           "out_dir": args.out}
+           "out_dir": args.out, "ground_feet": not args.no_ground_feet}
     try:
         params = P.validate_generate(raw)
     except P.ProtocolError as exc:

@@ -122,7 +122,8 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
                 try:
                     fits[i] = postprocess.fit_joints(
                         s.joints, smpl_dir, progress=lambda _st, f, i=i: prog.fitting(i + _unit(f), len(samples)),
-                        device=device)
+                        device=device, ground_feet=getattr(params, "ground_feet", True),
+                        contacts=postprocess.foot_contacts_of(getattr(s, "features", None)))
                 except Cancelled:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed fit keeps the joints

@@ -62,14 +62,32 @@ def fitter_available() -> bool:
     return _fit_function() is not None
 
 
-def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None, device: str | None = None) -> Fit:
+def foot_contacts_of(features) -> np.ndarray | None:
+    """The generator's foot-contact predictions (T, 4) (HumanML3D feature channels 259:263: left ankle, left
+    foot, right ankle, right foot) of a sample's (T, 263) features, or None."""
+    if features is None:
+        return None
+    f = np.asarray(features)
+    if f.ndim != 2 or f.shape[1] != 263 or not np.all(np.isfinite(f[:, 259:263])):
+        return None
+    return f[:, 259:263].astype(np.float64)
+
+
+def fit_joints(joints: np.ndarray, smpl_dir: str | None = None, progress=None, device: str | None = None,
+               ground_feet: bool = True, contacts=None) -> Fit:
     """joints (T,22,3) -> SMPL fit (``smpl_dir``: the user's SMPL model folder, else skeleton-only).
-    ``progress(stage, fraction)`` is passed on when fit_motion accepts it. Raises RuntimeError when
-    smpl_fitting is not installed; fit_motion's own errors propagate."""
+    ``progress(stage, fraction)`` is passed on when fit_motion accepts it. ``ground_feet``: feet on the
+    floor (fit_motion's switch; passed only when off, and ``contacts`` (T, 4) only when given, so a fitter
+    without them still works). Raises RuntimeError when smpl_fitting is not installed; fit_motion's own
+    errors propagate."""
     fit_motion = _fit_function()
     if fit_motion is None:
         raise RuntimeError("SMPL fitting (smpl_fitting) is not installed")
     kwargs = {"progress": progress} if progress is not None else {}
+    if not ground_feet:
+        kwargs["ground_feet"] = False
+    elif contacts is not None and len(contacts) in (len(joints), len(joints) - 1):
+        kwargs["contacts"] = np.asarray(contacts, dtype=np.float64)
     if smpl_dir:
         kwargs["smpl_model_dir"] = str(smpl_dir)
     if device:

@@ -63,6 +63,7 @@ GENERATE_DEFAULTS = {
     "use_retrieval": True,
     "fit": True,
     "out_dir": None,
+    "ground_feet": True,   # SMPL fit: feet on the floor, contacts pinned (smpl_fitting.ground)
 }
 GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts"}
 
@@ -96,6 +97,7 @@ class GenerateParams:
     use_retrieval: bool
     fit: bool
     out_dir: str | None
+    ground_feet: bool = True
 
     @property
     def lengths(self) -> list[int] | None:
@@ -271,6 +273,7 @@ def validate_generate(params: dict) -> GenerateParams:
             _bad_field("topk", "must be in 0..1")
     p["use_retrieval"] = _boolean(p, "use_retrieval")
     p["fit"] = _boolean(p, "fit")
+    p["ground_feet"] = _boolean(p, "ground_feet")
     out_dir = p["out_dir"]
     if out_dir is not None:
         if not isinstance(out_dir, str) or not out_dir.strip():

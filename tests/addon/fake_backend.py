@@ -9,7 +9,11 @@ first 22 joints of forward kinematics of those poses, so ``joints`` and ``poses/
 Knobs (environment): FAKE_BACKEND_STEP_S (sleep between progress events, default 0.02),
 FAKE_BACKEND_STEPS (progress events per generate, default 4), FAKE_BACKEND_EXIT_ON_GENERATE=1 (die with exit
 code 3 after the first progress event, writing a last line to stderr), FAKE_BACKEND_FAIL_WORD (a generate
-whose prompt contains it gets a model_error reply).
+whose prompt contains it gets a model_error reply), FAKE_BACKEND_LOG (a file: every request line is appended
+to it, so tests can check what the add-on sent).
+
+Boolean generate params (``use_retrieval``, ``fit``, ``ground_feet``) are checked like the real server does
+(``invalid_params`` unless true or false).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ REST = np.array([
 
 OUT = sys.stdout
 LOCK = threading.Lock()
+BOOL_PARAMS = ("use_retrieval", "fit", "ground_feet")
 
 
 def send(obj) -> None:
@@ -128,6 +133,10 @@ class Server:
             if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
                 send({"id": rid, "error": {"code": "invalid_params", "message": "prompt must be non-empty"}})
                 return True
+            for key in BOOL_PARAMS:
+                if key in params and not isinstance(params[key], bool):
+                    send({"id": rid, "error": {"code": "invalid_params", "message": f"'{key}' must be true or false"}})
+                    return True
             with self.cv:
                 self.jobs.append((rid, prompts, params))
                 self.cv.notify()
@@ -199,6 +208,10 @@ def main() -> int:
         line = line.strip()
         if not line:
             continue
+        log = os.environ.get("FAKE_BACKEND_LOG")
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
         try:
             req = json.loads(line)
         except ValueError:

@@ -9,6 +9,7 @@ ignoring cancel, like a long native model call).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import zlib
@@ -93,9 +94,12 @@ def make():
 
 
 class FastFit:
-    """Shaped like smpl_fitting.FitResult: zero local rotations on a rest skeleton taken from frame 0."""
+    """Shaped like smpl_fitting.FitResult: zero local rotations on a rest skeleton taken from frame 0.
+    ``fit_args`` (written to the motion file) records the grounding arguments it was called with."""
 
-    def __init__(self, joints):
+    def __init__(self, joints, ground_feet=True, contacts=None):
+        self.fit_args = json.dumps({"ground_feet": bool(ground_feet),
+                                    "contacts": None if contacts is None else list(np.shape(contacts))})
         j = np.asarray(joints, np.float64)
         rest = np.concatenate([j[0], j[0, 20:22] + [[0.08, 0, 0], [-0.08, 0, 0]]])
         self.rest_joints = rest
@@ -106,10 +110,11 @@ class FastFit:
         self.fit_error_mm = np.linalg.norm(fitted - j, axis=-1).mean(axis=1) * 1000.0
 
     def as_npz_fields(self):
-        return {k: np.asarray(getattr(self, k), np.float32)
-                for k in ("poses", "trans", "betas", "rest_joints", "fit_error_mm")}
+        return {**{k: np.asarray(getattr(self, k), np.float32)
+                   for k in ("poses", "trans", "betas", "rest_joints", "fit_error_mm")},
+                "fit_args": self.fit_args}
 
 
-def fast_fit(joints, **kwargs):
+def fast_fit(joints, ground_feet=True, contacts=None, **kwargs):
     """A quick stand-in for smpl_fitting.fit_motion (keeps server tests fast whatever is installed)."""
-    return FastFit(joints)
+    return FastFit(joints, ground_feet, contacts)

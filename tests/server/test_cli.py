@@ -64,6 +64,26 @@ def test_generate_fits_and_writes_bvh(tmp_path, capsys, monkeypatch):
         assert "poses" not in z.files
 
 
+def test_generate_ground_feet_flag(tmp_path, capsys, monkeypatch):
+    """Grounding is on by default (with the sample's foot-contact channels); --no-ground-feet turns it off."""
+    seen = []
+
+    def fit_motion(joints, smpl_model_dir=None, ground_feet=True, contacts=None):
+        seen.append((ground_feet, None if contacts is None else np.shape(contacts)))
+        return FakeFit(joints, 3.0)
+
+    monkeypatch.setitem(sys.modules, "smpl_fitting", types.SimpleNamespace(fit_motion=fit_motion))
+    monkeypatch.setitem(sys.modules, "backend.motion.bvh", None)
+    base = ["generate", "kick", "--models", str(tmp_path), "--length", "24", "--generator", STANDIN]
+    code, _, err = run(capsys, *base, "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    code, _, err = run(capsys, *base, "--out", str(tmp_path / "b"), "--no-ground-feet")
+    assert code == 0, err
+    assert seen == [(True, (24, 4)), (False, None)]
+    from backend.cli.main import build_parser
+    assert build_parser().parse_args(base + ["--out", "x"]).no_ground_feet is False
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--samples", "0"], "--samples must be in 1..8"),
     (["--seconds", "20"], "--seconds must be in 0.2..9.8"),

@@ -112,6 +112,18 @@ def test_default_out_dir_and_fit_right_after_generation(server):
     assert m2["fit_error_mm"] is None and "poses" not in np.load(m2["path"]).files
 
 
+def test_ground_feet_reaches_the_fit(server, tmp_path):
+    """ground_feet (default true) goes to the fitter with the sample's foot-contact channels (features
+    259:263); false turns grounding off."""
+    for params, want in (({}, {"ground_feet": True, "contacts": [20, 4]}),
+                         ({"ground_feet": True}, {"ground_feet": True, "contacts": [20, 4]}),
+                         ({"ground_feet": False}, {"ground_feet": False, "contacts": None})):
+        _, reply = server.call("generate", {"prompt": "walk", "length_s": 1.0, "out_dir": str(tmp_path), **params})
+        (m,) = reply["result"]["motions"]
+        with np.load(m["path"]) as z:
+            assert json.loads(str(z["fit_args"])) == want, params
+
+
 @pytest.mark.parametrize("params, needle", [
     ({}, "exactly one of"),
     ({"prompt": "a", "prompts": ["b"]}, "exactly one of"),
@@ -137,6 +149,9 @@ def test_default_out_dir_and_fit_right_after_generation(server):
     ({"prompt": "a", "topk": 1.5}, "topk"),
     ({"prompt": "a", "use_retrieval": "yes"}, "true or false"),
     ({"prompt": "a", "fit": 1}, "true or false"),
+    ({"prompt": "a", "ground_feet": "no"}, "'ground_feet' must be true or false"),
+    ({"prompt": "a", "ground_feet": 0}, "'ground_feet' must be true or false"),
+    ({"prompt": "a", "ground_feet": None}, "'ground_feet' must be true or false"),
     ({"prompt": "a", "out_dir": ""}, "out_dir"),
     ({"prompt": "a", "out_dir": "/proc/nope/x"}, "out_dir"),
     ({"prompt": "a", "colour": "red"}, "unknown generate params"),

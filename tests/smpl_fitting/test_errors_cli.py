@@ -117,9 +117,13 @@ def test_module_entry_point_help():
 
 def test_t_pose_gives_zero_pose_and_garbage_stays_finite():
     tpose = np.repeat(sk.TEMPLATE_REST_JOINTS[None, :22], 5, 0) + [0.0, 0.9, 0.0]
-    res = fit_motion(tpose)
+    res = fit_motion(tpose, ground_feet=False)
     assert np.abs(res.poses).max() < 1e-6
     np.testing.assert_allclose(res.joints[:, :22], tpose, atol=1e-9)
+    # grounded: the same zero pose, the whole body raised by the 2.5 cm its toes were sunk into the floor
+    res = fit_motion(tpose)
+    assert np.abs(res.poses).max() < 1e-6
+    np.testing.assert_allclose(res.joints[:, :22], tpose + [0.0, 0.025, 0.0], atol=1e-6)
     garbage = np.random.default_rng(0).normal(0, 0.5, (12, 22, 3))
     garbage[4] = 0.0
     garbage[4, 5] = 1.0  # a frame with 21 coincident joints
