@@ -144,6 +144,11 @@ def load_pipeline(models_dir: str | os.PathLike | None = None, device: str = "cp
         _load_official(d, device, load_retrieval)
     if pipe.retrieval_note:
         pipe.info["retrieval"] = pipe.retrieval_note
+    from backend.generation.coverage import load_coverage
+
+    db = getattr(pipe.retriever, "db", None)
+    pipe.coverage = load_coverage(d, getattr(db, "captions", None))
+    pipe.info["vocabulary_words"] = len(pipe.coverage.words) if pipe.coverage.words is not None else None
     if pipe.models.length_estimator is None:  # lengths must be given; hello then leaves the capability out
         pipe.info["length_estimator"] = None
     else:

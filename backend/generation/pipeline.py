@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from backend.errors import InvalidInput
+from backend.generation.coverage import Coverage
 from backend.models.mask_transformer import GenerationCancelled
 from backend.motion.features import features_to_joints
 
@@ -48,6 +49,7 @@ class GeneratedSample:
     retrieved: list[str] = field(default_factory=list)  # captions of the retrieved motions
     retrieved_ids: list[str] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)  # the sentences a composed motion was generated from
+    warnings: list[str] = field(default_factory=list)  # the prompt is outside what the model knows (coverage)
 
 
 def _features_to_joints(features: np.ndarray) -> np.ndarray:
@@ -79,6 +81,7 @@ class Pipeline:
         # is unavailable (None when it is, or when it was not asked for).
         self.info: dict = {}
         self.retrieval_note: str | None = None
+        self.coverage = Coverage()  # what the model knows (backend.generation.coverage); set by the loader
         self.device = torch.device(device) if device is not None else next(models.vq.parameters()).device
         for name in ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator"):
             m = getattr(models, name, None)
@@ -143,13 +146,32 @@ class Pipeline:
         args = dict(seed=seed, samples=samples, cond_scale=sp["cond_scale"], time_steps=sp["time_steps"],
                     temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
                     use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)
+        plans = [[p] for p in prompts]
         if sp["compose_sequences"]:
             from backend.generation.prompt_parts import split_sequence
 
             plans = [split_sequence(p) for p in prompts]
-            if any(len(pl) > 1 for pl in plans):
-                return self._generate_composed(list(prompts), plans, tok_given, args)
-        return self._generate_batch(list(prompts), tok_given, **args)
+        if any(len(pl) > 1 for pl in plans):
+            out = self._generate_composed(list(prompts), plans, tok_given, args)
+        else:
+            out = self._generate_batch(list(prompts), tok_given, **args)
+        notes = self.coverage_warnings([p for pl in plans for p in pl])
+        for prompt, pl in zip(prompts, plans):
+            found = list(dict.fromkeys(w for part in pl for w in notes[part]))
+            for s in out:
+                if s.prompt == prompt:
+                    s.warnings = found
+        return out
+
+    def coverage_warnings(self, prompts: list[str]) -> dict[str, list[str]]:
+        """{prompt: warnings}: words the model never saw, and (when the model gives a threshold and has a
+        retriever) a prompt far from every caption of its database. Costs one retrieval, no generation."""
+        cov = self.coverage
+        sims = {}
+        if cov.min_similarity is not None and self.retriever is not None and prompts:
+            out = self.retriever(list(prompts), k=1)
+            sims = {p: (float(s[0]), c[0] if c else None) for p, s, c in zip(prompts, out.scores, out.captions)}
+        return {p: cov.warnings(p, *sims.get(p, (None, None))) for p in prompts}
 
     def _part_tokens(self, prompts, plans, tok_given, seed):
         """-> (plans, token lengths per part): a given length split evenly (plus the blends), else the

@@ -111,6 +111,8 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
     notes = getattr(generator, "warnings_for", None)
     if callable(notes):
         warnings.extend(str(w) for w in notes(params) or [])
+    for s in samples:  # a prompt outside what the model knows (backend.generation.coverage), said once
+        warnings.extend(w for w in getattr(s, "warnings", None) or [] if w not in warnings)
     fits: list[postprocess.Fit | None] = [None] * len(samples)
     if params.fit:
         if not postprocess.fitter_available():

@@ -271,3 +271,27 @@ def sentence(subject: str, preds: list[str], rng: np.random.Generator) -> str:
         return _clean(f"{subject} {preds[0]}")
     joiner = SEQ_JOINERS[int(rng.integers(len(SEQ_JOINERS)))]
     return _clean(joiner.format(s=subject, a=preds[0], b=preds[1]))
+
+
+def vocabulary() -> set[str]:
+    """Every word a caption of this corpus can contain: the templates, subjects, joiners, the slot tables and
+    the slot words written inside ``_slots``. A model trained on the corpus has seen no other word (its text
+    tower has no trained embedding for one), so a prompt word outside this set is worth a warning."""
+    import ast
+    import inspect
+
+    texts: list[str] = [t for ts in TEMPLATES.values() for t in ts] + list(SUBJECTS) + list(SEQ_JOINERS)
+    texts += list(NUM.values()) + [w for ws in TIMES.values() for w in ws]
+    for table in (DIR, PACE_ADV, PACE_ADJ, WALK_VERB, SIDE, CURVE, TURN_ANGLE):
+        texts += [w for ws in table.values() for w in ws]
+    tree = ast.parse(inspect.getsource(_slots))
+    keys = {id(n.slice) for n in ast.walk(tree) if isinstance(n, ast.Subscript)}  # p["height"]: a parameter name
+    keys |= {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "get"
+             for a in n.args}
+    keys |= {id(k) for n in ast.walk(tree) if isinstance(n, ast.Dict) for k in n.keys if k is not None}
+    texts += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+              and id(n) not in keys]
+    words = set()
+    for t in texts:
+        words.update(re.findall(r"[a-z]+", re.sub(r"\{[^}]*\}", " ", t.lower())))
+    return words

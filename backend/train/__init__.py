@@ -56,6 +56,11 @@ def run_stages(stages, config: str | dict, out: str | os.PathLike,
         prov = {}
     prov.update({"config": cfg, "machine": _machine(), "corpus": {**cfg["corpus"], "generator": "backend.synthetic"}})
     prov.setdefault("started_utc", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    from backend.generation.coverage import COVERAGE_FILE, Coverage
+    from backend.synthetic.captions import vocabulary
+
+    atomic_write_json(out / COVERAGE_FILE, Coverage(frozenset(vocabulary()),
+                                                    cfg.get("coverage_min_similarity")).to_json())
     gen_path = out / "generation.json"
     if cfg.get("generation"):
         atomic_write_json(gen_path, cfg["generation"])

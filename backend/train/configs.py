@@ -57,6 +57,8 @@ _STARTER = {
     # official 4 (semantic suite, 10 seeds: scale 4 passes 9 of 14 checks, 1.5-2 passes all; README), and
     # its corpus has too few two-part clips to learn "X, then Y", so such prompts are generated part by part
     "generation": {"cond_scale": 2.0, "compose_sequences": True},
+    # coverage.json: below this prompt-to-database similarity a prompt gets a warning (chosen on the suites)
+    "coverage_min_similarity": 0.76,
 }
 
 CONFIGS = {"tiny": _TINY, "starter": _STARTER}

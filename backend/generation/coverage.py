@@ -1,0 +1,79 @@
+"""What a model knows, and saying so when a prompt is outside it.
+
+A model folder may describe its coverage in ``coverage.json``: ``words`` (every word of its training captions;
+a small text tower trained from scratch has no trained embedding for any other) and ``min_similarity`` (below
+this cosine similarity between the prompt and the closest caption of the retrieval database, the prompt is far
+from anything the model was trained on). The official release has no such file: its vocabulary is read from its
+retrieval database's captions and no similarity threshold is assumed (its Part-TMR scores are not calibrated
+here). A prompt gets one warning per problem; the motion is still generated.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+COVERAGE_FILE = "coverage.json"
+
+# Words that name who moves, not what they do: never worth a warning on their own.
+SUBJECT_WORDS = frozenset(
+    "a an the this that he she they it someone somebody person people man men woman women guy guys girl girls boy "
+    "boys kid kids child children lady gentleman dude character figure human actor dancer player athlete his her "
+    "their its i we you".split())
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", str(text).lower())
+
+
+@dataclass(frozen=True)
+class Coverage:
+    words: frozenset | None = None          # None: unknown vocabulary, no word check
+    min_similarity: float | None = None     # None: no similarity check
+
+    def unknown_words(self, prompt: str) -> list[str]:
+        if self.words is None:
+            return []
+        seen, out = set(), []
+        for w in words_of(prompt):
+            if w not in self.words and w not in SUBJECT_WORDS and w not in seen:
+                seen.add(w)
+                out.append(w)
+        return out
+
+    def warnings(self, prompt: str, similarity: float | None = None, closest: str | None = None) -> list[str]:
+        out = []
+        unknown = self.unknown_words(prompt)
+        if unknown:
+            listed = ", ".join(repr(w) for w in unknown[:6]) + (" ..." if len(unknown) > 6 else "")
+            out.append(f"{prompt!r}: the model never saw {listed} in training, so it may show another action "
+                       f"or stand still")
+        if self.min_similarity is not None and similarity is not None and similarity < self.min_similarity:
+            near = f" (closest: {closest!r})" if closest else ""
+            out.append(f"{prompt!r} is far from every motion the model knows: similarity {similarity:.2f} < "
+                       f"{self.min_similarity:.2f}{near}; the result may show another action")
+        return out
+
+    def to_json(self) -> dict:
+        return {"words": sorted(self.words or ()), "min_similarity": self.min_similarity}
+
+
+def load_coverage(folder: str | Path, database_captions=None) -> Coverage:
+    """The folder's ``coverage.json``; else the words of the retrieval database's captions (no threshold);
+    else an empty Coverage (no checks)."""
+    p = Path(folder) / COVERAGE_FILE
+    if p.is_file():
+        try:
+            d = json.loads(p.read_text())
+            words = frozenset(str(w) for w in d["words"]) if d.get("words") is not None else None
+            ms = d.get("min_similarity")
+            return Coverage(words, None if ms is None else float(ms))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            from backend.errors import ModelError
+
+            raise ModelError(f"{p}: expected {{\"words\": [...], \"min_similarity\": number or null}} ({e})") from None
+    if database_captions is not None and len(database_captions):
+        return Coverage(frozenset(w for c in database_captions for w in words_of(c)), None)
+    return Coverage()
