@@ -161,6 +161,9 @@ def main(argv=None) -> int:
                                   for c in COLUMNS},
         "jerk_ratio_to_generated": {c: round(res[c]["jerk_mm"] / res["generated"]["jerk_mm"], 2)
                                     for c in COLUMNS},
+        "clips_jerkier_than_generated": {name: int(sum(gm.jerk(f["joints"]) > gm.jerk(g["joints"])
+                                                       for f, g in zip(col, gen)))
+                                         for name, col in (("off", fit_off), ("on", fit_on))},
     }
     if a.per_action:
         extra["skate_per_action_cm_s"] = {c: per_action(v) for c, v in
@@ -171,7 +174,10 @@ def main(argv=None) -> int:
     print(f"{len(samples)} generated clips ({a.n} prompts x {a.seeds} seeds), {len(corpus)} corpus clips")
     print(table(res))
     print("contact skate / corpus: " + ", ".join(f"{c} {v}" for c, v in extra["skate_ratio_to_corpus"].items()))
-    print("jerk / generated: " + ", ".join(f"{c} {v}" for c, v in extra["jerk_ratio_to_generated"].items()))
+    print("jerk / generated: " + ", ".join(f"{c} {v}" for c, v in extra["jerk_ratio_to_generated"].items())
+          + "; clips whose fit is jerkier than their generated joints: off "
+          + f"{extra['clips_jerkier_than_generated']['off']}, on {extra['clips_jerkier_than_generated']['on']}"
+          + f" of {len(gen)}")
     print(f"fit error (mean joint distance to the generated joints): off {extra['fit_error_mm']['off']} mm, "
           f"on {extra['fit_error_mm']['on']} mm; fit time per clip: off {extra['fit_seconds_per_clip']['off']} s, "
           f"on {extra['fit_seconds_per_clip']['on']} s")
