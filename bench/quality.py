@@ -109,7 +109,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from backend.generation.project_weights import load_starter
+    from backend.generation.model_folder import load_pipeline
     from backend.synthetic import generate_clip
     from smpl_fitting import fit_motion
     from smpl_fitting.ground import foot_contacts, rest_heights
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     chosen = PROMPTS[: a.n]
     prompts = [q for q, _ in chosen]
     t0 = time.monotonic()
-    pipe = load_starter(a.model)
+    pipe = load_pipeline(a.model)
     gen, fit_off, fit_on, corpus = [], [], [], []
     timing = {"off": [], "on": []}
     errors = {"off": [], "on": []}
