@@ -19,7 +19,7 @@ from pathlib import Path
 
 from backend.errors import EXIT_FAIL, EXIT_OK, UserError
 
-from .common import add_models_argument, progress_bar
+from .common import BLENDER_LOG, add_models_argument, blender_output_to_log, progress_bar
 
 
 def add_parser(sub) -> None:
@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
     r.add_argument("--out", required=True, help="output folder, or a file/folder name")
     _render_options(r)
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _verbose(r)
     r.set_defaults(run=cmd_render)
 
     e = sub.add_parser("export", help="export a motion file as FBX, BVH or glTF with Blender's exporters")
@@ -37,6 +38,7 @@ def add_parser(sub) -> None:
     e.add_argument("--target-armature", help="the rig's object name in --target-blend")
     e.add_argument("--bone-map", help="mixamo, rigify or a bone-map .json (default: automatic)")
     e.add_argument("--overwrite", action="store_true")
+    _verbose(e)
     e.set_defaults(run=cmd_export)
 
     d = sub.add_parser("demo", help="prompt -> motion files, a keyed .blend and a video (the main job)")
@@ -49,7 +51,13 @@ def add_parser(sub) -> None:
     d.add_argument("--no-render", action="store_true", help="stop after the .blend")
     _render_options(d, default_scale=50)
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    _verbose(d)
     d.set_defaults(run=cmd_demo)
+
+
+def _verbose(p) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help=f"show Blender's own output (by default it goes to {BLENDER_LOG})")
 
 
 def _render_options(p, default_scale: int = 100) -> None:
@@ -77,12 +85,24 @@ def _options(rp, args, caption: str | None):
                             caption=None if args.no_caption else caption, overwrite=args.overwrite)
 
 
+MODE_SUFFIX = {"video": ".mp4", "sequence": ".png", "frames": ""}
+
+
 def _render_target(out: str, mode: str, stem: str, rp) -> str:
-    """A folder (existing, or given with a trailing slash) gets a name from the motion; else the path."""
+    """A folder (existing, or given with a trailing slash) gets a name from the motion; a file name must fit
+    the mode (a video is an .mp4, a sequence still a .png, frames a folder): the suffix is added when missing,
+    and a wrong one is refused rather than writing an MP4 named .png."""
     if out.endswith(("/", os.sep)) or os.path.isdir(out):
-        os.makedirs(out, exist_ok=True)
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
         return os.path.join(out, rp.default_output_name(mode, stem))
-    return out
+    suffix, want = Path(out).suffix.lower(), MODE_SUFFIX[mode]
+    if suffix and suffix != want:
+        kind = f"a {want} file" if want else "a folder of PNG frames"
+        raise UserError(f"--mode {mode} writes {kind}; --out {out} ends in {suffix}")
+    return out if suffix or not want else out + want
 
 
 def _render(headless, rp, motion: str, out: str, args, caption: str | None = None) -> str:
@@ -98,9 +118,11 @@ def _render(headless, rp, motion: str, out: str, args, caption: str | None = Non
         bar.close()
 
 
-def _run_with_blender(body) -> int:
-    """Import the add-on's Blender modules and run ``body(export, headless, render_presets) -> exit code``.
-    No bpy: one error line, exit 1. A bad motion file, render or export request: one error line, exit 2."""
+def _run_with_blender(body, verbose: bool = False) -> int:
+    """Import the add-on's Blender modules, run ``body(export, headless, render_presets) -> [paths written]``
+    with Blender's own printing sent to a log file (unless ``verbose``), then print the paths: stdout carries
+    nothing else. No bpy: one error line, exit 1. A bad motion file, render or export request: one error
+    line, exit 2."""
     try:
         export, headless, rp = _import_blender()
     except RuntimeError as exc:
@@ -108,26 +130,26 @@ def _run_with_blender(body) -> int:
     from remomask_addon.motion_io import MotionFileError
 
     try:
-        return body(export, headless, rp)
+        with blender_output_to_log(verbose):
+            paths = body(export, headless, rp)
     except (MotionFileError, rp.RenderError, export.ExportError) as exc:
         raise UserError(str(exc)) from None
+    for p in paths:
+        print(p)
+    return EXIT_OK
 
 
 def cmd_render(args) -> int:
-    def body(export, headless, rp):
-        print(_render(headless, rp, args.motion, args.out, args))
-        return 0
-
-    return _run_with_blender(body)
+    return _run_with_blender(lambda export, headless, rp: [_render(headless, rp, args.motion, args.out, args)],
+                             args.verbose)
 
 
 def cmd_export(args) -> int:
     def body(export, headless, rp):
-        print(headless.export_file(args.motion, args.out, overwrite=args.overwrite, target_blend=args.target_blend,
-                                   target_armature=args.target_armature, bone_map=args.bone_map))
-        return 0
+        return [headless.export_file(args.motion, args.out, overwrite=args.overwrite, target_blend=args.target_blend,
+                                     target_armature=args.target_armature, bone_map=args.bone_map)]
 
-    return _run_with_blender(body)
+    return _run_with_blender(body, args.verbose)
 
 
 def cmd_demo(args) -> int:
@@ -135,10 +157,10 @@ def cmd_demo(args) -> int:
     from .common import models_dir, require_models_dir
 
     require_models_dir(models_dir(args.models))  # before Blender is imported
-    return _run_with_blender(lambda export, headless, rp: _demo(args, headless, rp))
+    return _run_with_blender(lambda export, headless, rp: _demo(args, headless, rp), args.verbose)
 
 
-def _demo(args, headless, rp) -> int:
+def _demo(args, headless, rp) -> list[str]:
     from .generate import generate_files
 
     os.makedirs(args.out, exist_ok=True)
@@ -148,8 +170,6 @@ def _demo(args, headless, rp) -> int:
         cond_scale=None,
         time_steps=None, temperature=None, topk=None, no_retrieval=False)
     written = [str(p) for p in generate_files(gen_args)]
-    for p in written:
-        print(p)
     npz = next((p for p in written if p.endswith(".npz")), None)
     if npz is None:
         raise UserError("the generator wrote no motion file", exit_code=EXIT_FAIL)
@@ -161,10 +181,10 @@ def _demo(args, headless, rp) -> int:
         target = os.path.join(args.out, rp.default_output_name(args.mode, stem))
         bar, update = progress_bar("render")
         try:
-            print(rp.render_motion(scene, arm, target, opts, progress=update))
+            written.append(rp.render_motion(scene, arm, target, opts, progress=update))
         finally:
             bar.close()
     else:
         rp.build_stage(scene, arm, opts, list(range(scene.frame_start, scene.frame_end + 1)))
-    print(headless.save_blend(os.path.join(args.out, stem + ".blend"), overwrite=args.overwrite))
-    return EXIT_OK
+    written.append(headless.save_blend(os.path.join(args.out, stem + ".blend"), overwrite=args.overwrite))
+    return written

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from backend.errors import LoadFailed, ModelError, UserError
@@ -52,6 +54,29 @@ def load_generator(models: Path, device_arg: str, generator_spec: str | None = N
     except Exception as exc:  # noqa: BLE001 - unreadable files etc.: one line, not a traceback
         raise LoadFailed(f"could not load the models from {models}: {type(exc).__name__}: {exc}") from None
     return gen, device
+
+
+BLENDER_LOG = Path(tempfile.gettempdir()) / "remomask-blender.log"
+
+
+@contextmanager
+def blender_output_to_log(verbose: bool = False):
+    """Blender prints to the process's stdout from C ("Append frame ...", "Saved: ..."): hundreds of lines for a
+    video. Unless ``verbose``, file descriptor 1 goes to ``BLENDER_LOG`` inside the block, so that stdout carries
+    only the paths the command prints afterwards."""
+    if verbose:
+        yield None
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(BLENDER_LOG, "ab") as log:
+            os.dup2(log.fileno(), 1)
+        yield BLENDER_LOG
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def progress_bar(label: str | None = None):
