@@ -59,24 +59,43 @@ def load_generator(models: Path, device_arg: str, generator_spec: str | None = N
 BLENDER_LOG = Path(tempfile.gettempdir()) / "remomask-blender.log"
 
 
+def _real_fd(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None  # e.g. a test's captured stream
+
+
 @contextmanager
 def blender_output_to_log(verbose: bool = False):
-    """Blender prints to the process's stdout from C ("Append frame ...", "Saved: ..."): hundreds of lines for a
-    video. Unless ``verbose``, file descriptor 1 goes to ``BLENDER_LOG`` inside the block, so that stdout carries
-    only the paths the command prints afterwards."""
+    """Blender prints from C to the process's stdout ("Append frame ...", "Saved: ...": hundreds of lines for a
+    video) and stderr (EGL notices). Unless ``verbose``, file descriptors 1 and 2 go to ``BLENDER_LOG`` inside the
+    block; Python's own ``sys.stderr`` (progress bars, notes) keeps writing to the real stderr. stdout then
+    carries only the paths the command prints afterwards."""
     if verbose:
         yield None
         return
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    fds = [fd for fd in (1, 2) if fd == 1 or _real_fd(sys.stderr) == 2]
+    saved = {fd: os.dup(fd) for fd in fds}
+    old_stderr, new_stderr = sys.stderr, None
     try:
+        if 2 in saved:
+            new_stderr = os.fdopen(os.dup(saved[2]), "w", buffering=1)
+            sys.stderr = new_stderr
         with open(BLENDER_LOG, "ab") as log:
-            os.dup2(log.fileno(), 1)
+            for fd in fds:
+                os.dup2(log.fileno(), fd)
         yield BLENDER_LOG
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        for fd, dup in saved.items():
+            os.dup2(dup, fd)
+            os.close(dup)
+        if new_stderr is not None:
+            sys.stderr = old_stderr
+            new_stderr.close()
 
 
 def progress_bar(label: str | None = None):
