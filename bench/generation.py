@@ -13,11 +13,13 @@ a random 30,000-entry retrieval database), the same prompts, 196 frames, 10 unma
 
 Per batch size: one warm-up run of each side, then ``--repeats`` runs of each, interleaved; medians of wall-clock
 and process CPU time (``time.process_time``, all threads). Per stage (text, retrieval, length, mask_aux, mask_ts,
-res_aux, res_ts, decode, joints, other = the rest): median wall time, FLOPs and achieved FLOP/s against the
-machine's fp32 matmul peak measured here (best of several n x n ``torch.matmul`` at the thread count used).
+res_aux, res_ts, decode, joints, other = the rest): median wall and CPU time, FLOPs and achieved FLOP/s (FLOPs
+over wall time) against the machine's fp32 matmul peak measured here (best of several n x n ``torch.matmul`` at
+the thread count used).
 FLOPs: counted with ``torch.utils.flop_counter.FlopCounterMode`` around each stage (plus torch's attention
-formula for the CPU attention kernel, which the counter leaves out) in one extra run at the smallest batch and scaled by the batch size (every stage is linear in it at equal lengths), plus an analytic
-2 N D per query for the retrieval similarity (FAISS and the cosine loop are not torch matmuls). Joint recovery
+formula for the CPU attention kernel, which the counter leaves out) in one extra run at ``--flops-batch``
+(default 1), scaled by the batch size (every stage is linear in it at equal lengths), plus an analytic 2 N D
+per query for the retrieval similarity (FAISS and the cosine loop are not torch matmuls). Joint recovery
 is numpy element-wise work: not counted.
 
 A check run at the smallest batch compares the token ids of both sides for the same seed (the restatement draws
@@ -212,7 +214,8 @@ def _timed_joints(clock):
 
 
 class Sides:
-    """Both sides over the same models; ``run(side, prompts)`` -> (wall s, cpu s, per-stage wall, result)."""
+    """Both sides over the same models; ``run(side, prompts)`` -> (wall s, CPU s, {stage: (wall s, CPU s)},
+    result)."""
 
     def __init__(self, models, text, db, frames, steps, seed=0):
         self.clock = StageClock()
@@ -241,8 +244,9 @@ class Sides:
         t0, c0 = time.perf_counter(), time.process_time()
         out = self._project(prompts) if side == "project" else self._reference(prompts, **kw)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        stages = {k: self.clock.wall.get(k, 0.0) for k in STAGES[:-1]}
-        stages["other"] = max(0.0, wall - sum(stages.values()))
+        stages = {k: (self.clock.wall.get(k, 0.0), self.clock.cpu.get(k, 0.0)) for k in STAGES[:-1]}
+        stages["other"] = (max(0.0, wall - sum(w for w, _ in stages.values())),
+                           max(0.0, cpu - sum(c for _, c in stages.values())))
         return wall, cpu, stages, out
 
     def count_flops(self, side, prompts):
@@ -325,12 +329,14 @@ def print_batch(r, peak):
           f"reference/project x{r['ratio_wall']:.2f}   (runs: project {_l(p['wall'])}, reference {_l(q['wall'])})")
     print(f"   CPU   project {p['cpu_median']:8.2f} s   reference {q['cpu_median']:8.2f} s   "
           f"reference/project x{r['ratio_cpu']:.2f}")
-    print(f"   {'stage':<10}| {'project s':>9} {'GFLOP':>8} {'GFLOP/s':>7} {'%peak':>7} "
-          f"| {'ref s':>9} {'GFLOP':>8} {'GFLOP/s':>7} {'%peak':>7}")
+    print(f"   {'':<10}| {'project':<42}| reference")
+    head = f"{'wall s':>8} {'CPU s':>7} {'GFLOP':>8} {'GFLOP/s':>7} {'%peak':>7} "
+    print(f"   {'stage':<10}| {head}| {head}".rstrip())
     for st in STAGES:
-        ps, qs = p["stages"][st], q["stages"][st]
-        print(f"   {st:<10}| {ps['s']:9.3f} {ps['flops'] / 1e9:8.2f} {_fmt_rate(ps['flops'], ps['s'], peak)} "
-              f"| {qs['s']:9.3f} {qs['flops'] / 1e9:8.2f} {_fmt_rate(qs['flops'], qs['s'], peak)}")
+        cells = []
+        for x in (p["stages"][st], q["stages"][st]):
+            cells.append(f"{x['s']:8.3f} {x['cpu_s']:7.3f} {x['flops'] / 1e9:8.2f} {_fmt_rate(x['flops'], x['s'], peak)} ")
+        print(f"   {st:<10}| {cells[0]}| {cells[1]}".rstrip())
 
 
 def _l(xs):
@@ -393,9 +399,11 @@ def main(argv=None) -> dict:
         for side, rr in runs.items():
             stages = {}
             for st in STAGES:
-                secs = statistics.median(x[2][st] for x in rr)
+                secs = statistics.median(x[2][st][0] for x in rr)
+                cpu = statistics.median(x[2][st][1] for x in rr)
                 fl = round(flops[side][st] * b / fb)
-                stages[st] = {"s": secs, "flops": fl, "flops_per_s": fl / secs if secs > 0 and fl > 0 else None,
+                stages[st] = {"s": secs, "cpu_s": cpu, "flops": fl,
+                              "flops_per_s": fl / secs if secs > 0 and fl > 0 else None,
                               "frac_peak": fl / secs / peak if secs > 0 and fl > 0 else None}
             entry[side] = {"wall": [x[0] for x in rr], "cpu": [x[1] for x in rr],
                            "wall_median": statistics.median(x[0] for x in rr),
@@ -408,7 +416,8 @@ def main(argv=None) -> dict:
     out = {**info, "results": results}
     if not a.no_check:
         out["agreement"] = sides.agreement(prompts_for(min(batches)))
-        print(f"\nagreement at batch {min(batches)}, seed {a.seed} (fraction of equal token ids; largest feature difference):")
+        print(f"\nagreement at batch {min(batches)}, seed {a.seed} "
+              "(fraction of equal token ids; largest feature difference):")
         for label, rep in out["agreement"].items():
             fr = ", ".join(f"{k} {v:.4f}" for k, v in rep["ids_equal_fraction"].items())
             print(f"   {label:<19}: {fr}; features {rep['features_max_abs_diff']:.2e}; "
