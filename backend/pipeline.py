@@ -197,6 +197,26 @@ class Pipeline:
             k += len(pl)
         return out
 
+    def _condition(self, prompts, order, use_retrieval, report, check):
+        """Text embedding of each prompt (P, D) and, when asked and available, the retrieved embeddings
+        expanded to the batch rows ``order`` (prompt index per row) -> (emb, re_dict or None, captions, ids)."""
+        report("text", 0.0)
+        emb = self._encode(self.text_encoder, prompts)
+        check()
+        re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
+        if use_retrieval and self.retriever is not None:
+            report("retrieval", 0.03)
+            if self.text_encoder is getattr(self.retriever, "text_model", None):
+                out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
+            else:
+                out = self.retriever(list(prompts), k=1)
+            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(self.device, torch.float32)[order]
+                       for k in ("re_text", "re_motion")}
+            captions = [list(c) for c in out.captions]
+            ids = [list(i) for i in out.ids]
+            check()
+        return emb, re_dict, captions, ids
+
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
                         res_cond_scale, use_retrieval, progress, cancelled) -> list[GeneratedSample]:
         """All prompts x samples as one batch; ``tok_given`` token lengths per prompt, or None."""
@@ -213,23 +233,7 @@ class Pipeline:
         p_count = len(prompts)
         order = torch.arange(p_count, device=dev).repeat_interleave(samples)  # prompt-major batch
 
-        report("text", 0.0)
-        emb = self._encode(self.text_encoder, prompts)
-        check()
-
-        re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
-        if use_retrieval and self.retriever is not None:
-            report("retrieval", 0.03)
-            if self.text_encoder is getattr(self.retriever, "text_model", None):
-                out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
-            else:
-                out = self.retriever(list(prompts), k=1)
-            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(dev, torch.float32)[order]
-                       for k in ("re_text", "re_motion")}
-            captions = [list(c) for c in out.captions]
-            ids = [list(i) for i in out.ids]
-            check()
-
+        emb, re_dict, captions, ids = self._condition(prompts, order, use_retrieval, report, check)
         cond = emb[order]
         if tok_given is None:
             report("length", 0.06)
