@@ -2,6 +2,9 @@
 
     remomask generate "a person jumps twice" --models DIR --out DIR [--seconds S | --length FRAMES]
                       [--seed N] [--samples K] [--device auto|cuda|cpu] [--no-fit]
+    remomask generate --timeline "a person walks forward:4" "jumps twice:3" --models DIR --out DIR
+    remomask edit SOURCE.npz --task inpaint|inbetween|prefix|suffix|outpaint|loop|bodypart ... --out DIR
+                  (backend/editing/cli.py)
     remomask info --models DIR [--json] [--load]
     remomask train <stage>|all --config starter|tiny [...]   (python -m backend.train)
     remomask render | export | demo ...   (Blender side, see backend/cli_blender.py)
@@ -42,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     g = sub.add_parser("generate", help="generate motion files (.npz + .bvh) from text")
-    g.add_argument("prompt", nargs="+", help="one or more prompts (quote each)")
+    g.add_argument("prompt", nargs="*", help="one or more prompts (quote each)")
+    g.add_argument("--timeline", nargs="+", metavar="PROMPT:SECONDS",
+                   help="one long motion: prompts one after another, each for its seconds")
     g.add_argument("--models", required=True, help="models folder (official release or starter model)")
     g.add_argument("--out", required=True, help="output folder (created if missing)")
     length = g.add_mutually_exclusive_group()
@@ -81,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from .cli_blender import add_parsers  # noqa: PLC0415 - Blender-side subcommands (bpy imported lazily)
     add_parsers(sub)
+    from .editing.cli import add_parser as add_edit_parser  # noqa: PLC0415 - remomask edit
+    add_edit_parser(sub)
     return ap
 
 
@@ -106,10 +113,26 @@ def _params(args) -> P.GenerateParams:
         seconds = args.length / P.FPS
     else:
         seconds = args.seconds
+    if bool(args.prompt) == bool(args.timeline):
+        raise UserError("give prompts or --timeline \"PROMPT:SECONDS\" ... (not both)")
+    if args.timeline:
+        if seconds is not None:
+            raise UserError("--timeline gives each part's seconds: leave out --seconds/--length")
+        items = []
+        for item in args.timeline:
+            prompt, sep, secs = item.rpartition(":")
+            try:
+                items.append({"prompt": prompt, "seconds": float(secs)})
+            except ValueError:
+                sep = ""
+            if not sep or not prompt.strip():
+                raise UserError(f"--timeline parts are PROMPT:SECONDS, not {item!r}")
     raw = {"prompts": args.prompt, "length_s": seconds, "seed": args.seed, "samples": args.samples,
            "cond_scale": args.cond_scale, "time_steps": args.time_steps, "temperature": args.temperature,
            "topk": args.topk, "use_retrieval": not args.no_retrieval, "fit": not args.no_fit,
            "out_dir": args.out}
+    if args.timeline:
+        raw = {**{k: v for k, v in raw.items() if k not in ("prompts", "length_s")}, "timeline": items}
     try:
         params = P.validate_generate(raw)
     except P.ProtocolError as exc:
@@ -237,7 +260,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="remomask %(levelname)s: %(message)s")
     try:
         from .cli_blender import HANDLERS  # noqa: PLC0415
-        return {"generate": cmd_generate, "info": cmd_info, "train": cmd_train, **HANDLERS}[args.command](args)
+        from .editing.cli import cmd_edit  # noqa: PLC0415
+        return {"generate": cmd_generate, "info": cmd_info, "train": cmd_train,
+                "edit": lambda a: cmd_edit(a, sys.modules[__name__]), **HANDLERS}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -128,7 +128,8 @@ class Pipeline:
         (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
         between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'.
 
-        With ``compose_sequences`` a prompt such as "a person walks forward, then waves" is generated as its
+        With ``compose_sequences`` "X while Y" is generated as X followed by a body-part edit of the arms with Y
+        (``backend.editing.tasks.while_``), and a prompt such as "a person walks forward, then waves" as its
         parts ("a person walks forward", "a person waves"; ``backend.prompt_parts.split_sequence``), in the same
         batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
         A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
@@ -143,7 +144,12 @@ class Pipeline:
                     temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
                     use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)
         if sp["compose_sequences"]:
+            from backend.editing.tasks import generate_prompts, split_while
             from backend.prompt_parts import split_sequence
+
+            if any(split_while(p) for p in prompts):  # "X while Y": X, then a body-part edit with Y
+                return generate_prompts(self, list(prompts), lengths, **{**given, **{
+                    k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled")}})
 
             plans = [split_sequence(p) for p in prompts]
             if any(len(pl) > 1 for pl in plans):

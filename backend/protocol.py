@@ -36,7 +36,7 @@ UNAUTHORIZED = "unauthorized"        # TCP mode only: missing or wrong token
 ERROR_CODES = (BAD_REQUEST, UNKNOWN_METHOD, INVALID_PARAMS, BUSY, CANCELLED, MODEL_ERROR, INTERNAL,
                UNAUTHORIZED)
 
-METHODS = ("hello", "generate", "cancel", "shutdown")
+METHODS = ("hello", "generate", "edit", "cancel", "shutdown")  # edit: backend/editing/request.py
 
 # Limits.
 MAX_LINE_BYTES = 1 << 20             # a longer request line is answered with bad_request and skipped
@@ -65,7 +65,7 @@ GENERATE_DEFAULTS = {
     "fit": True,
     "out_dir": None,
 }
-GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts"}
+GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts", "timeline"}
 
 
 class ProtocolError(Exception):
@@ -98,6 +98,7 @@ class GenerateParams:
     use_retrieval: bool
     fit: bool
     out_dir: str | None
+    timeline: list | None = None  # [(prompt, seconds)]: one long motion (backend/editing/timeline.py)
 
     @property
     def lengths(self) -> list[int] | None:
@@ -220,6 +221,15 @@ def validate_generate(params: dict) -> GenerateParams:
     unknown = set(params) - GENERATE_KEYS
     if unknown:
         _bad(f"unknown generate params: {_names(unknown)}")
+    timeline = None
+    if "timeline" in params:
+        from backend.editing.request import validate_timeline
+
+        if "prompt" in params or "prompts" in params or params.get("length_s") is not None:
+            _bad("'timeline' gives the prompts and their seconds: leave out 'prompt', 'prompts' and 'length_s'")
+        timeline = validate_timeline(params["timeline"])
+        params = {**{k: v for k, v in params.items() if k != "timeline"},
+                  "prompt": "; ".join(p for p, _ in timeline)[:MAX_PROMPT_CHARS]}
     if ("prompt" in params) == ("prompts" in params):
         _bad("give exactly one of 'prompt' (a string) or 'prompts' (a list of strings)")
     if "prompt" in params:
@@ -273,7 +283,7 @@ def validate_generate(params: dict) -> GenerateParams:
         if len(out_dir) > MAX_OUT_DIR_CHARS or "\x00" in out_dir:
             _bad("'out_dir' is not a usable path")
         p["out_dir"] = os.path.abspath(os.path.expanduser(out_dir))
-    return GenerateParams(prompts=clean, **{k: p[k] for k in GENERATE_DEFAULTS})
+    return GenerateParams(prompts=clean, timeline=timeline, **{k: p[k] for k in GENERATE_DEFAULTS})
 
 
 def validate_cancel(params: dict):

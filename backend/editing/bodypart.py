@@ -27,6 +27,7 @@ import numpy as np
 from backend.motion.features import foot_contacts, joints_to_features
 from backend.motion.skeleton import PARENTS
 
+from .limits import PART_NAMES
 from .source import EditError
 from .stitch import Stitched, rot_y, world_yaw
 
@@ -52,6 +53,9 @@ PARTS = {
     "upper": Part({3: 0.5, 6: 1.0, 9: 1.0, 12: 1.0, 15: 1.0, 13: 1.0, 14: 1.0, **_ARM}, "pelvis"),
     "lower": Part({0: 1.0, 1: 1.0, 2: 1.0, 3: 0.5, **_LEG}, "yaw", new_root=True),
 }
+
+
+assert tuple(PARTS) == PART_NAMES
 
 
 def check_part(part: str) -> str:

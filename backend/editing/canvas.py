@@ -26,19 +26,14 @@ from backend.pipeline import MAX_FRAMES, UNIT_LENGTH
 
 from . import tokens as T
 from .sampler import Row
+from .limits import MAX_TOKENS, MIN_CONTEXT_TOKENS, max_hole_frames
 from .source import EditError, Source
 
 __all__ = ["Canvas", "Window", "plan_window", "window_row", "MAX_TOKENS", "MARGIN", "max_hole_frames"]
 
-MAX_TOKENS = MAX_FRAMES // UNIT_LENGTH  # 49
 MARGIN = 8  # frames cross-faded on each side of a hole (2 tokens)
-MIN_CONTEXT_TOKENS = 2  # given tokens wanted on a side of a hole that has given motion next to it
 CONTEXT_TOKENS = 3  # given tokens used on each side of a hole (at most)
-
-
-def max_hole_frames(sides: int = 2) -> int:
-    """The longest hole the model can make at once with given motion on ``sides`` sides (0, 1 or 2)."""
-    return (MAX_TOKENS - sides * MIN_CONTEXT_TOKENS) * UNIT_LENGTH
+assert MAX_TOKENS == MAX_FRAMES // UNIT_LENGTH
 
 
 @dataclass
@@ -156,7 +151,7 @@ def window_row(pipe, canvas: Canvas, win: Window, prompt: str, blocks=None) -> R
     h0, h1 = win.hole
     keep1d = torch.ones(k, dtype=torch.bool, device=dev)
     keep1d[h0:h1] = False
-    keep2d = keep1d[:, None].repeat(1, 6)
+    keep2d = torch.ones(k, 6, dtype=torch.bool, device=dev)
     if blocks is None:
         keep2d[h0:h1] = False
     else:

@@ -25,6 +25,7 @@ Frame numbers are at 20 fps. Results are :class:`EditedSample` (a ``GeneratedSam
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,17 +34,16 @@ import numpy as np
 from backend.pipeline import GeneratedSample, MAX_FRAMES, UNIT_LENGTH
 
 from . import tokens as T
-from .canvas import MARGIN, Canvas, max_hole_frames, plan_window, window_row
+from .canvas import MARGIN, Canvas, plan_window, window_row
+from .limits import LOOP_MODES, PLACES, TASKS, max_hole_frames  # noqa: F401
 from .sampler import sample_rows
 from .source import EditError, Source
 from .stitch import apply_rigid, stitch
 
 __all__ = ["EditedSample", "Hole", "fill", "inpaint", "inbetween", "prefix", "suffix", "outpaint", "loop",
-           "bodypart", "TASKS", "LOOP_MODES", "estimate_frames"]
+           "bodypart", "while_", "split_while", "generate_prompts", "TASKS", "LOOP_MODES", "PLACES",
+           "estimate_frames"]
 
-TASKS = ("inpaint", "inbetween", "prefix", "suffix", "outpaint", "loop", "bodypart")
-LOOP_MODES = ("return", "travel")
-PLACES = ("follow", "world")
 DEFAULT_PROMPT = "a person moves"
 
 
@@ -55,6 +55,22 @@ class EditedSample(GeneratedSample):
     changed: list = field(default_factory=list)   # [(lo, hi)] frames that differ from the source (with margins)
     part: str | None = None
     file_fields: dict = field(default_factory=dict)  # more fields for the motion file (loop_offset, ...)
+
+    def result_fields(self) -> dict:
+        """What a protocol result adds to a motion for an edit."""
+        d = {"task": self.task, "source": self.source, "edited": [list(e) for e in self.edited],
+             "changed": [list(c) for c in self.changed]}
+        if self.part:
+            d["part"] = self.part
+        d.update({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.file_fields.items()})
+        return d
+
+    def motion_fields(self) -> dict:
+        """What the motion file records about the edit."""
+        return {"edit_task": self.task, "edit_source": self.source or "",
+                "edit_frames": np.asarray(self.edited, np.int64).reshape(-1, 2),
+                "edit_changed": np.asarray(self.changed, np.int64).reshape(-1, 2), "edit_part": self.part or "",
+                **self.file_fields}
 
 
 @dataclass
@@ -72,14 +88,26 @@ def _scaled(progress, lo, hi):
     return lambda stage, f: progress(stage, lo + (hi - lo) * float(f))
 
 
-def fill(pipe, canvas: Canvas, holes: list[Hole], seed: int = 0, samples: int = 1, margin: int = MARGIN,
+def fill(pipe, canvas: Canvas | list, holes: list[Hole], seed: int = 0, samples: int = 1, margin: int = MARGIN,
          use_retrieval: bool = True, progress: Callable | None = None, cancelled: Callable | None = None,
          **sampling):
     """Generate the holes one after another (each in its own token window, all samples in one batch).
+    ``canvas``: one canvas for every sample, or a list of one per sample (same frames and given mask).
     Returns per sample (canvas, changed ranges, retrieved captions, retrieved ids, rigid moves)."""
     if not 1 <= samples:
         raise ValueError("samples must be >= 1")
-    outs = [canvas.copy() for _ in range(samples)]
+    if isinstance(canvas, list):
+        if len(canvas) != samples or any(not np.array_equal(c.real, canvas[0].real) for c in canvas):
+            raise ValueError("one canvas per sample, all with the same frames")
+        outs = [c.copy() for c in canvas]
+    else:
+        outs = [canvas.copy() for _ in range(samples)]
+    n = outs[0].frames
+    pad = -n % UNIT_LENGTH  # placeholder frames so that a hole at the end fills whole tokens (cut off again)
+    if pad:
+        outs = [Canvas(np.concatenate([c.features, np.zeros((pad, 263), np.float32)]),
+                       np.concatenate([c.joints, np.repeat(c.joints[-1:], pad, 0)]),
+                       np.concatenate([c.real, np.zeros(pad, bool)])) for c in outs]
     changed = [[] for _ in range(samples)]
     moves = [[] for _ in range(samples)]
     retrieved, retrieved_ids = [[] for _ in range(samples)], [[] for _ in range(samples)]
@@ -109,6 +137,9 @@ def fill(pipe, canvas: Canvas, holes: list[Hole], seed: int = 0, samples: int = 
             retrieved_ids[i] += [x for x in toks.retrieved_ids[i] if x not in retrieved_ids[i]]
     if progress is not None:
         progress("joints", 0.95)
+    if pad:
+        outs = [Canvas(c.features[:n], c.joints[:n], c.real[:n]) for c in outs]
+        changed = [[(lo, min(hi, n)) for lo, hi in ch] for ch in changed]
     return outs, changed, retrieved, retrieved_ids, moves
 
 
@@ -155,12 +186,19 @@ def _common(kw):
                                "time_steps", "temperature", "topk", "res_cond_scale", "margin") if k in kw}
 
 
-def inpaint(pipe, src: Source, start: int, end: int, prompt: str, **kw) -> list[EditedSample]:
-    """Regenerate frames [start, end) of ``src`` following ``prompt``."""
+def inpaint(pipe, src: Source, start: int, end: int, prompt: str, place: str = "world", **kw) -> list[EditedSample]:
+    """Regenerate frames [start, end) of ``src`` following ``prompt``. ``place="world"``: the frames after the
+    hole stay where they are (the hole's root drift is spread over it, so a turn in the hole is turned back by
+    its end); ``"follow"``: they keep their features but move rigidly to continue from where the hole ends."""
+    if place not in PLACES:
+        raise EditError(f"unknown placement {place!r}; use one of {', '.join(PLACES)}")
     a, b = _range(src, start, end)
-    outs, changed, ret, ids, _ = fill(pipe, Canvas.of(src), [Hole(a, b, prompt)], **_common(kw))
-    return [_sample("inpaint", prompt, i, kw.get("seed", 0), c.features, c.joints, src, [(a, b)], changed[i],
-                    ret[i], ids[i]) for i, c in enumerate(outs)]
+    right = "fixed" if place == "world" else "follow"
+    outs, changed, ret, ids, _ = fill(pipe, Canvas.of(src), [Hole(a, b, prompt, right=right)], **_common(kw))
+    n = src.frames
+    return [_sample("inpaint", prompt, i, kw.get("seed", 0), c.features, c.joints, src, [(a, b)],
+                    changed[i] if place == "world" else [(changed[i][0][0], n)], ret[i], ids[i])
+            for i, c in enumerate(outs)]
 
 
 def bodypart(pipe, src: Source, start: int, end: int, part: str, prompt: str, **kw) -> list[EditedSample]:
@@ -235,8 +273,10 @@ def inbetween(pipe, src: Source, to: Source, prompt: str, frames: int | None = N
     right = "fixed" if place == "world" else "follow"
     outs, changed, ret, ids, _ = fill(pipe, Canvas.of(src, n, to), [Hole(t, t + n, prompt, right=right)],
                                       **_common(kw))
+    end = t + n + to.frames
     return [_sample("inbetween", prompt, i, kw.get("seed", 0), c.features, c.joints, src, [(t, t + n)],
-                    changed[i], ret[i], ids[i], inbetween_to=to.path or "", inbetween_place=place)
+                    changed[i] if place == "world" else [(changed[i][0][0], end)], ret[i], ids[i],
+                    inbetween_to=to.path or "", inbetween_place=place)
             for i, c in enumerate(outs)]
 
 
@@ -273,3 +313,81 @@ def loop(pipe, src: Source, prompt: str | None = None, mode: str = "return", fra
         res.append(_sample("loop", prompt, i, kw.get("seed", 0), f, j, src, [(p0 - h, p0)], ch, ret[i], ids[i],
                            loop_mode=mode, loop_offset=np.asarray(j[p0, 0] - j[0, 0], np.float32)))
     return res
+
+
+# ---- "X while Y" -------------------------------------------------------------------------------------------
+_WHILE = re.compile(r"\s*,?\s+while\s+", re.IGNORECASE)
+_ES = ("s", "sh", "ch", "x", "z")
+
+
+def _third_person(gerund: str) -> str:
+    """'waving' -> 'waves', 'clapping' -> 'claps', 'raising' -> 'raises', 'punching' -> 'punches'."""
+    stem = gerund[:-3]
+    if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
+        stem = stem[:-1]
+    elif stem[-1:] in ("v", "c", "z") or (len(stem) > 2 and stem[-1] == "s" and stem[-2] in "aeiou"):
+        stem += "e"
+    if stem.endswith(_ES):
+        return stem + "es"
+    if len(stem) > 1 and stem[-1] == "y" and stem[-2] not in "aeiou":
+        return stem[:-1] + "ies"
+    return stem + "s"
+
+
+def split_while(prompt: str) -> tuple[str, str] | None:
+    """``"a person walks forward while waving with the right hand"`` -> ``("a person walks forward",
+    "a person waves with the right hand")``; None when the prompt has no "while" between two actions."""
+    from backend.prompt_parts import _subject_of
+
+    text = " ".join(str(prompt).split()).strip(" .")
+    parts = _WHILE.split(text, maxsplit=1)
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        return None
+    x, y = parts
+    subject = _subject_of(x) or "a person"
+    words = y.split(" ", 1)
+    if words[0].lower() in ("he", "she", "they") and len(words) == 2:
+        y = words[1]
+        words = y.split(" ", 1)
+    if _subject_of(y):
+        return x, y
+    first = words[0].lower()
+    if first.endswith("ing") and len(first) > 4:
+        words[0] = _third_person(first)
+    return x, f"{subject} {' '.join(words)}"
+
+
+def while_(pipe, prompt_x: str, prompt_y: str, frames: int | None = None, part: str = "arms", prompt: str = "",
+           **kw) -> list[EditedSample]:
+    """"X while Y": generate X, then a body-part edit (the arms by default) of the whole motion with Y."""
+    from .bodypart import check_part
+    from .source import source_from_joints
+
+    check_part(part)
+    c = _common(kw)
+    gen_kw = {k: c[k] for k in ("seed", "samples", "use_retrieval", "cond_scale", "time_steps", "temperature",
+                                "topk", "res_cond_scale") if k in c}
+    base = pipe.generate([prompt_x], None if frames is None else [int(frames)], compose_sequences=False,
+                         cancelled=c.get("cancelled"), progress=_scaled(c.get("progress"), 0.0, 0.4), **gen_kw)
+    srcs = [source_from_joints(b.joints, b.features) for b in base]
+    n = srcs[0].frames
+    c["progress"] = _scaled(c.get("progress"), 0.4, 1.0)
+    outs, changed, ret, ids, _ = fill(pipe, [Canvas.of(s) for s in srcs], [Hole(0, n, prompt_y, part=part)], **c)
+    return [_sample("while", prompt or f"{prompt_x} while {prompt_y}", i, kw.get("seed", 0), o.features,
+                    o.joints, srcs[i], [(0, n)], changed[i], list(base[i].retrieved) + ret[i],
+                    list(base[i].retrieved_ids) + ids[i], part=part) for i, o in enumerate(outs)]
+
+
+def generate_prompts(pipe, prompts, lengths, **kw) -> list:
+    """The pipeline's generation where "X while Y" prompts become X + a body-part edit of the arms with Y (for
+    models that compose prompts part by part); other prompts are generated as usual. Prompt-major order."""
+    out = []
+    for i, p in enumerate(prompts):
+        frames = None if lengths is None else [lengths[i]]
+        pair = split_while(p)
+        if pair is None:
+            out += pipe.generate([p], frames, **kw)
+        else:
+            kw2 = {k: v for k, v in kw.items() if k != "compose_sequences"}
+            out += while_(pipe, pair[0], pair[1], None if frames is None else frames[0], prompt=p, **kw2)
+    return out

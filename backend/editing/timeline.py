@@ -27,6 +27,7 @@ from backend.motion.features import features_to_joints
 from backend.pipeline import MAX_FRAMES, UNIT_LENGTH, GeneratedSample
 
 from . import tokens as T
+from .limits import MAX_TIMELINE_PARTS, MAX_TIMELINE_SECONDS, MIN_PART_SECONDS
 from .sampler import Row, sample_rows
 from .source import EditError
 
@@ -35,17 +36,14 @@ __all__ = ["generate_timeline", "compose_parts", "plan_chunks", "TRANSITION_TOKE
 
 TRANSITION_TOKENS = 2      # re-generated on each side of a join (2 + 2 tokens = 0.8 s)
 CONTEXT_TOKENS = 6         # kept tokens on each side of a transition
-MIN_PART_SECONDS = 1.0     # a part must be longer than its two transitions
-MAX_TIMELINE_SECONDS = 300.0
-MAX_PARTS = 64
 
 
 def plan_chunks(items) -> list[tuple[str, int, int]]:
     """[(prompt, seconds)] -> [(prompt, tokens, part index)]: parts longer than 196 frames cut into equal chunks."""
     if not items:
         raise EditError("the timeline is empty")
-    if len(items) > MAX_PARTS:
-        raise EditError(f"the timeline has {len(items)} parts; at most {MAX_PARTS}")
+    if len(items) > MAX_TIMELINE_PARTS:
+        raise EditError(f"the timeline has {len(items)} parts; at most {MAX_TIMELINE_PARTS}")
     total = 0.0
     out = []
     max_tok = MAX_FRAMES // UNIT_LENGTH
@@ -147,6 +145,8 @@ def _generate(pipe, chunks, prompts, seed, samples, use_retrieval, progress, can
         g = GeneratedSample(prompt="; ".join(prompts), sample_index=s, seed=int(seed), joints=j, features=f,
                             length=len(f), retrieved=list(dict.fromkeys(retrieved[s])), parts=list(prompts))
         g.part_frames = list(ranges)
+        g.result_fields = (lambda r=list(ranges): {"part_frames": [list(x) for x in r]})
+        g.motion_fields = (lambda r=list(ranges): {"part_frames": np.asarray(r, np.int64).reshape(-1, 2)})
         out.append(g)
     if progress is not None:
         progress("done", 1.0)
