@@ -126,6 +126,18 @@ def test_edit_through_the_server(release, files, tmp_path):
                                  "out_dir": str(tmp_path / "bad")}, timeout=30)
         assert bad["error"]["code"] == "invalid_params" and "outside the source's 81 frames" in bad["error"]["message"]
         assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+        # a queued edit cancelled before it runs answers "cancelled" and writes nothing
+        first = {"source": src, "task": "loop", "time_steps": 2, "fit": False, "out_dir": str(tmp_path / "c1")}
+        s.send({"id": "e1", "method": "edit", "params": first})
+        s.send({"id": "e2", "method": "edit", "params": {**first, "out_dir": str(tmp_path / "c2")}})
+        s.send({"id": "c", "method": "cancel", "params": {"target": "e2"}})
+        finals = {}
+        while len(finals) < 3:
+            msg = s.recv(timeout=120)
+            if "event" not in msg:
+                finals[msg["id"]] = msg
+        assert "result" in finals["e1"] and finals["e2"]["error"]["code"] == "cancelled"
+        assert not any((tmp_path / "c2").glob("*.npz"))
         _, tl = s.call("generate", {"timeline": [{"prompt": "walks", "seconds": 2}, {"prompt": "jumps",
                                                                                       "seconds": 2}],
                                     "time_steps": 2, "fit": False, "out_dir": str(tmp_path / "tl")}, timeout=120)

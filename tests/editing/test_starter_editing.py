@@ -121,8 +121,12 @@ def test_inbetween_and_outpaint(pipe, walk, wave):
                           samples=SEEDS)
     assert _rate(out, C.check_jump, lambda o: o.changed[0]) >= MIN_RATE
     _exact_and_smooth(out, walk)
+    f, j = walk.features, walk.joints
     for o in out:  # place="world": the second clip stays exactly where it was, and the gap reaches it
-        assert np.array_equal(o.joints[o.changed[0][1]:], wave.joints[o.changed[0][1] - 220:])
+        hi = o.changed[0][1]
+        assert np.array_equal(o.joints[hi:], wave.joints[hi - 220:])
+        rebuilt = place(o.features, world_yaw(f[0], j[0]), j[0, 0], j[0, 0, 1] - f[0, 3])
+        assert np.linalg.norm(rebuilt[hi, 0] - o.joints[hi, 0]) < 1e-3
     out = tasks.outpaint(pipe, wave, 60, 60, "a person jumps in place", seed=0, samples=SEEDS)
     assert _rate(out, C.check_jump, lambda o: o.changed[0]) >= MIN_RATE
     assert _rate(out, C.check_jump, lambda o: o.changed[1]) >= MIN_RATE
