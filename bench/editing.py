@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from backend.model_folder import load_pipeline
     from backend.prompt_parts import split_sequence
     from backend.synthetic import checks as C
-    from backend.train.evaluate import SEMANTIC_SUITE, _raise_both, _squat
+    from backend.train.evaluate import SEMANTIC_SUITE, _squat
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=None)

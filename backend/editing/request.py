@@ -219,7 +219,9 @@ def run_edit(pipe, params: EditParams, progress=None, cancelled=None) -> list:
     src = params.src if params.src is not None else load_source(params.source)
     kw = dict(seed=params.seed, samples=params.samples, use_retrieval=params.use_retrieval, progress=progress,
               cancelled=cancelled, **{k: getattr(params, k) for k in _SAMPLING})
-    frames = (lambda s: int(round(s * FPS)))
+    def frames(seconds):
+        return int(round(seconds * FPS))
+
     t, secs = params.task, params.seconds
     if t == "inpaint":
         return tasks.inpaint(pipe, src, *params.frames, params.prompt, place=params.place or "world", **kw)

@@ -181,10 +181,10 @@ class MaskTransformer(nn.Module):
         Editing: ``keep`` (B,T) bool marks the ``init_ids`` (B,T) tokens that stay as given."""
         t = int(m_lens.max())
         padding = ~length_mask(m_lens, t)
-        cut = (lambda x: None if x is None else x[:, :t])
         return _masked_generate(lambda ids: self.guided_logits(ids, cond, padding, cond_scale), padding,
                                 m_lens, self.mask_id, self.pad_id, timesteps, temperature, topk, generator,
-                                cancelled, on_step, keep=cut(keep), init_ids=cut(init_ids))
+                                cancelled, on_step, keep=None if keep is None else keep[:, :t],
+                                init_ids=None if init_ids is None else init_ids[:, :t])
 
 
 class MaskTransformer2D(nn.Module):
@@ -268,7 +268,9 @@ class MaskTransformer2D(nn.Module):
         def logits_fn(flat_ids):
             return self.guided_logits(flat_ids.reshape(b, t, j), cond, pad3, cond_scale, rm, rt, code)
 
-        flat = (lambda x: None if x is None else x[:, :t].reshape(b, t * j))
+        def flat(x):
+            return None if x is None else x[:, :t].reshape(b, t * j)
+
         ids = _masked_generate(logits_fn, flat_pad, m_lens * j, self.mask_id, self.pad_id, timesteps,
                                temperature, topk, generator, cancelled, on_step, keep=flat(keep),
                                init_ids=flat(init_ids))
