@@ -42,12 +42,14 @@ class UserError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
         self.field = field        # the request parameter at fault, if one is
-        self.problem = problem    # the message without the parameter's name ("must be > 0")
+        self.problem = problem    # the message without the parameter's name: "must be > 0" follows the name,
+        #                           "task 'loop' needs {name}" places it
 
     def message_for(self, names: dict[str, str]) -> str:
         """The message with the parameter named as the caller names it (e.g. a CLI flag)."""
         if self.field in names and self.problem:
-            return f"{names[self.field]} {self.problem}"
+            name = names[self.field]
+            return self.problem.format(name=name) if "{name}" in self.problem else f"{name} {self.problem}"
         return self.message
 
 

@@ -26,7 +26,9 @@ FLAGS = {"length_s": "--seconds", "out_dir": "--out", "seed": "--seed", "samples
 
 def add_parser(sub) -> None:
     g = sub.add_parser("generate", help="generate motion files (.npz + .bvh) from text")
-    g.add_argument("prompt", nargs="+", help="one or more prompts (quote each)")
+    g.add_argument("prompt", nargs="*", help="one or more prompts (quote each)")
+    g.add_argument("--timeline", nargs="+", metavar="PROMPT:SECONDS",
+                   help="one long motion: prompts one after another, each for its seconds")
     add_models_argument(g)
     g.add_argument("--out", required=True, help="output folder (created if missing)")
     length = g.add_mutually_exclusive_group()
@@ -64,10 +66,18 @@ def params_from(args) -> P.GenerateParams:
         seconds = args.length / P.FPS
     else:
         seconds = args.seconds
+    timeline = getattr(args, "timeline", None)
+    if bool(args.prompt) == bool(timeline):
+        raise UserError("give prompts or --timeline \"PROMPT:SECONDS\" ... (not both)")
     raw = {"prompts": args.prompt, "length_s": seconds, "seed": args.seed, "samples": args.samples,
            "cond_scale": args.cond_scale, "time_steps": args.time_steps, "temperature": args.temperature,
            "topk": args.topk, "use_retrieval": not args.no_retrieval, "fit": not args.no_fit,
            "out_dir": args.out, "ground_feet": not args.no_ground_feet}
+    if timeline:
+        if seconds is not None:
+            raise UserError("--timeline gives each part's seconds: leave out --seconds/--length")
+        raw = {**{k: v for k, v in raw.items() if k not in ("prompts", "length_s")},
+               "timeline": [_timeline_part(item) for item in timeline]}
     try:
         params = P.validate_generate(raw)
     except P.ProtocolError as exc:
@@ -77,12 +87,27 @@ def params_from(args) -> P.GenerateParams:
     return params
 
 
+def _timeline_part(item: str) -> dict:
+    prompt, sep, secs = item.rpartition(":")
+    try:
+        seconds = float(secs)
+    except ValueError:
+        sep = ""
+    if not sep or not prompt.strip():
+        raise UserError(f"--timeline parts are PROMPT:SECONDS, not {item!r}")
+    return {"prompt": prompt, "seconds": seconds}
+
+
 def generate_files(args) -> list[Path]:
     """Load the models, generate, write the files; -> the paths written (motion files, BVH). Raises UserError
     (and its kinds) for anything the user can fix, KeyboardInterrupt when interrupted."""
+    return run_request(args, params_from(args))
+
+
+def run_request(args, params, what: str = "motion(s)") -> list[Path]:
+    """A validated generate or edit request -> load the models, run it, write the files; -> the paths."""
     from backend.serving.jobs import run_generate
 
-    params = params_from(args)
     if getattr(args, "fitter", None):
         from backend.serving import postprocess
 
@@ -112,7 +137,7 @@ def generate_files(args) -> list[Path]:
         bar.close()
     for w in out.warnings:
         print(f"note: {w}", file=sys.stderr)
-    print(f"remomask: {len(out.motions)} motion(s) in {time.monotonic() - t0:.1f} s -> {out_dir}", file=sys.stderr)
+    print(f"remomask: {len(out.motions)} {what} in {time.monotonic() - t0:.1f} s -> {out_dir}", file=sys.stderr)
     return list(out.paths)
 
 

@@ -7,7 +7,6 @@ same motion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -15,13 +14,12 @@ import torch
 
 from backend.errors import InvalidInput
 from backend.generation.coverage import Coverage
+from backend.generation.sample import MAX_FRAMES, UNIT_LENGTH, GeneratedSample
 from backend.models.mask_transformer import GenerationCancelled
 from backend.motion.features import features_to_joints
 
 __all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH"]
 
-UNIT_LENGTH = 4  # frames per token
-MAX_FRAMES = 196  # longest motion the released models were trained on (49 tokens)
 # Sampling settings used when a request leaves them out (None). A model folder may recommend its own in
 # ``generation.json`` (see backend/generation/project_weights.py); these are the official release's.
 # ``compose_sequences``: generate a sequential prompt ("..., then ...") part by part and join the parts
@@ -36,20 +34,6 @@ class TextEncoderLike(Protocol):
     dim: int
 
     def encode(self, texts: list[str]) -> torch.Tensor: ...
-
-
-@dataclass
-class GeneratedSample:
-    prompt: str
-    sample_index: int
-    seed: int
-    joints: np.ndarray  # (T, 22, 3) float32, metres, y-up
-    features: np.ndarray  # (T, 263) float32, de-normalised HumanML3D features
-    length: int  # frames (T)
-    retrieved: list[str] = field(default_factory=list)  # captions of the retrieved motions
-    retrieved_ids: list[str] = field(default_factory=list)
-    parts: list[str] = field(default_factory=list)  # the sentences a composed motion was generated from
-    warnings: list[str] = field(default_factory=list)  # the prompt is outside what the model knows (coverage)
 
 
 def _features_to_joints(features: np.ndarray) -> np.ndarray:
@@ -132,8 +116,10 @@ class Pipeline:
         (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
         between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'.
 
-        With ``compose_sequences`` a prompt such as "a person walks forward, then waves" is generated as its
-        parts ("a person walks forward", "a person waves"; ``backend.generation.prompt_parts.split_sequence``), in the same
+        With ``compose_sequences`` "X while Y" is generated as X followed by a body-part edit of the arms with Y
+        (``backend.editing.tasks.while_``), and a prompt such as "a person walks forward, then waves" as its
+        parts ("a person walks forward", "a person waves"; ``backend.generation.prompt_parts.split_sequence``), in
+        the same
         batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
         A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
         (scaled down when the whole would pass 196 frames)."""
@@ -148,10 +134,14 @@ class Pipeline:
                     use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)
         plans = [[p] for p in prompts]
         if sp["compose_sequences"]:
+            from backend.editing.tasks import generate_prompts, split_while
             from backend.generation.prompt_parts import split_sequence
 
             plans = [split_sequence(p) for p in prompts]
-        if any(len(pl) > 1 for pl in plans):
+        if sp["compose_sequences"] and any(split_while(p) for p in prompts):  # "X while Y": X, then an arms edit
+            out = generate_prompts(self, list(prompts), lengths, **{**given, **{
+                k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled")}})
+        elif any(len(pl) > 1 for pl in plans):
             out = self._generate_composed(list(prompts), plans, tok_given, args)
         else:
             out = self._generate_batch(list(prompts), tok_given, **args)
@@ -220,6 +210,26 @@ class Pipeline:
             k += len(pl)
         return out
 
+    def _condition(self, prompts, order, use_retrieval, report, check):
+        """Text embedding of each prompt (P, D) and, when asked and available, the retrieved embeddings
+        expanded to the batch rows ``order`` (prompt index per row) -> (emb, re_dict or None, captions, ids)."""
+        report("text", 0.0)
+        emb = self._encode(self.text_encoder, prompts)
+        check()
+        re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
+        if use_retrieval and self.retriever is not None:
+            report("retrieval", 0.03)
+            if self.text_encoder is getattr(self.retriever, "text_model", None):
+                out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
+            else:
+                out = self.retriever(list(prompts), k=1)
+            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(self.device, torch.float32)[order]
+                       for k in ("re_text", "re_motion")}
+            captions = [list(c) for c in out.captions]
+            ids = [list(i) for i in out.ids]
+            check()
+        return emb, re_dict, captions, ids
+
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
                         res_cond_scale, use_retrieval, progress, cancelled) -> list[GeneratedSample]:
         """All prompts x samples as one batch; ``tok_given`` token lengths per prompt, or None."""
@@ -236,23 +246,7 @@ class Pipeline:
         p_count = len(prompts)
         order = torch.arange(p_count, device=dev).repeat_interleave(samples)  # prompt-major batch
 
-        report("text", 0.0)
-        emb = self._encode(self.text_encoder, prompts)
-        check()
-
-        re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
-        if use_retrieval and self.retriever is not None:
-            report("retrieval", 0.03)
-            if self.text_encoder is getattr(self.retriever, "text_model", None):
-                out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
-            else:
-                out = self.retriever(list(prompts), k=1)
-            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(dev, torch.float32)[order]
-                       for k in ("re_text", "re_motion")}
-            captions = [list(c) for c in out.captions]
-            ids = [list(i) for i in out.ids]
-            check()
-
+        emb, re_dict, captions, ids = self._condition(prompts, order, use_retrieval, report, check)
         cond = emb[order]
         if tok_given is None:
             report("length", 0.06)

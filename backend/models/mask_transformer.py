@@ -84,19 +84,31 @@ class SemanticsModulatedAttention(nn.Module):
 
 def _masked_generate(logits_fn: Callable[[torch.Tensor], torch.Tensor], padding: torch.Tensor,
                      n_valid: torch.Tensor, mask_id: int, pad_id: int, timesteps: int, temperature: float,
-                     topk: float, generator, cancelled=None, on_step=None) -> torch.Tensor:
+                     topk: float, generator, cancelled=None, on_step=None, keep: torch.Tensor | None = None,
+                     init_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Iterative unmasking over a flat token sequence (B, N). ``padding`` (B,N) True at padded positions,
     ``n_valid`` (B,) number of real tokens. Each step re-masks the least confident tokens (cosine schedule),
-    predicts all masked ones, keeps the new ones' confidences. Returns ids with -1 at padding."""
+    predicts all masked ones, keeps the new ones' confidences. Returns ids with -1 at padding.
+
+    Editing: ``keep`` (B,N) True where ``init_ids`` (B,N) are given tokens. Those start unmasked, are never
+    re-masked, and the schedule counts only the other (hole) tokens; a row without a hole stays as given."""
     b, n = padding.shape
     ids = torch.where(padding, pad_id, mask_id)
     scores = torch.where(padding, 1e5, 0.0)
+    if keep is not None:
+        keep = keep & ~padding
+        ids = torch.where(keep, init_ids, ids)
+        scores = scores.masked_fill(keep, 1e5)
+        n_hole = (~keep & ~padding).sum(1).float()
     times = torch.linspace(0, 1, timesteps)
     for step in range(timesteps):
         if cancelled is not None and cancelled():
             raise GenerationCancelled("generation cancelled")
         ratio = cosine_schedule(times[step])
-        num_masked = torch.round(ratio * n_valid.float()).clamp(min=1)
+        if keep is None:
+            num_masked = torch.round(ratio * n_valid.float()).clamp(min=1)
+        else:
+            num_masked = torch.minimum(torch.round(ratio * n_hole).clamp(min=1), n_hole)
         ranks = scores.argsort(dim=1).argsort(dim=1)
         is_mask = ranks < num_masked[:, None]
         ids = torch.where(is_mask, mask_id, ids)
@@ -164,13 +176,15 @@ class MaskTransformer(nn.Module):
     @torch.no_grad()
     def generate(self, cond: torch.Tensor, m_lens: torch.Tensor, timesteps: int = 10, cond_scale: float = 4.0,
                  temperature: float = 1.0, topk: float = 0.9, generator=None, cancelled=None,
-                 on_step=None) -> torch.Tensor:
-        """cond (B,clip_dim), m_lens (B,) token lengths -> ids (B, max(m_lens)) with -1 at padding."""
+                 on_step=None, keep=None, init_ids=None) -> torch.Tensor:
+        """cond (B,clip_dim), m_lens (B,) token lengths -> ids (B, max(m_lens)) with -1 at padding.
+        Editing: ``keep`` (B,T) bool marks the ``init_ids`` (B,T) tokens that stay as given."""
         t = int(m_lens.max())
         padding = ~length_mask(m_lens, t)
         return _masked_generate(lambda ids: self.guided_logits(ids, cond, padding, cond_scale), padding,
                                 m_lens, self.mask_id, self.pad_id, timesteps, temperature, topk, generator,
-                                cancelled, on_step)
+                                cancelled, on_step, keep=None if keep is None else keep[:, :t],
+                                init_ids=None if init_ids is None else init_ids[:, :t])
 
 
 class MaskTransformer2D(nn.Module):
@@ -237,10 +251,12 @@ class MaskTransformer2D(nn.Module):
     @torch.no_grad()
     def generate(self, cond: torch.Tensor, m_lens: torch.Tensor, re_dict: dict | None, timesteps: int = 10,
                  cond_scale: float = 4.0, temperature: float = 1.0, topk: float = 0.9, generator=None,
-                 use_retrieval: bool = True, cancelled=None, on_step=None) -> torch.Tensor:
+                 use_retrieval: bool = True, cancelled=None, on_step=None, keep=None,
+                 init_ids=None) -> torch.Tensor:
         """cond (B,clip_dim), m_lens (B,) token lengths, re_dict {"re_text","re_motion"} (B,K,1,D) or None
         -> ids (B, T, 6) with -1 at padding. Guidance contrasts text+retrieval with neither; with
-        ``use_retrieval=False`` the conditional pass sees text only and zero retrieval embeddings."""
+        ``use_retrieval=False`` the conditional pass sees text only and zero retrieval embeddings.
+        Editing: ``keep`` (B,T,6) bool marks the ``init_ids`` (B,T,6) tokens that stay as given."""
         b = cond.shape[0]
         t, j = int(m_lens.max()), self.n_j
         use = use_retrieval and re_dict is not None
@@ -252,8 +268,12 @@ class MaskTransformer2D(nn.Module):
         def logits_fn(flat_ids):
             return self.guided_logits(flat_ids.reshape(b, t, j), cond, pad3, cond_scale, rm, rt, code)
 
+        def flat(x):
+            return None if x is None else x[:, :t].reshape(b, t * j)
+
         ids = _masked_generate(logits_fn, flat_pad, m_lens * j, self.mask_id, self.pad_id, timesteps,
-                               temperature, topk, generator, cancelled, on_step)
+                               temperature, topk, generator, cancelled, on_step, keep=flat(keep),
+                               init_ids=flat(init_ids))
         return ids.reshape(b, t, j)
 
 

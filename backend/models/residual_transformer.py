@@ -69,8 +69,10 @@ class _ResidualBase(nn.Module):
 
     @torch.no_grad()
     def _generate(self, base_ids, flat_padding, cond, forward_fn, num_layers, temperature, topk, cond_scale,
-                  generator, cancelled, on_step):
-        """base_ids (B,N) with -1 at padding -> (B,N,Q) ids with -1 at padding."""
+                  generator, cancelled, on_step, keep=None, init_ids=None):
+        """base_ids (B,N) with -1 at padding -> (B,N,Q) ids with -1 at padding. Editing: where ``keep`` (B,N)
+        is True every layer takes ``init_ids`` (B,N,Q) instead of a new token (the kept tokens are still the
+        context of the others)."""
         emb, proj, bias = self.tables()
         q_total = self.cfg.num_quantizers if num_layers is None else min(num_layers + 1, self.cfg.num_quantizers)
         ids = torch.where(flat_padding, self.pad_id, base_ids.clamp(min=0))
@@ -91,6 +93,8 @@ class _ResidualBase(nn.Module):
             logits = logits.float()
             logits[..., n_real:] = float("-inf")  # never sample the padding / mask tokens
             pred = gumbel(top_k_filter(logits, topk), temperature, generator)
+            if keep is not None:
+                pred = torch.where(keep, init_ids[..., layer], pred)
             ids = torch.where(flat_padding, self.pad_id, pred)
             out.append(ids)
             if on_step is not None:
@@ -131,8 +135,9 @@ class ResidualTransformer(_ResidualBase):
         return self._project(self.trans_forward(codes, layer, cond, padding), layer, proj, bias)
 
     def generate(self, base_ids, cond, m_lens, temperature=1.0, topk=0.9, cond_scale=5.0, generator=None,
-                 num_layers=None, cancelled=None, on_step=None):
-        """base_ids (B,T) -> (B,T,Q) ids, -1 at padding."""
+                 num_layers=None, cancelled=None, on_step=None, keep=None, init_ids=None):
+        """base_ids (B,T) -> (B,T,Q) ids, -1 at padding. Editing: ``keep`` (B,T) bool, ``init_ids`` (B,T,Q):
+        kept positions take the given tokens on every residual layer."""
         t = base_ids.shape[1]
         padding = ~length_mask(m_lens, t)
 
@@ -150,7 +155,7 @@ class ResidualTransformer(_ResidualBase):
             return self.output_process(out).permute(1, 0, 2)
 
         return self._generate(base_ids, padding, cond, fwd, num_layers, temperature, topk, cond_scale,
-                              generator, cancelled, on_step)
+                              generator, cancelled, on_step, keep=keep, init_ids=init_ids)
 
 
 class ResidualTransformer2D(_ResidualBase):
@@ -217,8 +222,9 @@ class ResidualTransformer2D(_ResidualBase):
                              layer, proj, bias)
 
     def generate(self, base_ids, cond, m_lens, temperature=1.0, topk=0.9, cond_scale=5.0, generator=None,
-                 num_layers=None, cancelled=None, on_step=None):
-        """base_ids (B,T,J) -> (B,T,J,Q) ids, -1 at padding."""
+                 num_layers=None, cancelled=None, on_step=None, keep=None, init_ids=None):
+        """base_ids (B,T,J) -> (B,T,J,Q) ids, -1 at padding. Editing: ``keep`` (B,T,J) bool, ``init_ids``
+        (B,T,J,Q): kept positions take the given tokens on every residual layer."""
         b, t, j = base_ids.shape
         padding = (~length_mask(m_lens, t))[..., None].expand(b, t, j).reshape(b, t * j)
 
@@ -232,5 +238,7 @@ class ResidualTransformer2D(_ResidualBase):
                               self.trans_forward(h[n:], layer, c[n:], padding, t, j, force_mask=True)])
 
         out = self._generate(base_ids.reshape(b, t * j), padding, cond, fwd, num_layers, temperature, topk,
-                             cond_scale, generator, cancelled, on_step)
+                             cond_scale, generator, cancelled, on_step,
+                             keep=None if keep is None else keep.reshape(b, t * j),
+                             init_ids=None if init_ids is None else init_ids.reshape(b, t * j, -1))
         return out.reshape(b, t, j, -1)

@@ -78,10 +78,23 @@ class PipelineGenerator:
         return [note] if request.use_retrieval and note else []
 
     def generate(self, request, progress, cancelled):
+        if getattr(request, "timeline", None):
+            from backend.editing.timeline import generate_timeline
+
+            return generate_timeline(
+                self.pipeline, request.timeline, seed=request.seed, samples=request.samples,
+                use_retrieval=request.use_retrieval, progress=progress, cancelled=cancelled,
+                cond_scale=request.cond_scale, time_steps=request.time_steps, temperature=request.temperature,
+                topk=request.topk)
         return self.pipeline.generate(
             request.prompts, request.lengths, seed=request.seed, samples=request.samples,
             cond_scale=request.cond_scale, time_steps=request.time_steps, temperature=request.temperature,
             topk=request.topk, use_retrieval=request.use_retrieval, progress=progress, cancelled=cancelled)
+
+    def edit(self, request, progress, cancelled):
+        from backend.editing.request import run_edit
+
+        return run_edit(self.pipeline, request, progress, cancelled)
 
     def describe(self):
         return dict(self.pipeline.info)

@@ -100,7 +100,9 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
     the generator propagate (the caller reports them as model errors).
     """
     prog = ProgressMapper(emit, params.fit)
-    samples = generator.generate(params, prog.generation, cancelled)
+    produce = getattr(params, "produce", None)  # an edit request (backend/editing/request.py)
+    samples = produce(generator, prog.generation, cancelled) if produce else \
+        generator.generate(params, prog.generation, cancelled)
     _check(cancelled)
     samples = list(samples or [])
     for s in samples:
@@ -170,6 +172,7 @@ def run_generate(generator, params: GenerateParams, out_dir: Path, emit: Callabl
                 "retrieved": postprocess.captions(getattr(s, "retrieved", None)),
                 "parts": [str(x) for x in (getattr(s, "parts", None) or [])],
                 "fit_error_mm": None if fit is None else fit.mean_error_mm,
+                **(s.result_fields() if callable(getattr(s, "result_fields", None)) else {}),
             })
         _check(cancelled)
     except BaseException:

@@ -158,6 +158,8 @@ def save_sample(path: Path, sample, fit: Fit | None):
     }
     if fit is not None:
         fields.update(fit.fields)
+    if callable(getattr(sample, "motion_fields", None)):  # an edit's record (source, task, frames ...)
+        fields.update(sample.motion_fields())
     save_motion(path, **{k: v for k, v in fields.items() if v is not None})
 
 

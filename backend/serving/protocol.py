@@ -30,7 +30,7 @@ FPS = 20
 # Error codes (the only values of error.code) are defined with the error contract in backend/errors.py and
 # re-exported here (BAD_REQUEST, INVALID_PARAMS, MODEL_ERROR, ...).
 
-METHODS = ("hello", "generate", "cancel", "shutdown")
+METHODS = ("hello", "generate", "edit", "cancel", "shutdown")  # edit: backend/editing/request.py
 
 # The "stage" of progress events, in order: the pipeline's (backend.generation.pipeline), then the server's
 # fit and write of the results. Clients (and the add-on tests' stand-in backend) use these names.
@@ -65,7 +65,7 @@ GENERATE_DEFAULTS = {
     "out_dir": None,
     "ground_feet": True,   # SMPL fit: feet on the floor, contacts pinned (smpl_fitting.ground)
 }
-GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts"}
+GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts", "timeline"}
 
 
 class ProtocolError(UserError):
@@ -98,6 +98,7 @@ class GenerateParams:
     fit: bool
     out_dir: str | None
     ground_feet: bool = True
+    timeline: list | None = None  # [(prompt, seconds)]: one long motion (backend/editing/timeline.py)
 
     @property
     def lengths(self) -> list[int] | None:
@@ -182,7 +183,7 @@ def _bad(message: str):
     raise ProtocolError(INVALID_PARAMS, message)
 
 
-def _bad_field(key: str, problem: str, protocol_hint: str = ""):
+def bad_field(key: str, problem: str, protocol_hint: str = ""):
     """'<key>' <problem><protocol_hint>; callers that name the parameter otherwise (the CLI's flags) use
     ``problem`` alone (``UserError.message_for``)."""
     raise ProtocolError(INVALID_PARAMS, f"'{key}' {problem}{protocol_hint}", field=key, problem=problem)
@@ -191,13 +192,13 @@ def _bad_field(key: str, problem: str, protocol_hint: str = ""):
 def _number(params: dict, key: str) -> float:
     v = params[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        _bad_field(key, "must be a number")
+        bad_field(key, "must be a number")
     try:
         f = float(v)
     except OverflowError:
-        _bad_field(key, "is out of range")
+        bad_field(key, "is out of range")
     if not math.isfinite(f):
-        _bad_field(key, "must be finite")
+        bad_field(key, "must be finite")
     return f
 
 
@@ -206,17 +207,69 @@ def _integer(params: dict, key: str, lo: int, hi: int) -> int:
     if isinstance(v, float) and v.is_integer() and math.isfinite(v):
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
-        _bad_field(key, "must be an integer")
+        bad_field(key, "must be an integer")
     if not lo <= v <= hi:
-        _bad_field(key, f"must be in {lo}..{hi}")
+        bad_field(key, f"must be in {lo}..{hi}")
     return v
 
 
 def _boolean(params: dict, key: str) -> bool:
     v = params[key]
     if not isinstance(v, bool):
-        _bad_field(key, "must be true or false")
+        bad_field(key, "must be true or false")
     return v
+
+
+def validate_prompt(value, key="prompt") -> str:
+    if not isinstance(value, str):
+        bad_field(key, "must be a string")
+    p = " ".join(value.split())
+    if not p:
+        bad_field(key, "is empty")
+    if len(p) > MAX_PROMPT_CHARS:
+        bad_field(key, f"is longer than {MAX_PROMPT_CHARS} characters")
+    if any(ord(c) < 32 for c in p) or "\x7f" in p:
+        bad_field(key, "contains control characters")
+    return p
+
+
+def validate_seconds(v, key="seconds") -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        bad_field(key, "must be a number of seconds")
+    return float(v)
+
+
+def validate_timeline(value) -> list[tuple[str, float]]:
+    """generate's ``timeline``: ``[{"prompt", "seconds"}, ...]`` -> [(prompt, seconds)]; a part without a subject
+    gets the first part's ("a person walks forward", "jumps twice" -> "a person jumps twice")."""
+    from backend.editing.limits import MAX_TIMELINE_PARTS, MAX_TIMELINE_SECONDS, MIN_PART_SECONDS
+    from backend.generation.prompt_parts import _subject_of
+
+    if not isinstance(value, list) or not value:
+        _bad("'timeline' must be a non-empty list of {\"prompt\", \"seconds\"} objects")
+    if len(value) > MAX_TIMELINE_PARTS:
+        _bad(f"'timeline' holds at most {MAX_TIMELINE_PARTS} parts")
+    out, total, subject = [], 0.0, None
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) - {"prompt", "seconds"} or "prompt" not in item \
+                or "seconds" not in item:
+            _bad(f"timeline part {i + 1} must be {{\"prompt\": ..., \"seconds\": ...}}")
+        prompt = validate_prompt(item["prompt"], f"timeline[{i}].prompt")
+        s = validate_seconds(item["seconds"], f"timeline[{i}].seconds")
+        if s < MIN_PART_SECONDS:
+            _bad(f"timeline part {i + 1} must last at least {MIN_PART_SECONDS:g} s")
+        subj = _subject_of(prompt)
+        if subject is None:
+            subject = subj or "a person"
+            if subj is None:
+                prompt = f"{subject} {prompt}"
+        elif subj is None:
+            prompt = f"{subject} {prompt[0].lower()}{prompt[1:]}"
+        total += s
+        out.append((prompt, s))
+    if total > MAX_TIMELINE_SECONDS:
+        _bad(f"the timeline lasts {total:g} s; at most {MAX_TIMELINE_SECONDS:g} s")
+    return out
 
 
 def validate_generate(params: dict) -> GenerateParams:
@@ -226,6 +279,13 @@ def validate_generate(params: dict) -> GenerateParams:
     unknown = set(params) - GENERATE_KEYS
     if unknown:
         _bad(f"unknown generate params: {_names(unknown)}")
+    timeline = None
+    if "timeline" in params:
+        if "prompt" in params or "prompts" in params or params.get("length_s") is not None:
+            _bad("'timeline' gives the prompts and their seconds: leave out 'prompt', 'prompts' and 'length_s'")
+        timeline = validate_timeline(params["timeline"])
+        params = {**{k: v for k, v in params.items() if k != "timeline"},
+                  "prompt": "; ".join(p for p, _ in timeline)[:MAX_PROMPT_CHARS]}
     if ("prompt" in params) == ("prompts" in params):
         _bad("give exactly one of 'prompt' (a string) or 'prompts' (a list of strings)")
     if "prompt" in params:
@@ -253,35 +313,35 @@ def validate_generate(params: dict) -> GenerateParams:
     if p["length_s"] is not None:
         p["length_s"] = _number(p, "length_s")
         if not MIN_SECONDS <= p["length_s"] <= MAX_SECONDS:
-            _bad_field("length_s", f"must be in {MIN_SECONDS}..{MAX_SECONDS} seconds",
+            bad_field("length_s", f"must be in {MIN_SECONDS}..{MAX_SECONDS} seconds",
                        ", or null for the length estimator")
     p["seed"] = _integer(p, "seed", 0, MAX_SEED)
     p["samples"] = _integer(p, "samples", 1, MAX_SAMPLES)
     if p["cond_scale"] is not None:
         p["cond_scale"] = _number(p, "cond_scale")
         if p["cond_scale"] < 0:
-            _bad_field("cond_scale", "must be >= 0")
+            bad_field("cond_scale", "must be >= 0")
     if p["time_steps"] is not None:
         p["time_steps"] = _integer(p, "time_steps", 1, MAX_TIME_STEPS)
     if p["temperature"] is not None:
         p["temperature"] = _number(p, "temperature")
         if p["temperature"] <= 0:
-            _bad_field("temperature", "must be > 0")
+            bad_field("temperature", "must be > 0")
     if p["topk"] is not None:
         p["topk"] = _number(p, "topk")
         if not 0 <= p["topk"] <= 1:
-            _bad_field("topk", "must be in 0..1")
+            bad_field("topk", "must be in 0..1")
     p["use_retrieval"] = _boolean(p, "use_retrieval")
     p["fit"] = _boolean(p, "fit")
     p["ground_feet"] = _boolean(p, "ground_feet")
     out_dir = p["out_dir"]
     if out_dir is not None:
         if not isinstance(out_dir, str) or not out_dir.strip():
-            _bad_field("out_dir", "must be a non-empty string")
+            bad_field("out_dir", "must be a non-empty string")
         if len(out_dir) > MAX_OUT_DIR_CHARS or "\x00" in out_dir:
-            _bad_field("out_dir", "is not a usable path")
+            bad_field("out_dir", "is not a usable path")
         p["out_dir"] = os.path.abspath(os.path.expanduser(out_dir))
-    return GenerateParams(prompts=clean, **{k: p[k] for k in GENERATE_DEFAULTS})
+    return GenerateParams(prompts=clean, timeline=timeline, **{k: p[k] for k in GENERATE_DEFAULTS})
 
 
 def validate_cancel(params: dict):

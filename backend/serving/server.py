@@ -134,6 +134,8 @@ class Server:
             caps.append("retrieval")
         if postprocess.fitter_available():
             caps.append("fit")
+        if callable(getattr(self.generator, "edit", None)) and self.load_error is None:
+            caps += ["edit", "timeline"]
         return {"protocol": P.PROTOCOL_VERSION, "version": __version__, "device": self.device,
                 "torch": torch_version(), "models": models, "capabilities": caps}
 
@@ -173,8 +175,13 @@ class Server:
                 ch.send(P.result(rid, {"cancelled": self.jobs.cancel(ch, target)}))
             elif req.method == "shutdown":
                 self.shutdown_from(ch, rid)
-            elif req.method == "generate":
-                params = P.validate_generate(req.params)
+            elif req.method in ("generate", "edit"):
+                if req.method == "generate":
+                    params = P.validate_generate(req.params)
+                else:
+                    from backend.editing.request import validate_edit
+
+                    params = validate_edit(req.params)
                 if self.ready.is_set() and self.load_error:
                     ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
                     return
