@@ -17,14 +17,15 @@ def _modules():
 
 
 def register():
-    from . import client
+    from .core import client
     for m in _modules():
         m.register()
     atexit.register(client.stop_all)
 
 
 def unregister():
-    from . import backend_setup, client, operators
+    from . import operators
+    from .core import backend_setup, client
     operators.remove_timer()
     backend_setup.stop()
     for m in reversed(_modules()):

@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-from . import anim_compat, keying, smpl_rig
+from . import anim_compat, keying
+from .core import smpl_rig
 
 TRACK_NAMES = ("ReMoMask A", "ReMoMask B")
 _FORWARD_REST = np.array([0.0, -1.0, 0.0])  # the SMPL body faces -Y in Blender (coords.py)

@@ -11,7 +11,8 @@ import tempfile
 import bpy
 
 from . import export as export_mod
-from . import keying, motion_io
+from . import keying
+from .core import motion_io
 from . import render_presets as rp
 
 

@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from . import coords, motion_io, smpl_rig
+from .core import coords, motion_io, smpl_rig
 
 # bpy (and anim_compat, which needs it) are imported inside the functions that touch Blender, so
 # the numpy parts (bone_channels, resample_times, action_name_for_prompt) work without bpy.
@@ -108,10 +108,12 @@ def bone_channels(rest_matrices, motion: dict, dst_fps: float | None = None):
 # --------------------------------------------------------------------------- Blender parts
 def armature_rest_matrices(armature) -> np.ndarray:
     """(24, 4, 4) rest matrices (armature space) of the SMPL bones, in SMPL joint order."""
-    if not smpl_rig.is_smpl_armature(armature):
+    from .blender.armature import is_smpl_armature
+
+    if not is_smpl_armature(armature):
         name = getattr(armature, "name", armature)
         raise ValueError(f"'{name}' is not an armature with the 24 SMPL bones "
-                         "(build one with smpl_rig.build_smpl_armature)")
+                         "(build one with armature.build_smpl_armature)")
     bones = armature.data.bones
     return np.array([np.array(bones[n].matrix_local) for n in smpl_rig.SMPL_JOINT_NAMES])
 
@@ -222,7 +224,9 @@ def import_motion(context, motion: dict, *, armature=None, name: str | None = No
 def new_rig(context, m, name, with_mannequin, created):
     from . import mannequin
 
-    armature = smpl_rig.build_smpl_armature(context, m["rest_joints"], name=name or "ReMoMask")
+    from .blender.armature import build_smpl_armature
+
+    armature = build_smpl_armature(context, m["rest_joints"], name=name or "ReMoMask")
     created.append(armature)
     if with_mannequin:
         created.append(mannequin.build_body(armature, m))

@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
-from . import client as client_mod
+from .core import client as client_mod
 from . import history, preferences
 from .props import MAX_SECONDS, MIN_SECONDS
 
@@ -78,17 +78,19 @@ def _keying():
     retarget_action(source, target, bone_map, action_name=...). Tests replace it with a stand-in."""
     from types import SimpleNamespace
 
-    from . import batch, keying, mannequin, motion_io, retarget, smpl_rig
+    from . import batch, keying, mannequin, retarget
+    from .blender import armature
+    from .core import motion_io
     return SimpleNamespace(
         retarget_action=retarget.retarget_action,
-        build_smpl_armature=smpl_rig.build_smpl_armature, key_motion=keying.key_motion,
+        build_smpl_armature=armature.build_smpl_armature, key_motion=keying.key_motion,
         load_motion_npz=motion_io.load_motion, load_joints_npy=motion_io.load_joints,
         lay_out_nla=batch.lay_out_nla, build_body=mannequin.build_body)
 
 
 def _is_smpl_armature(obj) -> bool:
-    from . import smpl_rig
-    return smpl_rig.is_smpl_armature(obj)
+    from .blender.armature import is_smpl_armature
+    return is_smpl_armature(obj)
 
 
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "materials")
@@ -446,7 +448,7 @@ def _redraw():
 
 def _timer():
     poll_once()
-    from . import backend_setup
+    from .core import backend_setup
     if _JOBS or backend_setup.STATE.running:
         return POLL_INTERVAL
     return None
@@ -898,7 +900,7 @@ class REMOMASK_OT_setup_backend(bpy.types.Operator):
     synchronous: BoolProperty(default=False, options={'SKIP_SAVE', 'HIDDEN'})
 
     def execute(self, context):
-        from . import backend_setup
+        from .core import backend_setup
         if not bpy.app.online_access:
             self.report({'ERROR'}, "Setting up the backend downloads packages (pip), but Blender's online access "
                                    "is off. Allow it in Preferences > System > Network, or set 'Backend Python' "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import backend_setup
+from .core import backend_setup
 
 
 class _Base:

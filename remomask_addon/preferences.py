@@ -71,7 +71,7 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
         row.operator("remomask.setup_backend", icon='CONSOLE')
         row.operator("remomask.check_backend", icon='CHECKMARK')
         row.operator("remomask.release_backend", icon='X')
-        from . import backend_setup
+        from .core import backend_setup
         st = backend_setup.STATE
         if st.running or st.message:
             layout.label(text=st.message or "Setting up...", icon='ERROR' if st.failed else 'INFO')

@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import smpl_rig
-from .atomic import atomic_write_json
+from .core import smpl_rig
+from .core.atomic import atomic_write_json
 
 BONE_MAP_DIR = Path(__file__).resolve().parent / "bone_maps"
 

@@ -105,7 +105,7 @@ def _run_with_blender(body) -> int:
         export, headless, rp = _import_blender()
     except RuntimeError as exc:
         raise UserError(str(exc), exit_code=EXIT_FAIL) from None
-    from remomask_addon.motion_io import MotionFileError
+    from remomask_addon.core.motion_io import MotionFileError
 
     try:
         return body(export, headless, rp)

@@ -20,7 +20,7 @@ def test_zip_holds_only_the_addon(ext_zip):
     src = REPO / "remomask_addon"
     expected = {p.relative_to(src).as_posix() for p in src.rglob("*")
                 if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
-    assert "__init__.py" in expected and "client.py" in expected
+    assert "__init__.py" in expected and "core/client.py" in expected
     assert expected <= names
     assert names - expected == {"blender_manifest.toml"}, names - expected
     assert manifest["id"] == "remomask" and manifest["type"] == "add-on"
@@ -41,7 +41,7 @@ def test_enable_disable_reenable(addon, bpy_mod):
     assert PKG in bpy.context.preferences.addons
     assert hasattr(bpy.types, "REMOMASK_OT_generate") and hasattr(bpy.types.Scene, "remomask")
     assert bpy.ops.remomask.new_seed.poll() in (True, False)   # operator exists
-    atexit_before = sys.modules[PKG].client.stop_all
+    atexit_before = sys.modules[PKG].core.client.stop_all
     sys.modules[PKG + ".operators"].ensure_timer()
     # the leftover check sees what an enabled add-on holds
     assert {"Scene.remomask", "handler load_pre", "timer", "REMOMASK_OT_generate"} <= set(leftovers(bpy))

@@ -277,7 +277,7 @@ def test_setup_backend_refused_offline(fresh, bpy_mod):
 
 
 def test_setup_runs_steps_and_logs(fresh, tmp_path):
-    bs = fresh.backend_setup
+    bs = fresh.core.backend_setup
     ok = [("step one", [sys.executable, "-c", "print('hello from step one')"]),
           ("step two", [sys.executable, "-c", "import sys; sys.exit(0)"])]
     st = bs.start(tmp_path, "/unused", steps=ok, synchronous=True)

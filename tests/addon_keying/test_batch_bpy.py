@@ -5,14 +5,15 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, batch, keying, smpl_rig  # noqa: E402
+from remomask_addon import anim_compat, batch, keying  # noqa: E402
+from remomask_addon.blender import armature  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
 
 def _three_takes(motion_factory, fps=30):
     bpy.context.scene.render.fps = fps
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     takes = [motion_factory(T=40, seed=10 + i, yaw0=1.1 * i, turn=0.4 - 0.3 * i, speed=1.0 + 0.1 * i,
                             prompt=f"take {i}") for i in range(3)]
     actions = [keying.key_motion(arm, t) for t in takes]
@@ -111,7 +112,7 @@ def test_continue_root_preserves_take_shape_and_height(bpy_clean, motion_factory
 
 
 def test_bad_batches(bpy_clean, motion_factory):
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     with pytest.raises(ValueError, match="no actions"):
         batch.lay_out_nla(arm, [])
     foreign = bpy.data.actions.new("hand made")

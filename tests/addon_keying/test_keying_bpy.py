@@ -5,7 +5,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, coords, keying, mannequin, motion_io, smpl_rig  # noqa: E402
+from remomask_addon import anim_compat, keying, mannequin  # noqa: E402
+from remomask_addon.blender import armature  # noqa: E402
+from remomask_addon.core import coords, motion_io, smpl_rig  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -16,7 +18,7 @@ def _scene_counts():
 
 def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
     rest = motion_factory(T=2)["rest_joints"].astype(np.float64) * 1.1
-    arm = smpl_rig.build_smpl_armature(bpy.context, rest, "Rig")
+    arm = armature.build_smpl_armature(bpy.context, rest, "Rig")
     bones = arm.data.bones
     assert sorted(b.name for b in bones) == sorted(smpl_rig.SMPL_JOINT_NAMES)
     heads = np.array([bones[n].head_local for n in smpl_rig.SMPL_JOINT_NAMES])
@@ -32,11 +34,11 @@ def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
     coll = bpy.data.collections.new("Takes")
     bpy.context.scene.collection.children.link(coll)
     bpy.context.view_layer.objects.active = arm
-    arm2 = smpl_rig.build_smpl_armature(coll, None, "Rig")
+    arm2 = armature.build_smpl_armature(coll, None, "Rig")
     assert arm2.name == "Rig.001" and arm2.users_collection[0] == coll
-    assert bpy.context.view_layer.objects.active == arm and smpl_rig.is_smpl_armature(arm2)
+    assert bpy.context.view_layer.objects.active == arm and armature.is_smpl_armature(arm2)
     with pytest.raises(ValueError, match=r"\(24, 3\)"):
-        smpl_rig.build_smpl_armature(bpy.context, rest[:22], "Bad")
+        armature.build_smpl_armature(bpy.context, rest[:22], "Bad")
     assert "Bad" not in bpy.data.objects
 
 
@@ -44,7 +46,7 @@ def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
 def test_keyed_positions_match_npz_joints(bpy_clean, tmp_path, motion_factory, npz_writer, heads_evaluator, move):
     src = motion_factory(T=50, seed=1)
     m = motion_io.load_motion(npz_writer(tmp_path / "walk.npz", src))
-    arm = smpl_rig.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
     if move:  # an armature that the user moved/rotated: the motion follows the object
         arm.location = (2.0, -1.0, 0.5)
         arm.rotation_euler = (0.0, 0.0, 0.7)
@@ -69,7 +71,7 @@ def test_keyed_positions_match_npz_joints(bpy_clean, tmp_path, motion_factory, n
 def test_resampled_to_30fps_keeps_positions(bpy_clean, motion_factory, heads_evaluator):
     src = motion_factory(T=41, seed=2)
     m = motion_io.validate_motion(src)
-    arm = smpl_rig.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
     bpy.context.scene.render.fps = 30
     action = keying.key_motion(arm, m, start_frame=10)
     # 40 intervals at 20 fps = 2 s = 60 frames at 30 fps
@@ -99,7 +101,7 @@ def test_resampled_to_30fps_keeps_positions(bpy_clean, motion_factory, heads_eva
 
 def test_quaternion_keys_are_continuous(bpy_clean, motion_factory):
     src = motion_factory(T=60, seed=3, amp=1.4, turn=4.0)  # large rotations, fast turning
-    arm = smpl_rig.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
     action = keying.key_motion(arm, src, scene_fps=24)
     for bone in smpl_rig.SMPL_JOINT_NAMES:
         q = np.stack([anim_compat.read_keys(anim_compat.find_fcurve(
@@ -110,7 +112,7 @@ def test_quaternion_keys_are_continuous(bpy_clean, motion_factory):
 
 def test_action_naming_never_overwrites(bpy_clean, motion_factory):
     src = motion_factory(T=8, prompt="  a person   waves\nhello ")
-    arm = smpl_rig.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
     user_action = bpy.data.actions.new("a person waves hello")  # the user's own action
     a1 = keying.key_motion(arm, src, scene_fps=20)
     a2 = keying.key_motion(arm, src, scene_fps=20)
@@ -129,7 +131,7 @@ def test_action_naming_never_overwrites(bpy_clean, motion_factory):
 
 def test_bad_input_leaves_scene_unchanged(bpy_clean, tmp_path, motion_factory, npz_writer):
     src = motion_factory(T=8)
-    arm = smpl_rig.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
     before = _scene_counts()
     bad = dict(src)
     bad["poses"] = bad["poses"][:, :10]
@@ -191,7 +193,7 @@ def test_mannequin_is_skinned_and_follows(bpy_clean, motion_factory):
 
 
 def test_skinned_mesh_hook_from_yup_arrays(bpy_clean):
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     verts = np.array([[0, 1, 0], [0.1, 1, 0], [0, 1.1, 0.1]], dtype=float)
     w = np.zeros((3, 24))
     w[:, 3] = 0.7

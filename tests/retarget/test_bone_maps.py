@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from remomask_addon import retarget, smpl_rig
+from remomask_addon import retarget
+from remomask_addon.core import smpl_rig
 
 
 def test_presets_are_complete():

@@ -5,7 +5,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, keying, motion_io, retarget  # noqa: E402
+from remomask_addon import anim_compat, keying, retarget  # noqa: E402
+from remomask_addon.core import motion_io  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget import rigs  # noqa: E402
 

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_smpl_skeleton_copies():
     from backend.motion import skeleton as hml
-    from remomask_addon import smpl_rig
+    from remomask_addon.core import smpl_rig
     from smpl_fitting import skeleton as sk
 
     assert tuple(smpl_rig.SMPL_JOINT_NAMES) == tuple(sk.SMPL_JOINT_NAMES)
@@ -29,7 +29,7 @@ def test_smpl_skeleton_copies():
 
 def test_motion_file_format_version_copy_and_refusal(tmp_path):
     from backend.motion import motion_file
-    from remomask_addon import motion_io
+    from remomask_addon.core import motion_io
 
     assert motion_io.FORMAT_VERSION == motion_file.FORMAT_VERSION
     p = motion_file.save_motion(tmp_path / "m.npz", joints=np.zeros((4, 22, 3), np.float32) + [0, 1, 0])
@@ -87,7 +87,7 @@ def test_error_codes_the_addon_handles_exist():
     """The add-on's client invents one code (the backend died); every other code it compares against is the
     protocol's."""
     from backend.errors import ERROR_CODES
-    from remomask_addon import client
+    from remomask_addon.core import client
 
     assert client.DEAD not in ERROR_CODES
     src = (REPO / "remomask_addon" / "operators.py").read_text()
