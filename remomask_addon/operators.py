@@ -78,8 +78,7 @@ def _keying():
     retarget_action(source, target, bone_map, action_name=...). Tests replace it with a stand-in."""
     from types import SimpleNamespace
 
-    from . import batch, keying, mannequin, retarget
-    from .blender import armature
+    from .blender import armature, batch, keying, mannequin, retarget
     from .core import motion_io
     return SimpleNamespace(
         retarget_action=retarget.retarget_action,

@@ -13,8 +13,8 @@ import os
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
-from . import export as export_mod
-from . import render_presets as rp
+from .blender import export as export_mod
+from .blender import render_presets as rp
 from .panels import _Base
 
 _MODE_ITEMS = [

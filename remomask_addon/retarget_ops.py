@@ -7,7 +7,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, PointerProperty, StringProperty
 
-from . import retarget
+from .blender import retarget
 from .panels import _Base
 from .render_ops import active_armature
 

@@ -22,7 +22,7 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="remomas
 import bpy  # noqa: E402
 
 from backend.synthetic import generate_clip  # noqa: E402
-from remomask_addon import keying, render_presets as rp, retarget  # noqa: E402
+from remomask_addon.blender import keying, render_presets as rp, retarget  # noqa: E402
 from smpl_fitting import fit_motion  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def _capsule_body(armature):
     """A capsule per bone, rigidly skinned (vertex group per bone), for any rig."""
     import numpy as np
 
-    from remomask_addon import mannequin
+    from remomask_addon.blender import mannequin
 
     mesh = bpy.data.meshes.new(f"{armature.name} body")
     verts, faces, groups = [], [], []

@@ -64,7 +64,7 @@ def _render_options(p, default_scale: int = 100) -> None:
 
 def _import_blender():
     try:
-        from remomask_addon import export, headless, render_presets  # noqa: PLC0415
+        from remomask_addon.blender import export, headless, render_presets  # noqa: PLC0415
     except ImportError as exc:
         raise RuntimeError(f"this command needs Blender as a Python module (pip install 'bpy~=4.5.0'): {exc}") \
             from None

@@ -81,3 +81,13 @@ def is_smpl_armature(obj) -> bool:
         return False
     bones = obj.data.bones
     return all(n in bones for n in SMPL_JOINT_NAMES)
+
+
+def armature_rest_matrices(armature) -> np.ndarray:
+    """(24, 4, 4) rest matrices (armature space) of the SMPL bones, in SMPL joint order."""
+    if not is_smpl_armature(armature):
+        name = getattr(armature, "name", armature)
+        raise ValueError(f"'{name}' is not an armature with the 24 SMPL bones "
+                         "(build one with armature.build_smpl_armature)")
+    bones = armature.data.bones
+    return np.array([np.array(bones[n].matrix_local) for n in SMPL_JOINT_NAMES])

@@ -119,7 +119,7 @@ def _mixamo_rig(bpy, mod):
     import json
     from pathlib import Path
     armature = __import__(PKG + ".blender.armature", fromlist=["x"])
-    names = json.loads((Path(mod.__file__).parent / "bone_maps" / "mixamo.json").read_text())["bones"]
+    names = json.loads((Path(mod.__file__).parent / "core" / "bone_maps" / "mixamo.json").read_text())["bones"]
     rig = armature.build_smpl_armature(bpy.context.scene.collection, None, "MyMixamoRig")
     for b in list(rig.data.bones):
         if b.name in names:

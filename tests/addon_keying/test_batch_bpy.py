@@ -5,8 +5,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, batch, keying  # noqa: E402
-from remomask_addon.blender import armature  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, batch, keying  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -87,7 +86,7 @@ def test_without_root_continuation_the_joins_jump(bpy_clean, motion_factory, hea
 
 def test_continue_root_preserves_take_shape_and_height(bpy_clean, motion_factory):
     arm, takes, actions = _three_takes(motion_factory)
-    rest = keying.armature_rest_matrices(arm)
+    rest = armature.armature_rest_matrices(arm)
     B0, h0 = rest[0, :3, :3], rest[0, :3, 3]
 
     def world(action):
@@ -151,7 +150,7 @@ def test_import_batch_rolls_back_a_late_failure(bpy_clean, motion_factory, monke
 
 
 def test_heading_of_a_lying_body_uses_the_left_right_axis():
-    from remomask_addon.batch import _rz, _yaw
+    from remomask_addon.blender.batch import _rz, _yaw
 
     R = pytest.importorskip("scipy.spatial.transform").Rotation
     for yaw in (-2.5, 0.0, 0.8, 3.0):

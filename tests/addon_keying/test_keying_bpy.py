@@ -5,9 +5,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, keying, mannequin  # noqa: E402
-from remomask_addon.blender import armature  # noqa: E402
-from remomask_addon.core import coords, motion_io, smpl_rig  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, keying, mannequin  # noqa: E402
+from remomask_addon.core import channels, coords, motion_io, smpl_rig  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -124,9 +123,9 @@ def test_action_naming_never_overwrites(bpy_clean, motion_factory):
     # earlier takes survive (fake user) and keep their keys
     assert a1.use_fake_user and len(anim_compat.fcurves(a1)) == 99
     assert a1["remomask_prompt"] == str(src["prompt"]) and a1["remomask_source_fps"] == 20.0
-    long = keying.action_name_for_prompt("walk " * 40)
-    assert len(long) <= keying.MAX_NAME_CHARS + 1 and long.endswith("~")
-    assert keying.action_name_for_prompt("") == "ReMoMask"
+    long = channels.action_name_for_prompt("walk " * 40)
+    assert len(long) <= channels.MAX_NAME_CHARS + 1 and long.endswith("~")
+    assert channels.action_name_for_prompt("") == "ReMoMask"
 
 
 def test_bad_input_leaves_scene_unchanged(bpy_clean, tmp_path, motion_factory, npz_writer):

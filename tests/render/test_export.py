@@ -8,7 +8,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import export, keying, render_presets as rp  # noqa: E402
+from remomask_addon.blender import export, keying, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite

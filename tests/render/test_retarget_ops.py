@@ -6,7 +6,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import keying, retarget_ops  # noqa: E402
+from remomask_addon import retarget_ops  # noqa: E402
+from remomask_addon.blender import keying  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget.rigs import build_armature, mixamo_bones, target_joints  # noqa: E402
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from remomask_addon import retarget
+from remomask_addon.blender import retarget
 from remomask_addon.core import smpl_rig
 
 

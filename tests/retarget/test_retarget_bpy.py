@@ -5,7 +5,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, keying, retarget  # noqa: E402
+from remomask_addon.blender import anim_compat, keying, retarget  # noqa: E402
 from remomask_addon.core import motion_io  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget import rigs  # noqa: E402
@@ -279,7 +279,7 @@ def test_static_source_with_frame_range(scene):
 def test_nla_source_and_constraint_warning(scene):
     """A source laid out on the NLA (no active action) is retargeted over all its strips; constraints on
     mapped target bones are reported on the action."""
-    from remomask_addon import batch
+    from remomask_addon.blender import batch
 
     src, a1 = _source(seed=4)
     a2 = keying.key_motion(src, motion_io.validate_motion(make_motion(T=30, seed=5)), start_frame=1)

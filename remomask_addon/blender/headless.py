@@ -10,9 +10,9 @@ import tempfile
 
 import bpy
 
+from ..core import motion_io
 from . import export as export_mod
 from . import keying
-from .core import motion_io
 from . import render_presets as rp
 
 

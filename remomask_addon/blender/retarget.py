@@ -43,10 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import smpl_rig
-from .core.atomic import atomic_write_json
+from ..core import smpl_rig
+from ..core.atomic import atomic_write_json
 
-BONE_MAP_DIR = Path(__file__).resolve().parent / "bone_maps"
+BONE_MAP_DIR = Path(__file__).resolve().parent.parent / "core" / "bone_maps"
 
 #: SMPL bones used for the leg length (thigh start, knee, ankle) per side.
 LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))

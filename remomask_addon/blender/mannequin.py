@@ -17,8 +17,8 @@ import numpy as np
 
 import bpy
 
-from .blender.armature import is_smpl_armature
-from .core import coords, smpl_rig
+from ..core import coords, smpl_rig
+from .armature import is_smpl_armature
 
 #: (radius at head, radius at tail) in metres, per SMPL bone.
 BONE_RADII = {
