@@ -184,28 +184,12 @@ def key_motions(scene, target: str, armature_name: str | None, motions: list[dic
     return actions
 
 
-def _grounded(motion: dict) -> dict:
-    """The same motion with its rest skeleton standing on the ground (lowest rest joint at height 0, y-up).
-
-    SMPL fits put the rest pelvis at the origin and carry the height in ``trans``; retargeting measures the
-    root's displacement from its rest, so such a source would lift the target rig by its whole height.
-    Shifting rest_joints up by h and trans down by h leaves every posed joint where it was."""
-    import numpy as np
-
-    rest = np.asarray(motion["rest_joints"], dtype=np.float64)
-    h = float(rest[:, 1].min())
-    if abs(h) < 1e-6:
-        return motion
-    out = dict(motion)
-    out["rest_joints"] = rest - np.array([0.0, h, 0.0])
-    out["trans"] = np.asarray(motion["trans"], dtype=np.float64) + np.array([0.0, h, 0.0])
-    return out
-
-
 def _retarget_motions(k, scene, rig, loaded, nla: bool) -> list:
     bone_map = _bone_map(scene)
     out = []
-    loaded = [(meta, _grounded(motion)) for meta, motion in loaded]
+    from .core.retarget import ground_rest
+
+    loaded = [(meta, ground_rest(motion)) for meta, motion in loaded]
     groups = [loaded] if nla else [[x] for x in loaded]
     for group in groups:
         src = _new_armature(k, scene, group[0][1], "ReMoMask_retarget_source", False)

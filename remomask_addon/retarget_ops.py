@@ -8,13 +8,14 @@ import bpy
 from bpy.props import EnumProperty, PointerProperty, StringProperty
 
 from .blender import retarget
+from .core.bone_map import available_presets
 from .panels import _Base
 from .render_ops import active_armature
 
 
 def _map_items(self, context):
     items = [("AUTO", "Automatic", "Recognise the target's bone names (Mixamo, Rigify, Unreal, ...)")]
-    items += [(p, p.title(), f"Preset bone map '{p}'") for p in retarget.available_presets()]
+    items += [(p, p.title(), f"Preset bone map '{p}'") for p in available_presets()]
     items.append(("FILE", "File...", "A bone-map JSON file"))
     return items
 
