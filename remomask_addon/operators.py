@@ -19,6 +19,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 
 from .core import client as client_mod
 from . import history, preferences
+from .blender import motion_to_armature
 from .props import MAX_SECONDS, MIN_SECONDS
 
 POLL_INTERVAL = 0.1
@@ -69,52 +70,6 @@ def _fail_jobs_of(c, message):
 
 
 # ---------------------------------------------------------------------------------------------- keying glue
-def _keying():
-    """The keying library, imported on use (keying.py, motion_io.py, batch.py, mannequin.py, smpl_rig.py).
-
-    Returns one namespace: build_smpl_armature(collection, rest_joints, name), key_motion(armature, motion, *,
-    action_name, scene_fps, start_frame), load_motion_npz(path), load_joints_npy(path),
-    lay_out_nla(armature, actions, blend_frames), build_body(armature, motion),
-    retarget_action(source, target, bone_map, action_name=...). Tests replace it with a stand-in."""
-    from types import SimpleNamespace
-
-    from .blender import armature, batch, keying, mannequin, retarget
-    from .core import motion_io
-    return SimpleNamespace(
-        retarget_action=retarget.retarget_action,
-        build_smpl_armature=armature.build_smpl_armature, key_motion=keying.key_motion,
-        load_motion_npz=motion_io.load_motion, load_joints_npy=motion_io.load_joints,
-        lay_out_nla=batch.lay_out_nla, build_body=mannequin.build_body)
-
-
-def _is_smpl_armature(obj) -> bool:
-    from .blender.armature import is_smpl_armature
-    return is_smpl_armature(obj)
-
-
-_DATA_KINDS = ("objects", "meshes", "armatures", "actions", "materials")
-
-
-class Rollback:
-    """Everything-or-nothing for scene edits: datablocks created inside the block are removed on an error."""
-
-    def __enter__(self):
-        self.before = {k: set(getattr(bpy.data, k)) for k in _DATA_KINDS}
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            return False
-        for kind in _DATA_KINDS:          # objects first: they use the meshes/armatures
-            coll = getattr(bpy.data, kind)
-            for idb in [x for x in coll if x not in self.before[kind]]:
-                try:
-                    coll.remove(idb)
-                except (ReferenceError, RuntimeError):
-                    pass
-        return False
-
-
 def _target_armature(context, target: str):
     obj = context.active_object if target == 'SELECTED' else None
     if target == 'SELECTED':
@@ -132,8 +87,13 @@ def _selected_problem(obj) -> str | None:
     return None
 
 
-def _bone_map(scene):
-    """The panel's bone-map choice for retargeting: None (automatic), a preset name or a file path."""
+def _bone_map(scene, armature=None):
+    """The panel's bone-map choice for retargeting onto ``armature``: None (automatic, or no retarget: a new or
+    an SMPL armature), a preset name or a file path."""
+    from .blender.armature import is_smpl_armature
+
+    if armature is None or is_smpl_armature(armature):
+        return None
     props = scene.remomask
     if props.bone_map == 'AUTO':
         return None
@@ -145,89 +105,18 @@ def _bone_map(scene):
     return props.bone_map
 
 
-def _collection(scene):
-    """The active collection when it belongs to ``scene``, else the scene's master collection."""
-    coll = getattr(bpy.context, "collection", None)
-    if coll is not None and (coll == scene.collection or coll in scene.collection.children_recursive):
-        return coll
-    return scene.collection
-
-
 def key_motions(scene, target: str, armature_name: str | None, motions: list[dict], nla: bool = False,
                 base_name: str = "ReMoMask") -> list:
-    """Key motion files onto an armature (new SMPL armature, or the named one). Returns the actions.
-
-    A named armature that is not an SMPL skeleton is reached by retargeting: the motions are keyed onto a
-    temporary SMPL armature (laid out in its NLA for a batch) and ``retarget.retarget_action`` copies them onto
-    the rig as one new action per call (batch) or per motion; the temporary armature is removed again.
-    Everything or nothing: on an error, what this call created is removed again and the error is re-raised."""
-    k = _keying()
-    with_body = bool(getattr(scene.remomask, "with_mannequin", True))
-    with Rollback():
-        arm = bpy.data.objects.get(armature_name) if armature_name else None
-        if target == 'SELECTED' and arm is None:
-            raise ValueError(f"The target armature {armature_name!r} no longer exists.")
-        loaded = [(m, k.load_motion_npz(m["path"])) for m in motions]
-        if arm is not None and not _is_smpl_armature(arm):
-            return _retarget_motions(k, scene, arm, loaded, nla)
-        actions = []
-        for i, (meta, motion) in enumerate(loaded):
-            if arm is None:
-                arm = _new_armature(k, scene, motion, base_name, with_body)
-            action = k.key_motion(arm, motion, action_name=_action_name(meta), scene_fps=_scene_fps(scene),
-                                  start_frame=scene.frame_start)
-            actions.append(action)
-            if not nla and i < len(loaded) - 1:
-                arm = None       # extra samples go onto their own armature
-        if nla and actions:
-            k.lay_out_nla(arm, actions, blend_frames=5)
-    return actions
-
-
-def _retarget_motions(k, scene, rig, loaded, nla: bool) -> list:
-    bone_map = _bone_map(scene)
-    out = []
-    from .core.retarget import ground_rest
-
-    loaded = [(meta, ground_rest(motion)) for meta, motion in loaded]
-    groups = [loaded] if nla else [[x] for x in loaded]
-    for group in groups:
-        src = _new_armature(k, scene, group[0][1], "ReMoMask_retarget_source", False)
-        made = []
-        try:
-            for meta, motion in group:
-                made.append(k.key_motion(src, motion, action_name=_action_name(meta) + "_smpl",
-                                         scene_fps=_scene_fps(scene), start_frame=scene.frame_start))
-            if nla:
-                k.lay_out_nla(src, made, blend_frames=5)
-            name = _action_name(group[0][0]) + (f"_batch{len(group)}" if nla else "")
-            out.append(k.retarget_action(src, rig, bone_map, action_name=name, scene=scene))
-        finally:
-            # the SMPL source was only a means: remove it and its actions (the motion files stay)
-            data = src.data
-            bpy.data.objects.remove(src)
-            if data.users == 0:
-                bpy.data.armatures.remove(data)
-            for a in made:
-                bpy.data.actions.remove(a)
-    return out
-
-
-def _scene_fps(scene) -> float:
-    return scene.render.fps / (scene.render.fps_base or 1.0)
-
-
-def _new_armature(k, scene, motion, name: str, with_body: bool):
-    rest = motion.get("rest_joints") if hasattr(motion, "get") else None
-    arm = k.build_smpl_armature(_collection(scene), rest, name)
-    if with_body and k.build_body is not None:
-        k.build_body(arm, motion)
-    return arm
-
-
-def _action_name(meta: dict) -> str:
-    words = "_".join(str(meta.get("prompt", "motion")).split()[:4])[:40] or "motion"
-    return f"ReMoMask_{words}_s{meta.get('seed', 0)}_{meta.get('sample', 0)}"
+    """Key the backend's result motions (dicts with the file's ``path``) onto a new SMPL armature or the named
+    one, through ``motion_to_armature.key_motions`` (which retargets onto a non-SMPL rig and rolls back on an
+    error). Returns the actions, one per motion (one per batch when retargeting an NLA batch)."""
+    arm = bpy.data.objects.get(armature_name) if armature_name else None
+    if target == 'SELECTED' and arm is None:
+        raise ValueError(f"The target armature {armature_name!r} no longer exists.")
+    keyed = motion_to_armature.key_motions(
+        scene, [m["path"] for m in motions], armature=arm, nla=nla, name=base_name,
+        with_body=bool(getattr(scene.remomask, "with_mannequin", True)), bone_map=_bone_map(scene, arm))
+    return keyed.actions
 
 
 def _undo_push(message: str) -> None:
@@ -711,15 +600,10 @@ class REMOMASK_OT_import_motion(bpy.types.Operator):
         target = context.scene.remomask.target if self.target == 'PANEL' else self.target
         scene = context.scene
         try:
-            k = _keying()
             arm = _target_armature(context, target)
-            motion = k.load_motion_npz(path) if ext == ".npz" else k.load_joints_npy(path)
-            with Rollback():
-                if arm is None:
-                    arm = _new_armature(k, scene, motion, "ReMoMask_import",
-                                        bool(scene.remomask.with_mannequin))
-                k.key_motion(arm, motion, action_name=f"ReMoMask_{Path(path).stem}", scene_fps=_scene_fps(scene),
-                             start_frame=scene.frame_start)
+            arm = motion_to_armature.key_motions(
+                scene, [path], armature=arm, name="ReMoMask_import", with_body=bool(scene.remomask.with_mannequin),
+                bone_map=_bone_map(scene, arm)).armature
         except Exception as exc:   # noqa: BLE001 - bad files: one clear message, nothing half-made
             self.report({'ERROR'}, f"Could not import {os.path.basename(path)}: {exc}")
             return {'CANCELLED'}

@@ -12,7 +12,7 @@
   influence), so each join is a linear cross-fade; every bone's quaternions in take k are put in
   the same hemisphere as take k-1's at the join so the cross-fade never passes through zero;
 - the active action is cleared so the NLA plays.
-Returns the strips in order.
+Returns the strips in order. ``motion_to_armature.import_batch`` keys motions and lays them out in one call.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from ..core import motion_io, smpl_rig
+from ..core import smpl_rig
 from ..core.channels import ROOT_BONE
 from . import anim_compat, keying
 from .armature import armature_rest_matrices
@@ -204,30 +204,3 @@ def lay_out_nla(armature, actions, blend_frames: int = 5, *, start_frame: int | 
     for k, strip in enumerate(strips):
         strip.extrapolation = "HOLD_FORWARD" if k == len(strips) - 1 else "NOTHING"
     return strips
-
-
-def import_batch(context, motions, *, armature=None, name: str | None = None,
-                 with_mannequin: bool = True, blend_frames: int = 5, start_frame: int | None = None):
-    """Key several motions as separate takes on one SMPL armature and lay them out end to end on
-    its NLA (``lay_out_nla``). All motions are validated before anything is created.
-    Returns ``(armature, actions, strips)``; on error nothing it created is left behind."""
-    import bpy
-
-    ms = [m if "num_frames" in m else motion_io.validate_motion(m, source=f"motion {i + 1}")
-          for i, m in enumerate(motions)]
-    if not ms:
-        raise ValueError("no motions to import")
-    created, actions = [], []
-    try:
-        if armature is None:
-            armature = keying.new_rig(context, ms[0], name, with_mannequin, created)
-        frame = context.scene.frame_start if start_frame is None else start_frame
-        for m in ms:
-            actions.append(keying.key_motion(armature, m, start_frame=frame, scene=context.scene))
-        strips = lay_out_nla(armature, actions, blend_frames=blend_frames)
-    except Exception:
-        for a in actions:
-            bpy.data.actions.remove(a)
-        keying.remove_objects(reversed(created))
-        raise
-    return armature, actions, strips

@@ -15,7 +15,7 @@ import bpy
 from ..core import motion_io, smpl_rig
 from ..core.channels import action_name_for_prompt, bone_channels
 from . import anim_compat
-from .armature import armature_rest_matrices, build_smpl_armature
+from .armature import armature_rest_matrices
 
 def bone_path(bone: str, prop: str) -> str:
     """The F-Curve data path of a pose bone's property (``pose.bones["name"].location``)."""
@@ -112,39 +112,3 @@ def key_motion(armature, motion: dict, *, action_name: str | None = None,
     action["remomask_source_fps"] = float(m["fps"])
     activate_action(armature, action, slot, quaternion_mode=True)
     return action
-
-
-def remove_objects(objs) -> None:
-    for ob in objs:
-        data, kind = ob.data, ob.type
-        bpy.data.objects.remove(ob, do_unlink=True)
-        if data is not None and data.users == 0:
-            (bpy.data.armatures if kind == "ARMATURE" else bpy.data.meshes).remove(data)
-
-
-def import_motion(context, motion: dict, *, armature=None, name: str | None = None,
-                  with_mannequin: bool = True, start_frame: int | None = None):
-    """Convenience for operators: build an SMPL armature from the motion's rest joints (unless one
-    is given), optionally a mannequin mesh, and key the motion at ``start_frame`` (default: the
-    scene's start). Returns ``(armature, action)``. On error nothing it created is left behind."""
-    m = motion if "num_frames" in motion else motion_io.validate_motion(motion)
-    created = []
-    try:
-        if armature is None:
-            armature = new_rig(context, m, name, with_mannequin, created)
-        frame = context.scene.frame_start if start_frame is None else start_frame
-        action = key_motion(armature, m, start_frame=frame, scene=context.scene)
-    except Exception:
-        remove_objects(reversed(created))
-        raise
-    return armature, action
-
-
-def new_rig(context, m, name, with_mannequin, created):
-    from . import mannequin
-
-    armature = build_smpl_armature(context, m["rest_joints"], name=name or "ReMoMask")
-    created.append(armature)
-    if with_mannequin:
-        created.append(mannequin.build_body(armature, m))
-    return armature

@@ -58,7 +58,7 @@ def _stub_keying(bpy, calls):
 def stub_keying(fresh, bpy_mod, monkeypatch):
     calls = []
     ns = _stub_keying(bpy_mod, calls)
-    monkeypatch.setattr(fresh.operators, "_keying", lambda: ns)
+    monkeypatch.setattr(fresh.blender.motion_to_armature, "_keying", lambda: ns)
     return calls
 
 
@@ -93,7 +93,7 @@ def test_generate_polls_progress_then_keys_result(fresh, bpy_mod, stub_keying, m
     assert [c.text for c in sp.retrieved] == ["a person walks", "a person walks slowly", "a person swings the arms"]
     h = sp.history[-1]
     assert h.prompt == "a person walks forward" and h.seed == 11 and h.length_s == pytest.approx(2.0)
-    assert os.path.isfile(h.path) and h.action.startswith("ReMoMask_a_person_walks_forward")
+    assert os.path.isfile(h.path) and h.action.startswith("a person walks forward")  # named after the prompt
     assert "Generated 1 motion" in sp.status
     # one undo step, pushed after the change
     assert undo == [("ReMoMask: generate motion", after)]
@@ -315,7 +315,7 @@ def test_keying_failure_rolls_back(fresh, bpy_mod, monkeypatch):
         raise ValueError("poses has the wrong shape")
 
     ns.key_motion = bad_key
-    monkeypatch.setattr(fresh.operators, "_keying", lambda: ns)
+    monkeypatch.setattr(fresh.blender.motion_to_armature, "_keying", lambda: ns)
     sp = bpy.context.scene.remomask
     before = scene_snapshot(bpy)
     with pytest.raises(RuntimeError, match="Could not apply the motion: poses has the wrong shape"):

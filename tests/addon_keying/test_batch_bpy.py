@@ -5,7 +5,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon.blender import anim_compat, armature, batch, keying  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, batch, keying, motion_to_armature  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -125,7 +125,7 @@ def test_bad_batches(bpy_clean, motion_factory):
 def test_import_batch_convenience_and_rollback(bpy_clean, motion_factory):
     bpy.context.scene.render.fps = 20
     ms = [motion_factory(T=20, seed=i, prompt=f"p{i}") for i in range(3)]
-    arm, actions, strips = batch.import_batch(bpy.context, ms, blend_frames=3)
+    arm, actions, strips = motion_to_armature.import_batch(bpy.context, ms, blend_frames=3)
     assert [a.name for a in actions] == ["p0", "p1", "p2"] and len(strips) == 3
     assert [s.action for s in strips] == actions and arm.animation_data.action is None
     assert len([o for o in bpy.data.objects if o.type == "MESH"]) == 1
@@ -133,7 +133,7 @@ def test_import_batch_convenience_and_rollback(bpy_clean, motion_factory):
     bad = motion_factory(T=20, seed=9)
     bad["trans"] = bad["trans"][:5]
     with pytest.raises(Exception, match="motion 2: 'trans'"):
-        batch.import_batch(bpy.context, [ms[0], bad])
+        motion_to_armature.import_batch(bpy.context, [ms[0], bad])
     assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
 
 
@@ -145,7 +145,7 @@ def test_import_batch_rolls_back_a_late_failure(bpy_clean, motion_factory, monke
     monkeypatch.setattr(batch, "lay_out_nla", boom)
     before = (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes))
     with pytest.raises(RuntimeError, match="NLA failed"):
-        batch.import_batch(bpy.context, [motion_factory(T=10, seed=i) for i in range(2)])
+        motion_to_armature.import_batch(bpy.context, [motion_factory(T=10, seed=i) for i in range(2)])
     assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
 
 

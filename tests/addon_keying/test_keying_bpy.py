@@ -5,7 +5,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon.blender import anim_compat, armature, keying, mannequin  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, keying, mannequin, motion_to_armature  # noqa: E402
 from remomask_addon.core import channels, coords, motion_io, smpl_rig  # noqa: E402
 
 pytestmark = pytest.mark.blender
@@ -156,7 +156,7 @@ def test_joints_only_import_swing_ik(bpy_clean, tmp_path, motion_factory, heads_
     m = motion_io.load_joints(p)
     assert m["prompt"] == "wave"
     bpy.context.scene.render.fps = 20
-    arm, action = keying.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
+    arm, action = motion_to_armature.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
     assert action.name == "wave"
     heads = heads_evaluator(bpy, arm, range(1, 31))[:, :22]
     err = np.linalg.norm(heads - coords.points_to_zup(src["joints"].astype(np.float64)), axis=-1)
@@ -165,7 +165,7 @@ def test_joints_only_import_swing_ik(bpy_clean, tmp_path, motion_factory, heads_
 
 def test_mannequin_is_skinned_and_follows(bpy_clean, motion_factory):
     src = motion_factory(T=10, seed=8)
-    arm, action = keying.import_motion(bpy.context, motion_io.validate_motion(src), with_mannequin=True)
+    arm, action = motion_to_armature.import_motion(bpy.context, motion_io.validate_motion(src), with_mannequin=True)
     bodies = [o for o in arm.children if o.type == "MESH"]
     assert len(bodies) == 1
     body = bodies[0]
@@ -218,7 +218,7 @@ def test_motion_with_a_body_mesh_gets_that_mesh_instead_of_the_mannequin(bpy_cle
     weights = np.repeat(np.eye(24), 3, axis=0)
     m.update(body_vertices=verts.astype(np.float32), body_faces=faces, body_weights=weights.astype(np.float32))
     motion = motion_io.load_motion(npz_writer(tmp_path / "with_body.npz", m))
-    arm, _ = keying.import_motion(bpy.context, motion)
+    arm, _ = motion_to_armature.import_motion(bpy.context, motion)
     body = [c for c in arm.children if c.type == "MESH"]
     assert len(body) == 1 and body[0].name.endswith("_smpl_body") and len(body[0].data.vertices) == 72
     co = np.empty(72 * 3)
@@ -238,7 +238,7 @@ def test_motion_with_a_body_mesh_gets_that_mesh_instead_of_the_mannequin(bpy_cle
     broken = dict(m)
     broken.pop("body_weights")
     with pytest.raises(motion_io.MotionFileError, match="needs all of"):
-        keying.import_motion(bpy.context, motion_io.load_motion(npz_writer(tmp_path / "broken.npz", broken)))
+        motion_to_armature.import_motion(bpy.context, motion_io.load_motion(npz_writer(tmp_path / "broken.npz", broken)))
     bad_faces = dict(m, body_faces=faces + 100)
     with pytest.raises(motion_io.MotionFileError, match="vertex indices below 72"):
         motion_io.load_motion(npz_writer(tmp_path / "bad_faces.npz", bad_faces))

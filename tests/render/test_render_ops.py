@@ -9,7 +9,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from remomask_addon import render_ops  # noqa: E402
-from remomask_addon.blender import keying  # noqa: E402
+from remomask_addon.blender import motion_to_armature  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
@@ -40,7 +40,7 @@ def registered(tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    arm, _ = keying.import_motion(bpy.context, make_motion(T=16))
+    arm, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=16))
     bpy.context.view_layer.objects.active = arm
     s = scene.remomask_render
     s.output = str(tmp_path) + os.sep

@@ -7,7 +7,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from remomask_addon import retarget_ops  # noqa: E402
-from remomask_addon.blender import keying  # noqa: E402
+from remomask_addon.blender import motion_to_armature  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget.rigs import build_armature, mixamo_bones, target_joints  # noqa: E402
 
@@ -20,7 +20,7 @@ def scene_with_rigs():
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    source, _ = keying.import_motion(bpy.context, make_motion(T=20))
+    source, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=20))
     target = build_armature(bpy, "Hero", mixamo_bones(target_joints(leg_scale=1.2)), location=(2.0, 0.0, 0.0))
     bpy.context.view_layer.objects.active = source
     yield scene, source, target

@@ -5,7 +5,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon.blender import anim_compat, keying, retarget  # noqa: E402
+from remomask_addon.blender import anim_compat, keying, motion_to_armature, retarget  # noqa: E402
 from remomask_addon.core import bone_map, motion_io  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget import rigs  # noqa: E402
@@ -43,7 +43,7 @@ def scene():
 
 def _source(seed=3):
     m = motion_io.validate_motion(make_motion(T=T, seed=seed, speed=1.3, turn=0.5))
-    arm, action = keying.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
+    arm, action = motion_to_armature.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
     return arm, action
 
 
