@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import bpy
@@ -20,7 +21,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, St
 from .core import client as client_mod
 from . import history, preferences
 from .blender import motion_to_armature
-from .props import MAX_SECONDS, MIN_SECONDS
+from .core.requests import GenerateRequest, HelloRequest, check_length, parse_batch
 
 POLL_INTERVAL = 0.1
 
@@ -367,13 +368,6 @@ def validate_generate(context, settings: preferences.Settings, prompts=None) -> 
     return settings.problem()
 
 
-def check_length(seconds: float) -> str | None:
-    if not (MIN_SECONDS <= seconds <= MAX_SECONDS):
-        return (f"Length must be between {MIN_SECONDS} and {MAX_SECONDS} s (the model makes at most 196 frames at "
-                f"20 fps), not {seconds:g} s. Or tick 'Automatic length'.")
-    return None
-
-
 def _motions_dir() -> str | None:
     try:
         d = preferences.user_dir(create=True) / "motions"
@@ -383,17 +377,13 @@ def _motions_dir() -> str | None:
         return None
 
 
-def generate_params(props, prompt: str, length_s) -> dict:
-    params = {"prompt": prompt, "length_s": length_s, "seed": int(props.seed), "samples": int(props.samples),
-              "cond_scale": None if props.auto_guidance else float(props.cond_scale),
-              "time_steps": int(props.time_steps),
-              "temperature": float(props.temperature), "topk": float(props.topk),
-              "use_retrieval": bool(props.use_retrieval), "fit": True,
-              "ground_feet": bool(getattr(props, "ground_feet", True))}
-    out = _motions_dir()
-    if out:
-        params["out_dir"] = out
-    return params
+def generate_request(props, prompt: str, length_s) -> GenerateRequest:
+    """The panel's settings as a generate request (motion files go to the add-on's user folder)."""
+    return GenerateRequest(prompt=prompt, length_s=length_s, seed=int(props.seed), samples=int(props.samples),
+                           cond_scale=None if props.auto_guidance else float(props.cond_scale),
+                           time_steps=int(props.time_steps), temperature=float(props.temperature),
+                           topk=float(props.topk), use_retrieval=bool(props.use_retrieval), fit=True,
+                           ground_feet=bool(getattr(props, "ground_feet", True)), out_dir=_motions_dir())
 
 
 # ---------------------------------------------------------------------------------------------- operators
@@ -426,21 +416,21 @@ class REMOMASK_OT_generate(_SyncMixin, bpy.types.Operator):
             self.report({'ERROR'}, err)
             return {'CANCELLED'}
         length = None if props.auto_length else float(props.length_s)
-        params = generate_params(props, props.prompt.strip(), length)
+        req = generate_request(props, props.prompt.strip(), length)
         try:
             c = get_client(settings)
-            rid = c.request("generate", params)
+            rid = c.request(req.method, req.to_params())
         except client_mod.BackendError as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
         armature = context.active_object.name if props.target == 'SELECTED' else None
         _JOBS[rid] = {"kind": "generate", "scene": context.scene.name, "target": props.target,
-                      "armature": armature, "prompt": params["prompt"]}
+                      "armature": armature, "prompt": req.prompt}
         self._rid = rid
         props.running = True
         props.progress = 0.0
         props.stage = "starting"
-        _set_status(context.scene, f"Generating {params['prompt']!r}...")
+        _set_status(context.scene, f"Generating {req.prompt!r}...")
         if self.synchronous:
             res = self._wait([rid], "Generation")
             if props.status_is_error:
@@ -611,31 +601,6 @@ class REMOMASK_OT_import_motion(bpy.types.Operator):
         return {'FINISHED'}
 
 
-def parse_batch(text: str) -> list[tuple[str, float | None]]:
-    """One prompt per line, optional ``| seconds``; blank lines and ``#`` comments are skipped.
-    Raises ValueError naming the line for a bad length."""
-    out = []
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        prompt, sep, secs = line.partition("|")
-        prompt = prompt.strip()
-        if not prompt:
-            raise ValueError(f"line {n}: empty prompt")
-        length = None
-        if sep and secs.strip():
-            try:
-                length = float(secs.strip())
-            except ValueError:
-                raise ValueError(f"line {n}: {secs.strip()!r} is not a number of seconds") from None
-            err = check_length(length)
-            if err:
-                raise ValueError(f"line {n}: {err}")
-        out.append((prompt, length))
-    return out
-
-
 class REMOMASK_OT_batch(_SyncMixin, bpy.types.Operator):
     """Generate one motion per line of a text block or file and lay them out in the NLA"""
     bl_idname = "remomask.batch"
@@ -692,9 +657,9 @@ class REMOMASK_OT_batch(_SyncMixin, bpy.types.Operator):
         try:
             c = get_client(settings)
             for prompt, length in lines:
-                params = generate_params(props, prompt, length if length is not None else default_len)
-                params["samples"] = 1
-                rid = c.request("generate", params)
+                req = replace(generate_request(props, prompt, length if length is not None else default_len),
+                              samples=1)
+                rid = c.request(req.method, req.to_params())
                 ids.append(rid)
                 _JOBS[rid] = {"kind": "generate", "scene": context.scene.name, "batch": key, "prompt": prompt}
         except client_mod.BackendError as exc:
@@ -730,7 +695,8 @@ class REMOMASK_OT_check_backend(_SyncMixin, bpy.types.Operator):
             self.report({'ERROR'}, err)
             return {'CANCELLED'}
         try:
-            rid = get_client(settings).request("hello", {"token": settings.token} if settings.token else {})
+            req = HelloRequest(token=settings.token)
+            rid = get_client(settings).request(req.method, req.to_params())
         except client_mod.BackendError as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}

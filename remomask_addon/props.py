@@ -6,13 +6,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-# Copies of the protocol's limits (backend/serving/protocol.py; the add-on cannot import the backend:
-# tests/shared/test_shared_facts.py checks that they agree, and that every property stays inside them).
-MAX_SECONDS = 9.8        # 196 frames at 20 fps, the model's longest motion
-MIN_SECONDS = 0.2        # 4 frames, the shortest
-MAX_SAMPLES = 8
-MAX_TIME_STEPS = 100
-MIN_TEMPERATURE = 0.01   # the protocol needs > 0 (0 would divide the logits by zero)
+# The protocol's limits (copies of backend/serving/protocol.py's, kept with the request objects).
+from .core.requests import MAX_SAMPLES, MAX_SECONDS, MAX_TIME_STEPS, MIN_SECONDS, MIN_TEMPERATURE
 
 
 class REMOMASK_PG_caption(bpy.types.PropertyGroup):

@@ -229,9 +229,9 @@ def test_guidance_is_left_to_the_model_unless_set(fresh, bpy_mod):
     assert sp.auto_guidance
     sp.cond_scale = 6.5
     try:
-        assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] is None
+        assert fresh.operators.generate_request(sp, "a person walks", None).to_params()["cond_scale"] is None
         sp.auto_guidance = False
-        assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] == pytest.approx(6.5)
+        assert fresh.operators.generate_request(sp, "a person walks", None).to_params()["cond_scale"] == pytest.approx(6.5)
     finally:
         sp.auto_guidance, sp.cond_scale = True, 4.0
 
@@ -247,7 +247,7 @@ def test_plant_feet_is_sent(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
     try:
         for value in (True, False):
             sp.ground_feet = value
-            assert fresh.operators.generate_params(sp, "a person walks", None)["ground_feet"] is value
+            assert fresh.operators.generate_request(sp, "a person walks", None).to_params()["ground_feet"] is value
             assert bpy_mod.ops.remomask.generate() == {'FINISHED'}
             assert poll_until(fresh, lambda: not sp.running, 20), sp.status
             assert not sp.status_is_error, sp.status
@@ -258,7 +258,7 @@ def test_plant_feet_is_sent(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
 
 
 def test_parse_batch(fresh):
-    parse = fresh.operators.parse_batch
+    parse = fresh.core.requests.parse_batch
     assert parse("walk\n  run | 2.5 \n# x\n\n") == [("walk", None), ("run", 2.5)]
     with pytest.raises(ValueError, match="line 1: 'abc' is not a number"):
         parse("walk | abc")

@@ -49,7 +49,7 @@ def test_core_holds_the_bpy_free_modules():
     assert {"remomask_addon.core", "remomask_addon.core.atomic", "remomask_addon.core.client",
             "remomask_addon.core.coords", "remomask_addon.core.motion_io", "remomask_addon.core.smpl_rig",
             "remomask_addon.core.backend_setup", "remomask_addon.core.channels", "remomask_addon.core.bone_map",
-            "remomask_addon.core.retarget"} <= set(_core_modules())
+            "remomask_addon.core.retarget", "remomask_addon.core.requests"} <= set(_core_modules())
 
 
 def test_no_core_module_imports_bpy_or_the_blender_side():

@@ -44,8 +44,9 @@ def test_motion_file_format_version_copy_and_refusal(tmp_path):
 
 
 def _props_constants() -> dict:
-    """props.py's module-level numeric constants, read without Blender."""
-    tree = ast.parse((REPO / "remomask_addon" / "props.py").read_text())
+    """The add-on's copies of the protocol's limits (core/requests.py's module-level numeric constants, which
+    the panel's properties use), read without importing."""
+    tree = ast.parse((REPO / "remomask_addon" / "core" / "requests.py").read_text())
     out = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
@@ -95,3 +96,25 @@ def test_error_codes_the_addon_handles_exist():
                 if isinstance(n, ast.Compare) and isinstance(getattr(n.left, "id", None), str)
                 and n.left.id == "code" and isinstance(n.comparators[0], ast.Constant)}
     assert compared and compared <= set(ERROR_CODES) | {client.DEAD}
+
+
+def test_request_objects_send_what_the_protocol_accepts():
+    """The add-on's request objects (core/requests.py) against the backend's own validator: every key known, the
+    panel's defaults and extremes valid, "null" meaning the model's own setting."""
+    from backend.serving import protocol as P
+    from remomask_addon.core.requests import MAX_SECONDS, GenerateRequest, HelloRequest
+
+    full = GenerateRequest(prompt="a person walks", length_s=MAX_SECONDS, seed=2**31 - 1, samples=P.MAX_SAMPLES,
+                           cond_scale=4.0, time_steps=P.MAX_TIME_STEPS, temperature=1.0, topk=0.9,
+                           use_retrieval=False, fit=True, ground_feet=False, out_dir="/tmp/motions")
+    params = full.to_params()
+    assert full.method == "generate" and set(params) <= P.GENERATE_KEYS
+    got = P.validate_generate(params)
+    assert got.prompts == ["a person walks"] and got.length_s == MAX_SECONDS and got.ground_feet is False
+    assert got.out_dir == "/tmp/motions" and got.samples == P.MAX_SAMPLES
+    auto = GenerateRequest(prompt="a person waves").to_params()
+    assert "out_dir" not in auto and auto["length_s"] is None and auto["cond_scale"] is None
+    got = P.validate_generate(auto)
+    assert got.length_s is None and got.cond_scale is None and got.time_steps is None
+    assert HelloRequest().method == "hello" and HelloRequest().to_params() == {}
+    assert HelloRequest(token="t").to_params() == {"token": "t"}
