@@ -80,8 +80,8 @@ def fresh(addon, bpy_mod, tmp_path):
     os.environ.pop("FAKE_BACKEND_EXIT_ON_GENERATE", None)
     os.environ["FAKE_BACKEND_STEP_S"] = "0.02"
     yield mod
-    mod.operators.stop_backend()
-    mod.operators.remove_timer()
+    mod.ops.session.stop_backend()
+    mod.ops.session.remove_timer()
     mod.core.client.SERVER_ARGS_OVERRIDE = None
     os.environ.pop("FAKE_BACKEND_EXIT_ON_GENERATE", None)
 

@@ -78,7 +78,7 @@ def test_import_npz_and_npy_without_backend(keyed, bpy_mod, tmp_path):
     assert len(arms) == 2 and all(a.animation_data and a.animation_data.action for a in arms)
     # named like every other take: after the prompt (a joints file's prompt is its name)
     assert {a.animation_data.action.name for a in arms} == {"walk", "joints"}
-    assert mod.operators._CLIENT is None          # no backend was started
+    assert mod.ops.session._CLIENT is None          # no backend was started
     bad = tmp_path / "bad.npz"
     np.savez(bad, joints=np.zeros((5, 3)))
     before = scene_snapshot(bpy)

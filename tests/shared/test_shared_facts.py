@@ -71,7 +71,7 @@ def test_protocol_limits_copies():
 def test_panel_properties_stay_inside_the_protocol_limits():
     """Every value the panel lets a user set is one the server accepts (the panel allowed temperature 0)."""
     bpy = pytest.importorskip("bpy")  # noqa: F841 - props.py defines Blender properties
-    from remomask_addon import props
+    from remomask_addon.ui import props
 
     from backend.serving import protocol as P
 
@@ -91,7 +91,7 @@ def test_error_codes_the_addon_handles_exist():
     from remomask_addon.core import client
 
     assert client.DEAD not in ERROR_CODES
-    src = (REPO / "remomask_addon" / "operators.py").read_text()
+    src = (REPO / "remomask_addon" / "ops" / "session.py").read_text()
     compared = {n.comparators[0].value for n in ast.walk(ast.parse(src))
                 if isinstance(n, ast.Compare) and isinstance(getattr(n.left, "id", None), str)
                 and n.left.id == "code" and isinstance(n.comparators[0], ast.Constant)}
