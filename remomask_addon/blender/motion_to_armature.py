@@ -30,6 +30,7 @@ from ..core import motion_io
 from ..core.channels import action_name_for_prompt
 from ..core.retarget import ground_rest
 from .armature import is_smpl_armature
+from .keying import scene_fps_of
 
 #: Datablock kinds a call can create, objects first (they use the meshes and armatures).
 _DATA_KINDS = ("objects", "meshes", "armatures", "actions", "materials")
@@ -84,10 +85,6 @@ def _keying():
         load_motion_npz=motion_io.load_motion, load_joints_npy=motion_io.load_joints)
 
 
-def scene_fps(scene) -> float:
-    return scene.render.fps / (scene.render.fps_base or 1.0)
-
-
 def scene_collection(scene):
     """The active collection when it belongs to ``scene``, else the scene's master collection."""
     coll = getattr(bpy.context, "collection", None)
@@ -123,7 +120,7 @@ def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str =
     if not ms:
         raise ValueError("no motions to import")
     start = scene.frame_start if start_frame is None else int(start_frame)
-    fps = scene_fps(scene)
+    fps = scene_fps_of(scene)
     collection = collection or scene_collection(scene)
     with Rollback():
         if armature is not None and not is_smpl_armature(armature):
