@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bpy  # noqa: E402
 
-from remomask_addon import anim_compat, keying, smpl_rig  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, keying  # noqa: E402
+from remomask_addon.core import channels, motion_io, smpl_rig  # noqa: E402
 
 
 def synthetic_motion(T: int, seed: int = 0) -> dict:
@@ -37,7 +38,7 @@ def synthetic_motion(T: int, seed: int = 0) -> dict:
 
 def per_key_insert(arm, quats, loc, start_frame=1):
     """The slow path the add-on avoids: set each channel and keyframe_insert frame by frame."""
-    from remomask_addon import anim_compat as ac
+    from remomask_addon.blender import anim_compat as ac
 
     action, slot = ac.new_action("per-key", arm)
     ac.assign_action(arm, action, slot)
@@ -62,9 +63,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     bpy.ops.wm.read_homefile(use_empty=True)
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     motion = synthetic_motion(args.frames)
-    rest = keying.armature_rest_matrices(arm)
+    rest = armature.armature_rest_matrices(arm)
 
     bulk, convert, slow, bulk30 = [], [], [], []
     for _ in range(args.repeat):
@@ -75,7 +76,7 @@ def main(argv=None):
         a_bulk = keying.key_motion(arm, motion, scene_fps=20)
         bulk.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        quats, loc = keying.bone_channels(rest, keying.motion_io.validate_motion(motion), 20.0)
+        quats, loc = channels.bone_channels(rest, motion_io.validate_motion(motion), 20.0)
         convert.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         a_slow = per_key_insert(arm, quats, loc)
@@ -100,7 +101,7 @@ def main(argv=None):
 
     row("key_motion at 20 fps (validate+convert+bulk write+assign)", bulk)
     row("  of which numpy conversion (bone_channels)", convert)
-    n30 = len(keying.resample_times(args.frames, 20.0, 30.0))
+    n30 = len(channels.resample_times(args.frames, 20.0, 30.0))
     row(f"key_motion resampled to 30 fps ({n30} frames)", bulk30)
     row("per-key keyframe_insert at 20 fps (values precomputed)", slow)
     print(f"  speed-up: {med_s / med_b:.1f}x; largest key difference between the two: {worst:.2e}")

@@ -21,7 +21,7 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="remomas
 
 import bpy  # noqa: E402
 
-from remomask_addon import keying, render_presets as rp  # noqa: E402
+from remomask_addon.blender import motion_to_armature, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    arm, _ = keying.import_motion(bpy.context, make_motion(T=40))
+    arm, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=40))
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Blender {bpy.app.version_string}")
     for quality in ("preview", "final"):
         if quality == "final" and args.final_samples:

@@ -3,12 +3,14 @@
 
     python scripts/build_extension.py [--out dist/] [--blender-ext PATH]
 
-The manifest lives at the repository root (blender_manifest.toml); the add-on's code lives in remomask_addon/.
-Blender wants ``__init__.py`` next to the manifest at the top of the zip, so this script stages the manifest and
-the contents of remomask_addon/ in a temporary folder, runs ``blender_ext.py build`` (the extension CLI that ships
+The manifest lives at the repository root (blender_manifest.toml); the add-on's code lives in remomask_addon/, in
+sub-packages (core/ with its bone_maps/ data, blender/, ops/, ui/). Blender wants ``__init__.py`` next to the
+manifest at the top of the zip, so this script stages the manifest and the whole of remomask_addon/ in a
+temporary folder, runs ``blender_ext.py build`` (the extension CLI that ships
 inside the bpy module and inside Blender, ``<ver>/scripts/addons_core/bl_pkg/cli/blender_ext.py``; it runs with
-any Python >= 3.11, no Blender binary needed) and then ``blender_ext.py validate`` on the zip. It prints the zip's
-path on the last line. Exit status 0 on success.
+any Python >= 3.11, no Blender binary needed) and then ``blender_ext.py validate`` on the zip, and checks that
+every staged file (each sub-package, the bone-map presets) made it into the zip. It prints the zip's path on the
+last line. Exit status 0 on success.
 """
 
 from __future__ import annotations
@@ -46,10 +48,17 @@ def find_blender_ext() -> Path:
     return Path(hits[-1])
 
 
-def stage(dest: Path) -> None:
-    """Copy the manifest and remomask_addon/'s files (no caches) into dest."""
+#: Files the zip must hold whatever else changes: the sub-packages and the bundled bone maps.
+REQUIRED = ("__init__.py", "core/__init__.py", "blender/__init__.py", "ops/__init__.py", "ui/__init__.py",
+            "core/bone_maps/mixamo.json", "core/bone_maps/rigify.json", "blender_manifest.toml")
+
+
+def stage(dest: Path) -> list[str]:
+    """Copy the manifest and remomask_addon/'s files (all sub-packages and data, no caches) into dest; return the
+    staged files' paths relative to dest (posix)."""
     shutil.copytree(ADDON_DIR, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
     shutil.copy2(MANIFEST, dest / "blender_manifest.toml")
+    return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
 
 
 def build(out_dir: Path, blender_ext: Path | None = None, python: str | None = None) -> Path:
@@ -61,7 +70,7 @@ def build(out_dir: Path, blender_ext: Path | None = None, python: str | None = N
     target = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
     with tempfile.TemporaryDirectory(prefix="remomask-ext-") as tmp:
         src = Path(tmp) / manifest["id"]
-        stage(src)
+        staged = stage(src)
         tmp_zip = Path(tmp) / target.name
         for args in (["build", "--source-dir", str(src), "--output-filepath", str(tmp_zip)],
                      ["validate", str(tmp_zip)]):
@@ -71,8 +80,9 @@ def build(out_dir: Path, blender_ext: Path | None = None, python: str | None = N
                                    f"{proc.stdout}{proc.stderr}")
         with zipfile.ZipFile(tmp_zip) as zf:
             names = zf.namelist()
-        if "__init__.py" not in names or "blender_manifest.toml" not in names:
-            raise RuntimeError(f"zip lacks __init__.py or the manifest at its top: {names}")
+        missing = sorted((set(staged) | set(REQUIRED)) - set(names))
+        if missing:
+            raise RuntimeError(f"zip lacks staged files (check paths_exclude_pattern in the manifest): {missing}")
         os.replace(tmp_zip, target) if _same_fs(tmp_zip, target) else shutil.move(str(tmp_zip), target)
     return target
 

@@ -22,7 +22,7 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", tempfile.mkdtemp(prefix="remomas
 import bpy  # noqa: E402
 
 from backend.synthetic import generate_clip  # noqa: E402
-from remomask_addon import keying, render_presets as rp, retarget  # noqa: E402
+from remomask_addon.blender import motion_to_armature, render_presets as rp, retarget  # noqa: E402
 from smpl_fitting import fit_motion  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def keyed_scene(family: str, seed: int, **params):
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    arm, _ = keying.import_motion(bpy.context, motion, name=clip.caption[:40])
+    arm, _ = motion_to_armature.import_motion(bpy.context, motion, name=clip.caption[:40])
     lo, hi = rp.motion_frame_range(scene, arm)
     scene.frame_start, scene.frame_end = lo, hi
     return scene, arm, clip.caption
@@ -44,7 +44,7 @@ def _capsule_body(armature):
     """A capsule per bone, rigidly skinned (vertex group per bone), for any rig."""
     import numpy as np
 
-    from remomask_addon import mannequin
+    from remomask_addon.blender import mannequin
 
     mesh = bpy.data.meshes.new(f"{armature.name} body")
     verts, faces, groups = [], [], []

@@ -72,7 +72,7 @@ def _render_options(p, default_scale: int = 100) -> None:
 
 def _import_blender():
     try:
-        from remomask_addon import export, headless, render_presets  # noqa: PLC0415
+        from remomask_addon.blender import export, headless, render_presets  # noqa: PLC0415
     except ImportError as exc:
         raise RuntimeError(f"this command needs Blender as a Python module (pip install 'bpy~=4.5.0'): {exc}") \
             from None
@@ -127,7 +127,7 @@ def _run_with_blender(body, verbose: bool = False) -> int:
         export, headless, rp = _import_blender()
     except RuntimeError as exc:
         raise UserError(str(exc), exit_code=EXIT_FAIL) from None
-    from remomask_addon.motion_io import MotionFileError
+    from remomask_addon.core.motion_io import MotionFileError
 
     try:
         with blender_output_to_log(verbose):

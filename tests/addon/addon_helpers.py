@@ -18,7 +18,7 @@ def leftovers(bpy) -> list[str]:
         if hasattr(bpy.types.Scene, prop):
             out.append(f"Scene.{prop}")
     out += [n for n in dir(bpy.types) if n.startswith("Remomask")]
-    for mod_name in [m for m in sys.modules if m.startswith(PKG + ".operators")]:
+    for mod_name in [m for m in sys.modules if m.startswith(PKG + ".ops.session")]:
         m = sys.modules[mod_name]
         if bpy.app.timers.is_registered(m._timer):
             out.append("timer")
@@ -37,7 +37,7 @@ def scene_snapshot(bpy) -> tuple:
 def poll_until(mod, cond, timeout=20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        mod.operators.poll_once()
+        mod.ops.session.poll_once()
         if cond():
             return True
         time.sleep(0.02)

@@ -76,13 +76,13 @@ def fresh(addon, bpy_mod, tmp_path):
     prefs.project_dir = str(REPO)
     prefs.device = 'cpu'
     prefs.remote = ""
-    mod.client.SERVER_ARGS_OVERRIDE = [str(FAKE_BACKEND)]
+    mod.core.client.SERVER_ARGS_OVERRIDE = [str(FAKE_BACKEND)]
     os.environ.pop("FAKE_BACKEND_EXIT_ON_GENERATE", None)
     os.environ["FAKE_BACKEND_STEP_S"] = "0.02"
     yield mod
-    mod.operators.stop_backend()
-    mod.operators.remove_timer()
-    mod.client.SERVER_ARGS_OVERRIDE = None
+    mod.ops.session.stop_backend()
+    mod.ops.session.remove_timer()
+    mod.core.client.SERVER_ARGS_OVERRIDE = None
     os.environ.pop("FAKE_BACKEND_EXIT_ON_GENERATE", None)
 
 
@@ -93,6 +93,6 @@ def _stop_every_backend():
     """After every test: no backend process may outlive it (whichever copy of client.py started it)."""
     yield
     for name, m in list(sys.modules.items()):
-        if (name == PKG + ".client" or name.startswith("remomask_client")) and hasattr(m, "stop_all"):
+        if (name == PKG + ".core.client" or name.startswith("remomask_client")) and hasattr(m, "stop_all"):
             m.stop_all()
             assert not [c for c in m._ALL_CLIENTS if c.alive], f"backend still running ({name})"

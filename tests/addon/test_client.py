@@ -17,7 +17,7 @@ from addon_helpers import FAKE_BACKEND, REPO
 
 def _load_client():
     # client.py has no bpy import; load it alone so that these tests do not need Blender.
-    spec = importlib.util.spec_from_file_location("remomask_client_standalone", REPO / "remomask_addon/client.py")
+    spec = importlib.util.spec_from_file_location("remomask_client_standalone", REPO / "remomask_addon/core/client.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

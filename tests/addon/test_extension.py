@@ -20,7 +20,7 @@ def test_zip_holds_only_the_addon(ext_zip):
     src = REPO / "remomask_addon"
     expected = {p.relative_to(src).as_posix() for p in src.rglob("*")
                 if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
-    assert "__init__.py" in expected and "client.py" in expected
+    assert "__init__.py" in expected and "core/client.py" in expected
     assert expected <= names
     assert names - expected == {"blender_manifest.toml"}, names - expected
     assert manifest["id"] == "remomask" and manifest["type"] == "add-on"
@@ -41,8 +41,8 @@ def test_enable_disable_reenable(addon, bpy_mod):
     assert PKG in bpy.context.preferences.addons
     assert hasattr(bpy.types, "REMOMASK_OT_generate") and hasattr(bpy.types.Scene, "remomask")
     assert bpy.ops.remomask.new_seed.poll() in (True, False)   # operator exists
-    atexit_before = sys.modules[PKG].client.stop_all
-    sys.modules[PKG + ".operators"].ensure_timer()
+    atexit_before = sys.modules[PKG].core.client.stop_all
+    sys.modules[PKG + ".ops.session"].ensure_timer()
     # the leftover check sees what an enabled add-on holds
     assert {"Scene.remomask", "handler load_pre", "timer", "REMOMASK_OT_generate"} <= set(leftovers(bpy))
     addon_utils.disable(PKG, default_set=True)
@@ -65,9 +65,9 @@ def test_disable_stops_a_running_backend(addon, bpy_mod, fresh):
     import addon_utils
     bpy = bpy_mod
     assert bpy.ops.remomask.check_backend(synchronous=True, timeout=20) == {'FINISHED'}
-    proc = fresh.operators._CLIENT._proc
+    proc = fresh.ops.session._CLIENT._proc
     assert proc.poll() is None
-    fresh.operators.ensure_timer()
+    fresh.ops.session.ensure_timer()
     addon_utils.disable(PKG, default_set=True)
     try:
         assert proc.poll() is not None, "backend still running after disable"
@@ -79,6 +79,28 @@ def test_disable_stops_a_running_backend(addon, bpy_mod, fresh):
 def test_user_dir_is_the_extension_user_path(addon, bpy_mod):
     bpy = bpy_mod
     mod = sys.modules[PKG]
-    p = mod.preferences.user_dir(create=True)
+    p = mod.ui.preferences.user_dir(create=True)
     assert p.is_dir()
     assert str(p) == bpy.utils.extension_path_user(PKG)
+
+
+def test_one_ordered_tuple_registers_every_class(addon, bpy_mod):
+    """__init__.classes() is the add-on's one registration list: every operator, panel, property group, list and
+    preferences class defined in ops/ and ui/ is in it once, property groups first, panels last (a sub-panel
+    after its parent)."""
+    bpy = bpy_mod
+    kinds = (bpy.types.PropertyGroup, bpy.types.AddonPreferences, bpy.types.UIList, bpy.types.Operator,
+             bpy.types.Panel)
+    classes = sys.modules[PKG].classes()
+    defined = {v for name, m in list(sys.modules.items()) if name.startswith((PKG + ".ops.", PKG + ".ui."))
+               for v in vars(m).values()
+               if isinstance(v, type) and issubclass(v, kinds) and v.__module__ == name}
+    assert len(classes) == len(set(classes)) and set(classes) == defined
+    rank = [next(i for i, k in enumerate(kinds) if issubclass(c, k)) for c in classes]
+    assert rank == sorted(rank), [c.__name__ for c in classes]
+    names = [c.__name__ for c in classes]
+    for c in classes:
+        parent = getattr(c, "bl_parent_id", None)
+        if parent:
+            assert names.index(parent) < names.index(c.__name__)
+    assert [c.__name__ for c in classes if not c.is_registered] == []

@@ -27,7 +27,7 @@ def test_generate_with_the_real_backend_keys_its_joints(fresh, bpy_mod, tiny_rel
 
     prefs = bpy.context.preferences.addons[PKG].preferences
     prefs.models_dir = str(tiny_release)
-    mod.client.SERVER_ARGS_OVERRIDE = None  # the real `-m backend.server`
+    mod.core.client.SERVER_ARGS_OVERRIDE = None  # the real `-m backend.server`
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 20, 1.0
     sp = scene.remomask

@@ -58,7 +58,7 @@ def _stub_keying(bpy, calls):
 def stub_keying(fresh, bpy_mod, monkeypatch):
     calls = []
     ns = _stub_keying(bpy_mod, calls)
-    monkeypatch.setattr(fresh.operators, "_keying", lambda: ns)
+    monkeypatch.setattr(fresh.blender.motion_to_armature, "_keying", lambda: ns)
     return calls
 
 
@@ -67,7 +67,7 @@ def test_generate_polls_progress_then_keys_result(fresh, bpy_mod, stub_keying, m
     sp = bpy.context.scene.remomask
     sp.prompt, sp.auto_length, sp.length_s, sp.seed, sp.samples = "a person walks forward", False, 2.0, 11, 1
     undo = []
-    monkeypatch.setattr(fresh.operators, "_undo_push", lambda msg: undo.append((msg, scene_snapshot(bpy))))
+    monkeypatch.setattr(fresh.ops.session, "_undo_push", lambda msg: undo.append((msg, scene_snapshot(bpy))))
     before = scene_snapshot(bpy)
     t0 = time.monotonic()
     assert bpy.ops.remomask.generate() == {'FINISHED'}
@@ -93,7 +93,7 @@ def test_generate_polls_progress_then_keys_result(fresh, bpy_mod, stub_keying, m
     assert [c.text for c in sp.retrieved] == ["a person walks", "a person walks slowly", "a person swings the arms"]
     h = sp.history[-1]
     assert h.prompt == "a person walks forward" and h.seed == 11 and h.length_s == pytest.approx(2.0)
-    assert os.path.isfile(h.path) and h.action.startswith("ReMoMask_a_person_walks_forward")
+    assert os.path.isfile(h.path) and h.action.startswith("a person walks forward")  # named after the prompt
     assert "Generated 1 motion" in sp.status
     # one undo step, pushed after the change
     assert undo == [("ReMoMask: generate motion", after)]
@@ -108,7 +108,7 @@ def test_backend_killed_mid_generation_then_restarts(fresh, bpy_mod, stub_keying
     before = scene_snapshot(bpy)
     assert bpy.ops.remomask.generate() == {'FINISHED'}
     assert poll_until(fresh, lambda: sp.stage in GENERATION_STAGES, 10)
-    client = fresh.operators._CLIENT
+    client = fresh.ops.session._CLIENT
     first_pid = client.pid
     client._proc.kill()
     assert poll_until(fresh, lambda: not sp.running, 10)
@@ -118,7 +118,7 @@ def test_backend_killed_mid_generation_then_restarts(fresh, bpy_mod, stub_keying
     # the next generate starts a new backend and works
     monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.01")
     assert bpy.ops.remomask.generate(synchronous=True, timeout=20) == {'FINISHED'}
-    assert fresh.operators._CLIENT.pid != first_pid and fresh.operators._CLIENT.starts == 2
+    assert fresh.ops.session._CLIENT.pid != first_pid and fresh.ops.session._CLIENT.starts == 2
     assert not sp.status_is_error and len(sp.history) == 1
 
 
@@ -156,7 +156,7 @@ def test_bad_inputs_clear_message_scene_unchanged(fresh, bpy_mod, field, value, 
     assert message in text
     assert "Traceback" not in text and text.count("Error:") <= 1
     assert scene_snapshot(bpy) == before and not sp.running
-    assert fresh.operators._CLIENT is None or not fresh.operators._CLIENT.alive
+    assert fresh.ops.session._CLIENT is None or not fresh.ops.session._CLIENT.alive
 
 
 def test_selected_target_needs_an_armature(fresh, bpy_mod):
@@ -176,7 +176,7 @@ def test_cancel_leaves_scene_unchanged(fresh, bpy_mod, stub_keying, monkeypatch)
     assert poll_until(fresh, lambda: sp.stage in GENERATION_STAGES, 10)
     assert bpy.ops.remomask.cancel() == {'FINISHED'}
     assert not sp.running
-    assert poll_until(fresh, lambda: not fresh.operators.busy(), 10)
+    assert poll_until(fresh, lambda: not fresh.ops.session.busy(), 10)
     assert sp.status == "Cancelled."
     assert scene_snapshot(bpy) == before and stub_keying == []
 
@@ -186,11 +186,11 @@ def test_check_and_release_backend(fresh, bpy_mod):
     sp = bpy.context.scene.remomask
     assert bpy.ops.remomask.check_backend(synchronous=True, timeout=20) == {'FINISHED'}
     assert "Backend fake-0.1 (protocol 1) on cpu" in sp.status
-    c = fresh.operators._CLIENT
+    c = fresh.ops.session._CLIENT
     proc = c._proc
     assert c.command()[-2:] == ["--device", "cpu"]
     assert bpy.ops.remomask.release_backend() == {'FINISHED'}
-    assert proc.poll() is not None and fresh.operators._CLIENT is None
+    assert proc.poll() is not None and fresh.ops.session._CLIENT is None
 
 
 def test_batch_lays_out_nla(fresh, bpy_mod, stub_keying):
@@ -219,7 +219,7 @@ def test_batch_bad_line_is_refused(fresh, bpy_mod):
     before = scene_snapshot(bpy)
     with pytest.raises(RuntimeError, match="line 2: Length must be between"):
         bpy.ops.remomask.batch(synchronous=True)
-    assert scene_snapshot(bpy) == before and fresh.operators._CLIENT is None
+    assert scene_snapshot(bpy) == before and fresh.ops.session._CLIENT is None
 
 
 def test_guidance_is_left_to_the_model_unless_set(fresh, bpy_mod):
@@ -229,9 +229,9 @@ def test_guidance_is_left_to_the_model_unless_set(fresh, bpy_mod):
     assert sp.auto_guidance
     sp.cond_scale = 6.5
     try:
-        assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] is None
+        assert fresh.ops.generate.generate_request(sp, "a person walks", None).to_params()["cond_scale"] is None
         sp.auto_guidance = False
-        assert fresh.operators.generate_params(sp, "a person walks", None)["cond_scale"] == pytest.approx(6.5)
+        assert fresh.ops.generate.generate_request(sp, "a person walks", None).to_params()["cond_scale"] == pytest.approx(6.5)
     finally:
         sp.auto_guidance, sp.cond_scale = True, 4.0
 
@@ -247,7 +247,7 @@ def test_plant_feet_is_sent(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
     try:
         for value in (True, False):
             sp.ground_feet = value
-            assert fresh.operators.generate_params(sp, "a person walks", None)["ground_feet"] is value
+            assert fresh.ops.generate.generate_request(sp, "a person walks", None).to_params()["ground_feet"] is value
             assert bpy_mod.ops.remomask.generate() == {'FINISHED'}
             assert poll_until(fresh, lambda: not sp.running, 20), sp.status
             assert not sp.status_is_error, sp.status
@@ -258,7 +258,7 @@ def test_plant_feet_is_sent(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
 
 
 def test_parse_batch(fresh):
-    parse = fresh.operators.parse_batch
+    parse = fresh.core.requests.parse_batch
     assert parse("walk\n  run | 2.5 \n# x\n\n") == [("walk", None), ("run", 2.5)]
     with pytest.raises(ValueError, match="line 1: 'abc' is not a number"):
         parse("walk | abc")
@@ -272,12 +272,12 @@ def test_setup_backend_refused_offline(fresh, bpy_mod):
         pytest.skip("online access is on in this Blender")
     with pytest.raises(RuntimeError, match="online access is off"):
         bpy.ops.remomask.setup_backend(synchronous=True)
-    user = fresh.preferences.user_dir(create=True)
+    user = fresh.ui.preferences.user_dir(create=True)
     assert not (user / "venv").exists()
 
 
 def test_setup_runs_steps_and_logs(fresh, tmp_path):
-    bs = fresh.backend_setup
+    bs = fresh.core.backend_setup
     ok = [("step one", [sys.executable, "-c", "print('hello from step one')"]),
           ("step two", [sys.executable, "-c", "import sys; sys.exit(0)"])]
     st = bs.start(tmp_path, "/unused", steps=ok, synchronous=True)
@@ -315,7 +315,7 @@ def test_keying_failure_rolls_back(fresh, bpy_mod, monkeypatch):
         raise ValueError("poses has the wrong shape")
 
     ns.key_motion = bad_key
-    monkeypatch.setattr(fresh.operators, "_keying", lambda: ns)
+    monkeypatch.setattr(fresh.blender.motion_to_armature, "_keying", lambda: ns)
     sp = bpy.context.scene.remomask
     before = scene_snapshot(bpy)
     with pytest.raises(RuntimeError, match="Could not apply the motion: poses has the wrong shape"):
@@ -328,13 +328,13 @@ def test_opening_a_file_drops_running_jobs(fresh, bpy_mod, stub_keying, monkeypa
     bpy = bpy_mod
     monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.2")
     assert bpy.ops.remomask.generate() == {'FINISHED'}
-    assert fresh.operators.busy()
-    h = fresh.operators._on_load_pre
+    assert fresh.ops.session.busy()
+    h = fresh.ops.session._on_load_pre
     assert h in bpy.app.handlers.load_pre
     bpy.ops.wm.read_homefile(use_empty=True)
-    assert not fresh.operators.busy()
+    assert not fresh.ops.session.busy()
     time.sleep(0.5)
-    fresh.operators.poll_once()
+    fresh.ops.session.poll_once()
     assert stub_keying == [] and len(bpy.data.objects) == 0
 
 
@@ -352,17 +352,17 @@ def test_modal_esc_cancels_and_timer_polls(fresh, bpy_mod, stub_keying, monkeypa
 
     before = scene_snapshot(bpy)
     assert bpy.ops.remomask.generate() == {'FINISHED'}
-    rid = next(iter(fresh.operators._JOBS))
+    rid = next(iter(fresh.ops.session._JOBS))
     op = fake_op(rid)
     assert op_cls.modal(op, bpy.context, SimpleNamespace(type='MOUSEMOVE', value='NOTHING')) == {'PASS_THROUGH'}
     assert op_cls.modal(op, bpy.context, SimpleNamespace(type='ESC', value='PRESS')) == {'CANCELLED'}
     assert not sp.running
-    assert poll_until(fresh, lambda: not fresh.operators.busy(), 10)
+    assert poll_until(fresh, lambda: not fresh.ops.session.busy(), 10)
     assert sp.status == "Cancelled." and scene_snapshot(bpy) == before and stub_keying == []
 
     monkeypatch.setenv("FAKE_BACKEND_STEP_S", "0.01")
     assert bpy.ops.remomask.generate() == {'FINISHED'}
-    op = fake_op(next(iter(fresh.operators._JOBS)))
+    op = fake_op(next(iter(fresh.ops.session._JOBS)))
     deadline = time.monotonic() + 20
     res = None
     while time.monotonic() < deadline:
@@ -390,8 +390,8 @@ def test_backend_check_status_is_one_readable_line(fresh):
     """hello's models can carry a whole provenance/config (12,000 characters once): the panel shows a summary."""
     big = {"kind": "starter", "path": "/x/backend/starter", "provenance": "p" * 12000,
            "vq": {"width": 512, "depth": 3}, "sampling": {"cond_scale": 2.0}}
-    assert fresh.operators.models_summary(big) == "starter (starter)"
-    assert fresh.operators.models_summary({"kind": "official", "path": "/m/release/", "length_estimator": None,
+    assert fresh.ops.session.models_summary(big) == "starter (starter)"
+    assert fresh.ops.session.models_summary({"kind": "official", "path": "/m/release/", "length_estimator": None,
                                            "retrieval": "retrieval unavailable: no Part-TMR"}) == \
         "official (release), no retrieval, no length estimator"
-    assert fresh.operators.models_summary(None) == "none"
+    assert fresh.ops.session.models_summary(None) == "none"

@@ -32,8 +32,8 @@ def _zup(p):
 def test_generate_keys_joints_onto_new_armature(keyed, bpy_mod):
     bpy = bpy_mod
     mod = keyed
-    smpl_rig = sys.modules[PKG + ".smpl_rig"] if PKG + ".smpl_rig" in sys.modules else __import__(
-        PKG + ".smpl_rig", fromlist=["x"])
+    smpl_rig = sys.modules[PKG + ".core.smpl_rig"] if PKG + ".core.smpl_rig" in sys.modules else __import__(
+        PKG + ".core.smpl_rig", fromlist=["x"])
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 20, 1.0
     sp = scene.remomask
@@ -76,7 +76,9 @@ def test_import_npz_and_npy_without_backend(keyed, bpy_mod, tmp_path):
     assert bpy.ops.remomask.import_motion(filepath=str(npy), target='NEW') == {'FINISHED'}
     arms = [o for o in bpy.data.objects if o.type == 'ARMATURE']
     assert len(arms) == 2 and all(a.animation_data and a.animation_data.action for a in arms)
-    assert mod.operators._CLIENT is None          # no backend was started
+    # named like every other take: after the prompt (a joints file's prompt is its name)
+    assert {a.animation_data.action.name for a in arms} == {"walk", "joints"}
+    assert mod.ops.session._CLIENT is None          # no backend was started
     bad = tmp_path / "bad.npz"
     np.savez(bad, joints=np.zeros((5, 3)))
     before = scene_snapshot(bpy)
@@ -118,13 +120,13 @@ def _mixamo_rig(bpy, mod):
     """A 'Mixamo' rig: an SMPL armature whose bones carry the mixamo preset's names (same geometry)."""
     import json
     from pathlib import Path
-    smpl_rig = __import__(PKG + ".smpl_rig", fromlist=["x"])
-    names = json.loads((Path(mod.__file__).parent / "bone_maps" / "mixamo.json").read_text())["bones"]
-    rig = smpl_rig.build_smpl_armature(bpy.context.scene.collection, None, "MyMixamoRig")
+    armature = __import__(PKG + ".blender.armature", fromlist=["x"])
+    names = json.loads((Path(mod.__file__).parent / "core" / "bone_maps" / "mixamo.json").read_text())["bones"]
+    rig = armature.build_smpl_armature(bpy.context.scene.collection, None, "MyMixamoRig")
     for b in list(rig.data.bones):
         if b.name in names:
             b.name = names[b.name]
-    assert not smpl_rig.is_smpl_armature(rig)
+    assert not armature.is_smpl_armature(rig)
     return rig, names
 
 
@@ -144,7 +146,7 @@ def test_generate_onto_a_mixamo_rig_by_retargeting(keyed, bpy_mod):
     assert rig.animation_data.action is not None
     with np.load(sp.history[-1].path) as z:
         joints = z["joints"]
-    smpl_rig = __import__(PKG + ".smpl_rig", fromlist=["x"])
+    smpl_rig = __import__(PKG + ".core.smpl_rig", fromlist=["x"])
     smpl_names = [n for n in smpl_rig.SMPL_JOINT_NAMES[:22] if n in names]
     idx = [smpl_rig.SMPL_JOINT_NAMES.index(n) for n in smpl_names]
     bones = [names[n] for n in smpl_names]
@@ -178,10 +180,10 @@ def test_retarget_failure_leaves_scene_unchanged(keyed, bpy_mod):
 
 def test_batch_one_prompt_per_selected_rig(keyed, bpy_mod):
     bpy = bpy_mod
-    smpl_rig = __import__(PKG + ".smpl_rig", fromlist=["x"])
+    armature = __import__(PKG + ".blender.armature", fromlist=["x"])
     scene = bpy.context.scene
     scene.render.fps, scene.render.fps_base = 20, 1.0   # frame counts below are the motions' own
-    rigs = [smpl_rig.build_smpl_armature(scene.collection, None, name) for name in ("Rig B", "Rig A")]
+    rigs = [armature.build_smpl_armature(scene.collection, None, name) for name in ("Rig B", "Rig A")]
     sp = scene.remomask
     sp.batch_layout = 'RIGS'
     txt = bpy.data.texts.new("per rig")

@@ -107,7 +107,7 @@ def test_history_import_backend_panels(addon, bpy_mod, fresh):
     bpy = bpy_mod
     sp = bpy.context.scene.remomask
     mod = sys.modules[PKG]
-    mod.history.add(bpy.context.scene, {"prompt": "a person waves", "seed": 3, "frames": 60, "fps": 20,
+    mod.ui.history.add(bpy.context.scene, {"prompt": "a person waves", "seed": 3, "frames": 60, "fps": 20,
                                         "path": "/nonexistent/m.npz", "retrieved": ["waves hello"]})
     assert sp.history[0].length_s == pytest.approx(3.0) and sp.history_index == 0
     log = draw(bpy, bpy.types.REMOMASK_PT_history)

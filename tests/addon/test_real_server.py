@@ -12,7 +12,7 @@ from addon_helpers import REPO
 
 
 def _client_module():
-    spec = importlib.util.spec_from_file_location("remomask_client_real", REPO / "remomask_addon/client.py")
+    spec = importlib.util.spec_from_file_location("remomask_client_real", REPO / "remomask_addon/core/client.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

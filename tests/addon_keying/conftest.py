@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from remomask_addon import smpl_rig
+from remomask_addon.core import smpl_rig
 
 
 def make_motion(T=60, fps=20.0, seed=0, prompt="a person walks forward", yaw0=0.0, speed=1.2,

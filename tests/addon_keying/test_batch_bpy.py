@@ -5,14 +5,14 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, batch, keying, smpl_rig  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, batch, keying, motion_to_armature  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
 
 def _three_takes(motion_factory, fps=30):
     bpy.context.scene.render.fps = fps
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     takes = [motion_factory(T=40, seed=10 + i, yaw0=1.1 * i, turn=0.4 - 0.3 * i, speed=1.0 + 0.1 * i,
                             prompt=f"take {i}") for i in range(3)]
     actions = [keying.key_motion(arm, t) for t in takes]
@@ -86,7 +86,7 @@ def test_without_root_continuation_the_joins_jump(bpy_clean, motion_factory, hea
 
 def test_continue_root_preserves_take_shape_and_height(bpy_clean, motion_factory):
     arm, takes, actions = _three_takes(motion_factory)
-    rest = keying.armature_rest_matrices(arm)
+    rest = armature.armature_rest_matrices(arm)
     B0, h0 = rest[0, :3, :3], rest[0, :3, 3]
 
     def world(action):
@@ -111,7 +111,7 @@ def test_continue_root_preserves_take_shape_and_height(bpy_clean, motion_factory
 
 
 def test_bad_batches(bpy_clean, motion_factory):
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     with pytest.raises(ValueError, match="no actions"):
         batch.lay_out_nla(arm, [])
     foreign = bpy.data.actions.new("hand made")
@@ -125,7 +125,7 @@ def test_bad_batches(bpy_clean, motion_factory):
 def test_import_batch_convenience_and_rollback(bpy_clean, motion_factory):
     bpy.context.scene.render.fps = 20
     ms = [motion_factory(T=20, seed=i, prompt=f"p{i}") for i in range(3)]
-    arm, actions, strips = batch.import_batch(bpy.context, ms, blend_frames=3)
+    arm, actions, strips = motion_to_armature.import_batch(bpy.context, ms, blend_frames=3)
     assert [a.name for a in actions] == ["p0", "p1", "p2"] and len(strips) == 3
     assert [s.action for s in strips] == actions and arm.animation_data.action is None
     assert len([o for o in bpy.data.objects if o.type == "MESH"]) == 1
@@ -133,7 +133,7 @@ def test_import_batch_convenience_and_rollback(bpy_clean, motion_factory):
     bad = motion_factory(T=20, seed=9)
     bad["trans"] = bad["trans"][:5]
     with pytest.raises(Exception, match="motion 2: 'trans'"):
-        batch.import_batch(bpy.context, [ms[0], bad])
+        motion_to_armature.import_batch(bpy.context, [ms[0], bad])
     assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
 
 
@@ -145,12 +145,12 @@ def test_import_batch_rolls_back_a_late_failure(bpy_clean, motion_factory, monke
     monkeypatch.setattr(batch, "lay_out_nla", boom)
     before = (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes))
     with pytest.raises(RuntimeError, match="NLA failed"):
-        batch.import_batch(bpy.context, [motion_factory(T=10, seed=i) for i in range(2)])
+        motion_to_armature.import_batch(bpy.context, [motion_factory(T=10, seed=i) for i in range(2)])
     assert (len(bpy.data.objects), len(bpy.data.actions), len(bpy.data.armatures), len(bpy.data.meshes)) == before
 
 
 def test_heading_of_a_lying_body_uses_the_left_right_axis():
-    from remomask_addon.batch import _rz, _yaw
+    from remomask_addon.blender.batch import _rz, _yaw
 
     R = pytest.importorskip("scipy.spatial.transform").Rotation
     for yaw in (-2.5, 0.0, 0.8, 3.0):

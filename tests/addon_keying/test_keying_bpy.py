@@ -5,7 +5,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, coords, keying, mannequin, motion_io, smpl_rig  # noqa: E402
+from remomask_addon.blender import anim_compat, armature, keying, mannequin, motion_to_armature  # noqa: E402
+from remomask_addon.core import channels, coords, motion_io, smpl_rig  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -16,7 +17,7 @@ def _scene_counts():
 
 def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
     rest = motion_factory(T=2)["rest_joints"].astype(np.float64) * 1.1
-    arm = smpl_rig.build_smpl_armature(bpy.context, rest, "Rig")
+    arm = armature.build_smpl_armature(bpy.context, rest, "Rig")
     bones = arm.data.bones
     assert sorted(b.name for b in bones) == sorted(smpl_rig.SMPL_JOINT_NAMES)
     heads = np.array([bones[n].head_local for n in smpl_rig.SMPL_JOINT_NAMES])
@@ -32,11 +33,11 @@ def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
     coll = bpy.data.collections.new("Takes")
     bpy.context.scene.collection.children.link(coll)
     bpy.context.view_layer.objects.active = arm
-    arm2 = smpl_rig.build_smpl_armature(coll, None, "Rig")
+    arm2 = armature.build_smpl_armature(coll, None, "Rig")
     assert arm2.name == "Rig.001" and arm2.users_collection[0] == coll
-    assert bpy.context.view_layer.objects.active == arm and smpl_rig.is_smpl_armature(arm2)
+    assert bpy.context.view_layer.objects.active == arm and armature.is_smpl_armature(arm2)
     with pytest.raises(ValueError, match=r"\(24, 3\)"):
-        smpl_rig.build_smpl_armature(bpy.context, rest[:22], "Bad")
+        armature.build_smpl_armature(bpy.context, rest[:22], "Bad")
     assert "Bad" not in bpy.data.objects
 
 
@@ -44,7 +45,7 @@ def test_armature_bones_match_rest_joints(bpy_clean, motion_factory):
 def test_keyed_positions_match_npz_joints(bpy_clean, tmp_path, motion_factory, npz_writer, heads_evaluator, move):
     src = motion_factory(T=50, seed=1)
     m = motion_io.load_motion(npz_writer(tmp_path / "walk.npz", src))
-    arm = smpl_rig.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
     if move:  # an armature that the user moved/rotated: the motion follows the object
         arm.location = (2.0, -1.0, 0.5)
         arm.rotation_euler = (0.0, 0.0, 0.7)
@@ -69,7 +70,7 @@ def test_keyed_positions_match_npz_joints(bpy_clean, tmp_path, motion_factory, n
 def test_resampled_to_30fps_keeps_positions(bpy_clean, motion_factory, heads_evaluator):
     src = motion_factory(T=41, seed=2)
     m = motion_io.validate_motion(src)
-    arm = smpl_rig.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, m["rest_joints"], "SMPL")
     bpy.context.scene.render.fps = 30
     action = keying.key_motion(arm, m, start_frame=10)
     # 40 intervals at 20 fps = 2 s = 60 frames at 30 fps
@@ -99,7 +100,7 @@ def test_resampled_to_30fps_keeps_positions(bpy_clean, motion_factory, heads_eva
 
 def test_quaternion_keys_are_continuous(bpy_clean, motion_factory):
     src = motion_factory(T=60, seed=3, amp=1.4, turn=4.0)  # large rotations, fast turning
-    arm = smpl_rig.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
     action = keying.key_motion(arm, src, scene_fps=24)
     for bone in smpl_rig.SMPL_JOINT_NAMES:
         q = np.stack([anim_compat.read_keys(anim_compat.find_fcurve(
@@ -110,7 +111,7 @@ def test_quaternion_keys_are_continuous(bpy_clean, motion_factory):
 
 def test_action_naming_never_overwrites(bpy_clean, motion_factory):
     src = motion_factory(T=8, prompt="  a person   waves\nhello ")
-    arm = smpl_rig.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
     user_action = bpy.data.actions.new("a person waves hello")  # the user's own action
     a1 = keying.key_motion(arm, src, scene_fps=20)
     a2 = keying.key_motion(arm, src, scene_fps=20)
@@ -122,14 +123,14 @@ def test_action_naming_never_overwrites(bpy_clean, motion_factory):
     # earlier takes survive (fake user) and keep their keys
     assert a1.use_fake_user and len(anim_compat.fcurves(a1)) == 99
     assert a1["remomask_prompt"] == str(src["prompt"]) and a1["remomask_source_fps"] == 20.0
-    long = keying.action_name_for_prompt("walk " * 40)
-    assert len(long) <= keying.MAX_NAME_CHARS + 1 and long.endswith("~")
-    assert keying.action_name_for_prompt("") == "ReMoMask"
+    long = channels.action_name_for_prompt("walk " * 40)
+    assert len(long) <= channels.MAX_NAME_CHARS + 1 and long.endswith("~")
+    assert channels.action_name_for_prompt("") == "ReMoMask"
 
 
 def test_bad_input_leaves_scene_unchanged(bpy_clean, tmp_path, motion_factory, npz_writer):
     src = motion_factory(T=8)
-    arm = smpl_rig.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, src["rest_joints"], "SMPL")
     before = _scene_counts()
     bad = dict(src)
     bad["poses"] = bad["poses"][:, :10]
@@ -155,7 +156,7 @@ def test_joints_only_import_swing_ik(bpy_clean, tmp_path, motion_factory, heads_
     m = motion_io.load_joints(p)
     assert m["prompt"] == "wave"
     bpy.context.scene.render.fps = 20
-    arm, action = keying.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
+    arm, action = motion_to_armature.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
     assert action.name == "wave"
     heads = heads_evaluator(bpy, arm, range(1, 31))[:, :22]
     err = np.linalg.norm(heads - coords.points_to_zup(src["joints"].astype(np.float64)), axis=-1)
@@ -164,7 +165,7 @@ def test_joints_only_import_swing_ik(bpy_clean, tmp_path, motion_factory, heads_
 
 def test_mannequin_is_skinned_and_follows(bpy_clean, motion_factory):
     src = motion_factory(T=10, seed=8)
-    arm, action = keying.import_motion(bpy.context, motion_io.validate_motion(src), with_mannequin=True)
+    arm, action = motion_to_armature.import_motion(bpy.context, motion_io.validate_motion(src), with_mannequin=True)
     bodies = [o for o in arm.children if o.type == "MESH"]
     assert len(bodies) == 1
     body = bodies[0]
@@ -191,7 +192,7 @@ def test_mannequin_is_skinned_and_follows(bpy_clean, motion_factory):
 
 
 def test_skinned_mesh_hook_from_yup_arrays(bpy_clean):
-    arm = smpl_rig.build_smpl_armature(bpy.context, None, "SMPL")
+    arm = armature.build_smpl_armature(bpy.context, None, "SMPL")
     verts = np.array([[0, 1, 0], [0.1, 1, 0], [0, 1.1, 0.1]], dtype=float)
     w = np.zeros((3, 24))
     w[:, 3] = 0.7
@@ -217,7 +218,7 @@ def test_motion_with_a_body_mesh_gets_that_mesh_instead_of_the_mannequin(bpy_cle
     weights = np.repeat(np.eye(24), 3, axis=0)
     m.update(body_vertices=verts.astype(np.float32), body_faces=faces, body_weights=weights.astype(np.float32))
     motion = motion_io.load_motion(npz_writer(tmp_path / "with_body.npz", m))
-    arm, _ = keying.import_motion(bpy.context, motion)
+    arm, _ = motion_to_armature.import_motion(bpy.context, motion)
     body = [c for c in arm.children if c.type == "MESH"]
     assert len(body) == 1 and body[0].name.endswith("_smpl_body") and len(body[0].data.vertices) == 72
     co = np.empty(72 * 3)
@@ -237,7 +238,7 @@ def test_motion_with_a_body_mesh_gets_that_mesh_instead_of_the_mannequin(bpy_cle
     broken = dict(m)
     broken.pop("body_weights")
     with pytest.raises(motion_io.MotionFileError, match="needs all of"):
-        keying.import_motion(bpy.context, motion_io.load_motion(npz_writer(tmp_path / "broken.npz", broken)))
+        motion_to_armature.import_motion(bpy.context, motion_io.load_motion(npz_writer(tmp_path / "broken.npz", broken)))
     bad_faces = dict(m, body_faces=faces + 100)
     with pytest.raises(motion_io.MotionFileError, match="vertex indices below 72"):
         motion_io.load_motion(npz_writer(tmp_path / "bad_faces.npz", bad_faces))

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from remomask_addon import coords, motion_io, smpl_rig
-from remomask_addon.keying import bone_channels, resample_times
+from remomask_addon.core import coords, motion_io, smpl_rig
+from remomask_addon.core.channels import bone_channels, resample_times
 
 Rot = pytest.importorskip("scipy.spatial.transform").Rotation
 

@@ -65,7 +65,7 @@ def test_demo_prompt_to_blend_and_video(tmp_path, capsys):
     arm = next(o for o in scene.objects if o.type == "ARMATURE")
     assert scene.camera is not None and scene.camera.name == "ReMoMask Camera"
     assert scene.frame_end - scene.frame_start + 1 == frames
-    from remomask_addon import coords
+    from remomask_addon.core import coords
     from smpl_fitting.skeleton import forward_kinematics
 
     # the armature is keyed from the SMPL fit (which, with feet grounding on by default, deliberately moves the

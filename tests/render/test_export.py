@@ -8,7 +8,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import export, keying, render_presets as rp  # noqa: E402
+from remomask_addon.blender import export, motion_to_armature, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
@@ -19,7 +19,7 @@ def keyed():
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    arm, _ = keying.import_motion(bpy.context, make_motion(T=30))
+    arm, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=30))
     yield scene, arm
     bpy.ops.wm.read_homefile(use_empty=True)
 

@@ -8,7 +8,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import export, headless, render_presets as rp  # noqa: E402
+from remomask_addon.blender import export, headless, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion, write_npz  # noqa: E402
 from tests.retarget.rigs import build_armature, mixamo_bones, target_joints  # noqa: E402
 

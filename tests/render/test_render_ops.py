@@ -8,7 +8,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import keying, render_ops  # noqa: E402
+import remomask_addon  # noqa: E402
+from remomask_addon.blender import motion_to_armature  # noqa: E402
+from remomask_addon.ui import panels  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
@@ -35,18 +37,18 @@ class RecordingLayout:
 
 @pytest.fixture
 def registered(tmp_path):
-    render_ops.register()
+    remomask_addon.register()
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    arm, _ = keying.import_motion(bpy.context, make_motion(T=16))
+    arm, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=16))
     bpy.context.view_layer.objects.active = arm
     s = scene.remomask_render
     s.output = str(tmp_path) + os.sep
     s.resolution = "360p"
     yield scene, arm, s
     bpy.ops.wm.read_homefile(use_empty=True)
-    render_ops.unregister()
+    remomask_addon.unregister()
     assert not hasattr(bpy.types.Scene, "remomask_render")
     assert not hasattr(bpy.types, "REMOMASK_OT_render")
 
@@ -86,12 +88,12 @@ def test_unsaved_blend_with_relative_output_is_refused(registered):
 
 def test_panel_draws_every_setting():
     layout = RecordingLayout()
-    render_ops.register()
+    remomask_addon.register()
     try:
         panel = type("P", (), {"layout": layout})()
-        render_ops.REMOMASK_PT_render.draw(panel, bpy.context)
+        panels.REMOMASK_PT_render.draw(panel, bpy.context)
     finally:
-        render_ops.unregister()
+        remomask_addon.unregister()
     names = {n for kind, n in layout.log if kind == "prop"}
     assert {"mode", "quality", "resolution", "camera", "ground", "caption", "output", "export_format"} <= names
     assert ("operator", "remomask.render") in layout.log and ("operator", "remomask.export") in layout.log

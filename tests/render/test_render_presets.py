@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import keying, render_presets as rp  # noqa: E402
+from remomask_addon.blender import motion_to_armature, render_presets as rp  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
@@ -24,7 +24,7 @@ def walker():
     scene = bpy.context.scene
     scene.render.fps = 20
     motion = make_motion(T=48, speed=1.3, turn=0.0, amp=0.2)
-    arm, _ = keying.import_motion(bpy.context, motion)
+    arm, _ = motion_to_armature.import_motion(bpy.context, motion)
     yield scene, arm
     bpy.ops.wm.read_homefile(use_empty=True)
 
@@ -161,7 +161,7 @@ def test_unwritable_or_missing_folder_gives_a_clear_error(walker, tmp_path, monk
 def test_sequence_without_a_body_mesh_is_refused_cleanly(tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
-    arm, _ = keying.import_motion(bpy.context, make_motion(T=20), with_mannequin=False)
+    arm, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=20), with_mannequin=False)
     with pytest.raises(rp.RenderError, match="no body mesh"):
         rp.RenderJob(scene, arm, str(tmp_path / "s.png"), rp.RenderOptions(mode="sequence", **SMALL))
     assert os.listdir(tmp_path) == []

@@ -6,7 +6,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import keying, retarget_ops  # noqa: E402
+import remomask_addon  # noqa: E402
+from remomask_addon.blender import motion_to_armature  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget.rigs import build_armature, mixamo_bones, target_joints  # noqa: E402
 
@@ -15,16 +16,16 @@ pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the render suite
 
 @pytest.fixture
 def scene_with_rigs():
-    retarget_ops.register()
+    remomask_addon.register()
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     scene.render.fps = 20
-    source, _ = keying.import_motion(bpy.context, make_motion(T=20))
+    source, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=20))
     target = build_armature(bpy, "Hero", mixamo_bones(target_joints(leg_scale=1.2)), location=(2.0, 0.0, 0.0))
     bpy.context.view_layer.objects.active = source
     yield scene, source, target
     bpy.ops.wm.read_homefile(use_empty=True)
-    retarget_ops.unregister()
+    remomask_addon.unregister()
     assert not hasattr(bpy.types.Scene, "remomask_retarget")
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from remomask_addon import coords, smpl_rig
+from remomask_addon.core import coords, smpl_rig
 
 L_ARM = (16, 18, 20, 22)
 R_ARM = (17, 19, 21, 23)

@@ -4,32 +4,33 @@ import json
 
 import pytest
 
-from remomask_addon import retarget, smpl_rig
+from remomask_addon.core import bone_map
+from remomask_addon.core import smpl_rig
 
 
 def test_presets_are_complete():
-    assert {"mixamo", "rigify"} <= set(retarget.available_presets())
+    assert {"mixamo", "rigify"} <= set(bone_map.available_presets())
     for name in ("mixamo", "rigify"):
-        bm = retarget.load_bone_map(name)
+        bm = bone_map.load_bone_map(name)
         assert set(bm) == set(smpl_rig.SMPL_JOINT_NAMES) - {"left_hand", "right_hand"}
         assert len(set(bm.values())) == len(bm)
         assert bm.optional <= set(bm)
-    assert retarget.load_bone_map("Mixamo")["left_elbow"] == "mixamorig:LeftForeArm"
-    assert retarget.load_bone_map("rigify")["right_knee"] == "DEF-shin.R"
+    assert bone_map.load_bone_map("Mixamo")["left_elbow"] == "mixamorig:LeftForeArm"
+    assert bone_map.load_bone_map("rigify")["right_knee"] == "DEF-shin.R"
 
 
 def test_save_load_roundtrip(tmp_path):
-    bm = retarget.load_bone_map("mixamo")
+    bm = bone_map.load_bone_map("mixamo")
     bm["left_hip"] = "MyThigh.L"
-    p = retarget.save_bone_map(tmp_path / "sub" / "my.json", bm, name="Mine")
+    p = bone_map.save_bone_map(tmp_path / "sub" / "my.json", bm, name="Mine")
     data = json.loads(p.read_text())
     assert data["name"] == "Mine" and data["bones"]["left_hip"] == "MyThigh.L"
-    back = retarget.load_bone_map(str(p))
+    back = bone_map.load_bone_map(str(p))
     assert dict(back) == dict(bm) and back.optional == bm.optional
     assert list(tmp_path.joinpath("sub").iterdir()) == [p]  # no temp files left
     flat = tmp_path / "flat.json"
     flat.write_text(json.dumps({"pelvis": "Hips"}))
-    assert dict(retarget.load_bone_map(flat)) == {"pelvis": "Hips"}
+    assert dict(bone_map.load_bone_map(flat)) == {"pelvis": "Hips"}
 
 
 @pytest.mark.parametrize("text, msg", [
@@ -39,17 +40,17 @@ def test_save_load_roundtrip(tmp_path):
 def test_bad_files(tmp_path, text, msg):
     p = tmp_path / "b.json"
     p.write_text(text)
-    with pytest.raises(retarget.RetargetError, match=msg):
-        retarget.load_bone_map(p)
-    with pytest.raises(retarget.RetargetError, match="not found"):
-        retarget.load_bone_map(tmp_path / "missing.json")
-    with pytest.raises(retarget.RetargetError, match="unknown bone-map preset"):
-        retarget.load_bone_map("unreal_nope")
+    with pytest.raises(bone_map.RetargetError, match=msg):
+        bone_map.load_bone_map(p)
+    with pytest.raises(bone_map.RetargetError, match="not found"):
+        bone_map.load_bone_map(tmp_path / "missing.json")
+    with pytest.raises(bone_map.RetargetError, match="unknown bone-map preset"):
+        bone_map.load_bone_map("unreal_nope")
 
 
 def test_save_rejects_bad_map(tmp_path):
-    with pytest.raises(retarget.RetargetError):
-        retarget.save_bone_map(tmp_path / "x.json", {"pelvis": "a", "head": "a"})
+    with pytest.raises(bone_map.RetargetError):
+        bone_map.save_bone_map(tmp_path / "x.json", {"pelvis": "a", "head": "a"})
     assert not list(tmp_path.iterdir())
 
 
@@ -63,5 +64,5 @@ def test_save_rejects_bad_map(tmp_path):
     ("mixamorig:LeftHandIndex1", None), ("mixamorig:HeadTop_End", None), ("DEF-pelvis.L", None),
 ])
 def test_classify_names(name, expect):
-    c = retarget._classify(name)
+    c = bone_map._classify(name)
     assert (c[:2] if c else None) == expect

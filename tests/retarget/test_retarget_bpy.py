@@ -5,7 +5,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from remomask_addon import anim_compat, keying, motion_io, retarget  # noqa: E402
+from remomask_addon.blender import anim_compat, keying, motion_to_armature, retarget  # noqa: E402
+from remomask_addon.core import bone_map, motion_io  # noqa: E402
 from tests.addon_keying.conftest import make_motion  # noqa: E402
 from tests.retarget import rigs  # noqa: E402
 
@@ -42,7 +43,7 @@ def scene():
 
 def _source(seed=3):
     m = motion_io.validate_motion(make_motion(T=T, seed=seed, speed=1.3, turn=0.5))
-    arm, action = keying.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
+    arm, action = motion_to_armature.import_motion(bpy.context, m, with_mannequin=False, start_frame=1)
     return arm, action
 
 
@@ -132,7 +133,7 @@ def test_retarget_follows_source(scene, kind):
     assert fcs and all(len(fc.keyframe_points) == T for fc in fcs)
     # unmapped bones are not keyed
     keyed = {fc.data_path.split('"')[1] for fc in fcs}
-    assert keyed == set(retarget.load_bone_map(preset).values())
+    assert keyed == set(bone_map.load_bone_map(preset).values())
 
     frames = range(1, T + 1)
     col = 1 if preset == "mixamo" else 2
@@ -176,7 +177,7 @@ def test_auto_bone_map_finds_presets(scene):
     rig, _ = _rigify()
     for arm, preset in ((mix, "mixamo"), (rig, "rigify")):
         auto = retarget.auto_bone_map(arm)
-        assert dict(auto) == dict(retarget.load_bone_map(preset)), preset
+        assert dict(auto) == dict(bone_map.load_bone_map(preset)), preset
         assert auto.unmapped == ("left_hand", "right_hand")
     # an SMPL armature maps onto itself
     src, _ = _source()
@@ -278,7 +279,7 @@ def test_static_source_with_frame_range(scene):
 def test_nla_source_and_constraint_warning(scene):
     """A source laid out on the NLA (no active action) is retargeted over all its strips; constraints on
     mapped target bones are reported on the action."""
-    from remomask_addon import batch
+    from remomask_addon.blender import batch
 
     src, a1 = _source(seed=4)
     a2 = keying.key_motion(src, motion_io.validate_motion(make_motion(T=30, seed=5)), start_frame=1)
@@ -318,7 +319,7 @@ def test_real_rigify_metarig(rigify_metarig):
     meta = rigify_metarig
     src, _ = _source(seed=6)
     bm = retarget.auto_bone_map(meta)
-    expect = {s: t.replace("DEF-", "") for s, t in retarget.load_bone_map("rigify").items()}
+    expect = {s: t.replace("DEF-", "") for s, t in bone_map.load_bone_map("rigify").items()}
     assert dict(bm) == expect
     action = retarget.retarget_action(src, meta, None)
     assert "remomask_retarget_warning" not in action

@@ -9,10 +9,13 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-ADDON_PACKAGE = __package__
+from ..core import backend_setup
+
+#: The add-on's top-level package (``bl_ext.<repo>.remomask`` when installed; this module is its ``ui.preferences``).
+ADDON_PACKAGE = __package__.rpartition(".")[0]
 
 # A development checkout: the add-on folder sits next to backend/ (the generator's package).
-_HERE = Path(__file__).resolve().parent
+_HERE = Path(__file__).resolve().parent.parent
 _CHECKOUT = _HERE.parent if (_HERE.parent / "backend").is_dir() else None
 
 
@@ -71,7 +74,6 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
         row.operator("remomask.setup_backend", icon='CONSOLE')
         row.operator("remomask.check_backend", icon='CHECKMARK')
         row.operator("remomask.release_backend", icon='X')
-        from . import backend_setup
         st = backend_setup.STATE
         if st.running or st.message:
             layout.label(text=st.message or "Setting up...", icon='ERROR' if st.failed else 'INFO')
@@ -128,16 +130,3 @@ def get_prefs(context=None):
 
 def settings(context=None) -> Settings:
     return Settings(get_prefs(context))
-
-
-CLASSES = (REMOMASK_AP_preferences,)
-
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

@@ -1,10 +1,12 @@
-"""The ReMoMask sidebar tab in the 3D viewport."""
+"""The ReMoMask sidebar tab in the 3D viewport: every panel (Generate and its Sampling options, History, Import
+and Batch, Backend, Render & Export, Retarget). Panels only draw properties (``ui/props.py``) and name operators
+by their idname; the operators are in ``ops/``."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import backend_setup
+from ..core import backend_setup
 
 
 class _Base:
@@ -130,6 +132,50 @@ class REMOMASK_PT_backend(_Base, bpy.types.Panel):
             layout.label(text=st.message, icon='ERROR' if st.failed else 'INFO')
 
 
+class REMOMASK_PT_render(_Base, bpy.types.Panel):
+    bl_label = "Render & Export"
+    bl_idname = "REMOMASK_PT_render"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        s = context.scene.remomask_render
+        col = layout.column(align=True)
+        col.prop(s, "mode")
+        col.prop(s, "quality")
+        col.prop(s, "resolution")
+        col.prop(s, "camera")
+        col.prop(s, "ground")
+        if s.mode == "sequence":
+            col.prop(s, "sequence_count")
+        col.prop(s, "caption")
+        layout.prop(s, "output")
+        if s.running:
+            row = layout.row(align=True)
+            row.prop(s, "progress", text="Rendering")
+            row.operator("remomask.render_cancel", text="", icon="CANCEL")
+        else:
+            layout.operator("remomask.render", icon="RENDER_ANIMATION")
+        row = layout.row(align=True)
+        row.prop(s, "export_format", text="")
+        row.operator("remomask.export", icon="EXPORT")
+
+
+class REMOMASK_PT_retarget(_Base, bpy.types.Panel):
+    bl_label = "Retarget"
+    bl_idname = "REMOMASK_PT_retarget"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        layout = self.layout
+        s = context.scene.remomask_retarget
+        layout.prop(s, "target")
+        layout.prop(s, "bone_map")
+        if s.bone_map == "FILE":
+            layout.prop(s, "map_file")
+        layout.operator("remomask.retarget", icon="ARMATURE_DATA")
+
+
 def _wrap(text: str, width: int) -> list[str]:
     words, lines, cur = text.split(), [], ""
     for w in words:
@@ -141,17 +187,3 @@ def _wrap(text: str, width: int) -> list[str]:
     if cur:
         lines.append(cur)
     return lines or [""]
-
-
-CLASSES = (REMOMASK_PT_generate, REMOMASK_PT_options, REMOMASK_PT_history, REMOMASK_PT_import_batch,
-           REMOMASK_PT_backend)
-
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

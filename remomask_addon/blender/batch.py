@@ -12,7 +12,7 @@
   influence), so each join is a linear cross-fade; every bone's quaternions in take k are put in
   the same hemisphere as take k-1's at the join so the cross-fade never passes through zero;
 - the active action is cleared so the NLA plays.
-Returns the strips in order.
+Returns the strips in order. ``motion_to_armature.import_batch`` keys motions and lays them out in one call.
 """
 
 from __future__ import annotations
@@ -21,16 +21,24 @@ import math
 
 import numpy as np
 
-from . import anim_compat, keying, smpl_rig
+from ..core import smpl_rig
+from ..core.channels import ROOT_BONE
+from . import anim_compat, keying
+from .armature import armature_rest_matrices
 
 TRACK_NAMES = ("ReMoMask A", "ReMoMask B")
 _FORWARD_REST = np.array([0.0, -1.0, 0.0])  # the SMPL body faces -Y in Blender (coords.py)
 
 
+def _rot_curves(action, slot, bone):
+    path = keying.bone_path(bone, "rotation_quaternion")
+    return [anim_compat.find_fcurve(action, path, i, slot) for i in range(4)]
+
+
 def _root_curves(action, slot):
-    bone = keying.ROOT_BONE
-    loc = [anim_compat.find_fcurve(action, keying._loc_path(bone), i, slot) for i in range(3)]
-    rot = [anim_compat.find_fcurve(action, keying._rot_path(bone), i, slot) for i in range(4)]
+    bone = ROOT_BONE
+    loc = [anim_compat.find_fcurve(action, keying.bone_path(bone, "location"), i, slot) for i in range(3)]
+    rot = _rot_curves(action, slot, bone)
     if any(fc is None for fc in loc + rot):
         raise ValueError(f"action '{action.name}' has no pelvis location/rotation_quaternion keys "
                          "(key it with keying.key_motion)")
@@ -87,7 +95,7 @@ def _bone_quats_at(action, slot, frame):
     """{bone: quaternion at frame} (sampled from keys) for all SMPL bones present."""
     out = {}
     for bone in smpl_rig.SMPL_JOINT_NAMES:
-        curves = [anim_compat.find_fcurve(action, keying._rot_path(bone), i, slot) for i in range(4)]
+        curves = _rot_curves(action, slot, bone)
         if all(fc is not None for fc in curves):
             out[bone] = np.array([fc.evaluate(frame) for fc in curves])
     return out
@@ -96,7 +104,7 @@ def _bone_quats_at(action, slot, frame):
 def _match_hemispheres(action, slot, reference: dict, frame):
     """Negate a bone's whole quaternion track where it starts opposite to ``reference``."""
     for bone, q_ref in reference.items():
-        curves = [anim_compat.find_fcurve(action, keying._rot_path(bone), i, slot) for i in range(4)]
+        curves = _rot_curves(action, slot, bone)
         if any(fc is None for fc in curves):
             continue
         q = np.array([fc.evaluate(frame) for fc in curves])
@@ -110,7 +118,7 @@ def continue_root(armature, prev_action, action, align_frame_prev: float, prev_s
     """Bake a ground-plane rotation + translation into ``action``'s root channels so that its first
     key matches ``prev_action`` at ``align_frame_prev`` (a frame in prev_action's own timing) in
     ground position and heading. Returns the (yaw, dx, dy) applied."""
-    rest = keying.armature_rest_matrices(armature)
+    rest = armature_rest_matrices(armature)
     B0, head0 = rest[0, :3, :3], rest[0, :3, 3]
     p_loc, p_rot = _root_curves(prev_action, prev_slot)
     pf, ploc = _read(p_loc)
@@ -149,7 +157,7 @@ def lay_out_nla(armature, actions, blend_frames: int = 5, *, start_frame: int | 
     actions = list(actions)
     if not actions:
         raise ValueError("no actions to lay out")
-    keying.armature_rest_matrices(armature)  # raises if not an SMPL armature
+    armature_rest_matrices(armature)  # raises if not an SMPL armature
     slots = [anim_compat.default_slot(a) for a in actions]
     ranges = []
     for a, s in zip(actions, slots):
@@ -196,30 +204,3 @@ def lay_out_nla(armature, actions, blend_frames: int = 5, *, start_frame: int | 
     for k, strip in enumerate(strips):
         strip.extrapolation = "HOLD_FORWARD" if k == len(strips) - 1 else "NOTHING"
     return strips
-
-
-def import_batch(context, motions, *, armature=None, name: str | None = None,
-                 with_mannequin: bool = True, blend_frames: int = 5, start_frame: int | None = None):
-    """Key several motions as separate takes on one SMPL armature and lay them out end to end on
-    its NLA (``lay_out_nla``). All motions are validated before anything is created.
-    Returns ``(armature, actions, strips)``; on error nothing it created is left behind."""
-    import bpy
-
-    ms = [m if "num_frames" in m else keying.motion_io.validate_motion(m, source=f"motion {i + 1}")
-          for i, m in enumerate(motions)]
-    if not ms:
-        raise ValueError("no motions to import")
-    created, actions = [], []
-    try:
-        if armature is None:
-            armature = keying.new_rig(context, ms[0], name, with_mannequin, created)
-        frame = context.scene.frame_start if start_frame is None else start_frame
-        for m in ms:
-            actions.append(keying.key_motion(armature, m, start_frame=frame, scene=context.scene))
-        strips = lay_out_nla(armature, actions, blend_frames=blend_frames)
-    except Exception:
-        for a in actions:
-            bpy.data.actions.remove(a)
-        keying.remove_objects(reversed(created))
-        raise
-    return armature, actions, strips

@@ -38,16 +38,3 @@ class REMOMASK_UL_history(bpy.types.UIList):
             needle = self.filter_name.lower()
             flags = [self.bitflag_filter_item if needle in it.prompt.lower() else 0 for it in items]
         return flags, []
-
-
-CLASSES = (REMOMASK_UL_history,)
-
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

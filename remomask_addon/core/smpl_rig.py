@@ -1,8 +1,7 @@
-"""SMPL skeleton facts, numpy rotation/FK helpers, and the SMPL armature builder.
+"""SMPL skeleton facts and numpy rotation/FK helpers (no bpy: usable and tested anywhere).
 
-The numpy parts (names, parents, template rest pose, rotation conversions, forward kinematics)
-import nothing from Blender, so they can be used and tested anywhere; ``build_smpl_armature``
-imports bpy when called.
+Names, parents, the template rest pose, rotation conversions and forward kinematics. The Blender
+armature built from them is ``blender/armature.py``.
 
 Conventions: rotations are 3x3 matrices acting on column vectors; quaternions are (w, x, y, z).
 SMPL poses are local axis-angle rotations, joint 0 is the global root orientation; the world
@@ -13,8 +12,6 @@ p_j = p_parent + G_parent @ (rest_j - rest_parent), with the pelvis at rest_0 + 
 from __future__ import annotations
 
 import numpy as np
-
-from . import coords
 
 SMPL_JOINT_NAMES = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -205,76 +202,3 @@ def bone_tails(rest_joints) -> np.ndarray:
         d = d / n if n > 1e-6 else np.array([0.0, 1.0, 0.0])
         tails[j] = rest[j] + d * LEAF_BONE_LENGTH.get(j, 0.05)
     return tails
-
-
-# --------------------------------------------------------------------------- Blender armature
-def build_smpl_armature(context_or_collection, rest_joints=None, name: str = "SMPL"):
-    """Create an armature object with the 24 SMPL bones and link it into a collection.
-
-    ``context_or_collection``: a ``bpy.types.Context`` (the scene's active collection is used)
-    or a ``bpy.types.Collection``. ``rest_joints``: (24, 3) zero-pose joints, y-up metres
-    (default: ``TEMPLATE_REST_JOINTS``). Bone heads sit at the converted joints, tails point at
-    the child joint (leaves continue their parent's direction). Rolls are Blender's default:
-    keying (``keying.key_motion``) reads each bone's rest matrix and is exact for any roll.
-
-    Switches the armature in and out of edit mode with ``bpy.ops.object.mode_set`` (no UI
-    context needed); the previously active object is restored. Returns the armature object.
-    """
-    import bpy
-
-    rest = TEMPLATE_REST_JOINTS if rest_joints is None else np.asarray(rest_joints, dtype=np.float64)
-    if rest.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(rest)):
-        raise ValueError(f"rest_joints must be a finite (24, 3) array, got shape {rest.shape}")
-
-    if isinstance(context_or_collection, bpy.types.Collection):
-        collection = context_or_collection
-        context = bpy.context
-    else:
-        context = context_or_collection
-        collection = context.collection or context.scene.collection
-    view_layer = context.view_layer
-
-    heads = coords.points_to_zup(rest)
-    tails = coords.points_to_zup(bone_tails(rest))
-
-    prev_active = view_layer.objects.active
-    if prev_active is not None and prev_active.mode != "OBJECT":
-        bpy.ops.object.mode_set(mode="OBJECT")
-
-    arm_data = bpy.data.armatures.new(name)
-    arm_obj = bpy.data.objects.new(name, arm_data)
-    collection.objects.link(arm_obj)
-    arm_data.display_type = "OCTAHEDRAL"
-    arm_obj.show_in_front = True
-
-    view_layer.objects.active = arm_obj
-    bpy.ops.object.mode_set(mode="EDIT")
-    try:
-        ebones = []
-        for j, bname in enumerate(SMPL_JOINT_NAMES):
-            eb = arm_data.edit_bones.new(bname)
-            eb.head = heads[j].tolist()
-            eb.tail = tails[j].tolist()
-            eb.roll = 0.0
-            eb.use_connect = False
-            ebones.append(eb)
-        for j, p in enumerate(SMPL_PARENTS):
-            if p >= 0:
-                ebones[j].parent = ebones[p]
-    finally:
-        bpy.ops.object.mode_set(mode="OBJECT")
-
-    for pb in arm_obj.pose.bones:
-        pb.rotation_mode = "QUATERNION"
-    arm_obj["remomask_rest_joints_yup"] = rest.astype(np.float64).ravel().tolist()
-    if prev_active is not None:
-        view_layer.objects.active = prev_active
-    return arm_obj
-
-
-def is_smpl_armature(obj) -> bool:
-    """True if ``obj`` is an armature object holding all 24 SMPL bone names."""
-    if obj is None or getattr(obj, "type", None) != "ARMATURE":
-        return False
-    bones = obj.data.bones
-    return all(n in bones for n in SMPL_JOINT_NAMES)

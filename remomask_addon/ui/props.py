@@ -1,4 +1,7 @@
-"""Scene properties of the ReMoMask panel (``scene.remomask``) and the history list."""
+"""The add-on's properties: the panel's settings and run state (``scene.remomask``, with its history list and
+retrieved captions), the Render & Export settings (``scene.remomask_render``) and the Retarget settings
+(``scene.remomask_retarget``). The package's ``__init__`` registers these property groups first and adds the
+scene pointers (``SCENE_PROPERTIES``)."""
 
 from __future__ import annotations
 
@@ -6,13 +9,10 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-# Copies of the protocol's limits (backend/serving/protocol.py; the add-on cannot import the backend:
-# tests/shared/test_shared_facts.py checks that they agree, and that every property stays inside them).
-MAX_SECONDS = 9.8        # 196 frames at 20 fps, the model's longest motion
-MIN_SECONDS = 0.2        # 4 frames, the shortest
-MAX_SAMPLES = 8
-MAX_TIME_STEPS = 100
-MIN_TEMPERATURE = 0.01   # the protocol needs > 0 (0 would divide the logits by zero)
+from ..blender import render_presets as rp
+from ..core.bone_map import available_presets
+# The protocol's limits (copies of backend/serving/protocol.py's, kept with the request objects).
+from ..core.requests import MAX_SAMPLES, MAX_SECONDS, MAX_TIME_STEPS, MIN_SECONDS, MIN_TEMPERATURE
 
 
 class REMOMASK_PG_caption(bpy.types.PropertyGroup):
@@ -86,17 +86,56 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
     history_index: IntProperty(default=0)
 
 
-CLASSES = (REMOMASK_PG_caption, REMOMASK_PG_history_item, REMOMASK_PG_scene)
+# ---------------------------------------------------------------------------------------------- render & export
+_MODE_ITEMS = [
+    ("video", "Video (MP4)", "H.264 MP4 at the motion's length and the scene's fps"),
+    ("frames", "Frames (PNG)", "A PNG image per frame"),
+    ("sequence", "Sequence still", "One image showing the body at evenly spaced moments, light to dark"),
+]
+_QUALITY_ITEMS = [(k, k.title(), v.label) for k, v in rp.QUALITY.items()]
+_RES_ITEMS = [(k, k, f"{w} x {h}") for k, (w, h) in rp.RESOLUTIONS.items()]
+_EXPORT_ITEMS = [(".fbx", "FBX", "FBX with the body mesh"), (".bvh", "BVH", "Skeleton animation only"),
+                 (".glb", "glTF (GLB)", "glTF binary with the body mesh")]
+#: Blender 4.5 warns unless a path property that accepts "//" says so (the option is new in 4.5).
+_REL_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
 
 
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.remomask = PointerProperty(type=REMOMASK_PG_scene)
+class RemomaskRenderSettings(bpy.types.PropertyGroup):
+    mode: EnumProperty(name="Mode", items=_MODE_ITEMS, default="video")
+    quality: EnumProperty(name="Quality", items=_QUALITY_ITEMS, default="preview")
+    resolution: EnumProperty(name="Resolution", items=_RES_ITEMS, default="720p")
+    camera: EnumProperty(name="Camera", items=[("fit", "Fit", "One camera that frames the whole motion"),
+                                               ("follow", "Follow", "Follow the root smoothly")], default="fit")
+    ground: EnumProperty(name="Ground", items=[("checker", "Checker", ""), ("grid", "Grid", ""),
+                                               ("none", "None", "")], default="checker")
+    caption: BoolProperty(name="Caption", description="Burn the prompt into the image", default=True)
+    sequence_count: IntProperty(name="Figures", min=2, max=64, default=8)
+    output: StringProperty(name="Output", subtype="FILE_PATH", default="//remomask/", options=_REL_PATH,
+                           description="Folder (or full path) for the render; // is the .blend's folder")
+    export_format: EnumProperty(name="Format", items=_EXPORT_ITEMS, default=".fbx")
+    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
+    running: BoolProperty(options={"SKIP_SAVE"})
 
 
-def unregister():
-    if hasattr(bpy.types.Scene, "remomask"):
-        del bpy.types.Scene.remomask
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+# ---------------------------------------------------------------------------------------------- retarget
+def _map_items(self, context):
+    items = [("AUTO", "Automatic", "Recognise the target's bone names (Mixamo, Rigify, Unreal, ...)")]
+    items += [(p, p.title(), f"Preset bone map '{p}'") for p in available_presets()]
+    items.append(("FILE", "File...", "A bone-map JSON file"))
+    return items
+
+
+def _is_armature(self, obj):
+    return obj.type == "ARMATURE"
+
+
+class RemomaskRetargetSettings(bpy.types.PropertyGroup):
+    target: PointerProperty(name="Target rig", type=bpy.types.Object, poll=_is_armature,
+                            description="The armature that receives the motion")
+    bone_map: EnumProperty(name="Bone map", items=_map_items)
+    map_file: StringProperty(name="Map file", subtype="FILE_PATH")
+
+
+#: Scene pointer properties: (name, property group).
+SCENE_PROPERTIES = (("remomask", REMOMASK_PG_scene), ("remomask_render", RemomaskRenderSettings),
+                    ("remomask_retarget", RemomaskRetargetSettings))

@@ -6,7 +6,7 @@ On any failure the temporary file is removed and an existing target is left as i
 half-written file, and two writers never share a temporary name.
 
 Pure standard library, no project imports: the Blender add-on keeps a byte-identical copy
-(``remomask_addon/atomic.py``, checked by ``tests/test_shared_facts.py``) because it cannot import the backend.
+(``remomask_addon/core/atomic.py``, checked by ``tests/shared/test_atomic.py``) because it cannot import the backend.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import numpy as np
 
 import bpy
 
-from . import coords, smpl_rig
+from ..core import coords, smpl_rig
+from .armature import is_smpl_armature
 
 #: (radius at head, radius at tail) in metres, per SMPL bone.
 BONE_RADII = {
@@ -117,7 +118,7 @@ def build_skinned_mesh(armature, vertices, faces, weights, *, name: str | None =
 
 def build_mannequin(armature, *, name: str | None = None):
     """A capsule-per-bone body for an SMPL armature (see module doc). Returns the mesh object."""
-    if not smpl_rig.is_smpl_armature(armature):
+    if not is_smpl_armature(armature):
         raise ValueError(f"'{armature.name}' is not an SMPL armature")
     bones = armature.data.bones
     all_v, all_f, all_w = [], [], []

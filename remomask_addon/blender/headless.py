@@ -1,6 +1,7 @@
 """Blender-side steps of the command line: a motion file -> a scene with a keyed armature, then a render,
 an export or a saved .blend. Runs in any Python that has the ``bpy`` module (``remomask render``,
-``remomask export``, ``remomask demo``); the add-on's operators do the same through the UI."""
+``remomask export``, ``remomask demo``); motions are keyed by ``motion_to_armature.key_motions``, the same
+call as the add-on's operators."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import tempfile
 
 import bpy
 
+from ..core import motion_io
 from . import export as export_mod
-from . import keying, motion_io
 from . import render_presets as rp
+from .motion_to_armature import key_motions
 
 
 def scene_from_motion(path: str, *, fps: int | None = None, with_mannequin: bool = True):
@@ -25,7 +27,8 @@ def scene_from_motion(path: str, *, fps: int | None = None, with_mannequin: bool
     scene.render.fps = int(fps or round(src_fps))
     scene.render.fps_base = 1.0
     name = str(motion.get("prompt") or os.path.splitext(os.path.basename(path))[0])
-    arm, action = keying.import_motion(bpy.context, motion, name=name[:48] or "ReMoMask", with_mannequin=with_mannequin)
+    keyed = key_motions(scene, [motion], name=name[:48] or "ReMoMask", with_body=with_mannequin)
+    arm, action = keyed.armature, keyed.actions[0]
     lo, hi = rp.motion_frame_range(scene, arm)
     scene.frame_start, scene.frame_end = lo, hi
     scene.frame_set(lo)

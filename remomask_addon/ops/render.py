@@ -1,54 +1,20 @@
-"""Operators and panel for render presets and export (3D viewport sidebar, tab "ReMoMask").
-
-Rendering never blocks the UI: the operator is modal and renders one frame per timer tick, shows
-progress in the panel and the status bar, and Esc cancels (nothing is written on cancel). An existing
-output is never replaced without asking. In background mode (tests, command line) modal operators
-never run, so ``execute`` renders synchronously there.
-"""
+"""Render Motion (a preset render of the selected motion: modal, one frame per timer tick, Esc cancels, nothing
+written on cancel; synchronous in background mode, where modal operators never run), Cancel Render and Export
+Motion (BVH, FBX, glTF through Blender's exporters). Their settings are ``scene.remomask_render``
+(``ui/props.py``); an existing output is never replaced without asking."""
 
 from __future__ import annotations
 
 import os
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, StringProperty
 
-from . import export as export_mod
-from . import render_presets as rp
-from .panels import _Base
-
-_MODE_ITEMS = [
-    ("video", "Video (MP4)", "H.264 MP4 at the motion's length and the scene's fps"),
-    ("frames", "Frames (PNG)", "A PNG image per frame"),
-    ("sequence", "Sequence still", "One image showing the body at evenly spaced moments, light to dark"),
-]
-_QUALITY_ITEMS = [(k, k.title(), v.label) for k, v in rp.QUALITY.items()]
-_RES_ITEMS = [(k, k, f"{w} x {h}") for k, (w, h) in rp.RESOLUTIONS.items()]
-_EXPORT_ITEMS = [(".fbx", "FBX", "FBX with the body mesh"), (".bvh", "BVH", "Skeleton animation only"),
-                 (".glb", "glTF (GLB)", "glTF binary with the body mesh")]
-
-#: Blender 4.5 warns unless a path property that accepts "//" says so (the option is new in 4.5).
-_REL_PATH = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+from ..blender import export as export_mod
+from ..blender import render_presets as rp
 
 #: The running render job (one at a time), stepped by the modal operator.
 _ACTIVE = {"job": None}
-
-
-class RemomaskRenderSettings(bpy.types.PropertyGroup):
-    mode: EnumProperty(name="Mode", items=_MODE_ITEMS, default="video")
-    quality: EnumProperty(name="Quality", items=_QUALITY_ITEMS, default="preview")
-    resolution: EnumProperty(name="Resolution", items=_RES_ITEMS, default="720p")
-    camera: EnumProperty(name="Camera", items=[("fit", "Fit", "One camera that frames the whole motion"),
-                                               ("follow", "Follow", "Follow the root smoothly")], default="fit")
-    ground: EnumProperty(name="Ground", items=[("checker", "Checker", ""), ("grid", "Grid", ""),
-                                               ("none", "None", "")], default="checker")
-    caption: BoolProperty(name="Caption", description="Burn the prompt into the image", default=True)
-    sequence_count: IntProperty(name="Figures", min=2, max=64, default=8)
-    output: StringProperty(name="Output", subtype="FILE_PATH", default="//remomask/", options=_REL_PATH,
-                           description="Folder (or full path) for the render; // is the .blend's folder")
-    export_format: EnumProperty(name="Format", items=_EXPORT_ITEMS, default=".fbx")
-    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"})
-    running: BoolProperty(options={"SKIP_SAVE"})
 
 
 def active_armature(context):
@@ -225,51 +191,10 @@ class REMOMASK_OT_export(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class REMOMASK_PT_render(_Base, bpy.types.Panel):
-    bl_label = "Render & Export"
-    bl_idname = "REMOMASK_PT_render"
-    bl_options = {"DEFAULT_CLOSED"}
-
-    def draw(self, context):
-        layout = self.layout
-        s = context.scene.remomask_render
-        col = layout.column(align=True)
-        col.prop(s, "mode")
-        col.prop(s, "quality")
-        col.prop(s, "resolution")
-        col.prop(s, "camera")
-        col.prop(s, "ground")
-        if s.mode == "sequence":
-            col.prop(s, "sequence_count")
-        col.prop(s, "caption")
-        layout.prop(s, "output")
-        if s.running:
-            row = layout.row(align=True)
-            row.prop(s, "progress", text="Rendering")
-            row.operator(REMOMASK_OT_render_cancel.bl_idname, text="", icon="CANCEL")
-        else:
-            layout.operator(REMOMASK_OT_render.bl_idname, icon="RENDER_ANIMATION")
-        row = layout.row(align=True)
-        row.prop(s, "export_format", text="")
-        row.operator(REMOMASK_OT_export.bl_idname, icon="EXPORT")
-
-
-CLASSES = (RemomaskRenderSettings, REMOMASK_OT_render, REMOMASK_OT_render_cancel, REMOMASK_OT_export,
-           REMOMASK_PT_render)
-
-
-def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.remomask_render = PointerProperty(type=RemomaskRenderSettings)
-
-
-def unregister():
+def stop_render() -> None:
+    """Cancel a running render (nothing is written); used when the add-on is disabled."""
     job = _ACTIVE["job"]
     if job is not None:
         job.cancel()
         job.step()
         _ACTIVE["job"] = None
-    del bpy.types.Scene.remomask_render
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)

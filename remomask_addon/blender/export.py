@@ -12,7 +12,7 @@ import os
 
 import bpy
 
-from .atomic import atomic_write
+from ..core.atomic import atomic_write
 
 FORMATS = {".bvh": "BVH", ".fbx": "FBX", ".glb": "GLTF", ".gltf": "GLTF"}
 _ADDONS = {"BVH": "io_anim_bvh", "FBX": "io_scene_fbx", "GLTF": "io_scene_gltf2"}

@@ -1,0 +1,357 @@
+"""The retargeting solver (numpy only): from a source rig's sampled pose to a target rig's local rotations and
+root location, frame by frame. ``blender/retarget.py`` reads the rigs and samples the source out of Blender,
+calls this, and writes the keys.
+
+Method (all rotations 3x3, acting on column vectors):
+
+* A bone map ``{source_bone: target_bone}`` pairs bones (``core/bone_map.py``).
+* Poses are compared in each armature's "character space": its armature space in real-world
+  units (the object's scale applied, not its location/rotation), so the motion plays relative to
+  the target object wherever it stands, and a centimetre FBX rig with object scale 0.01 works.
+* At rest, for every pair, ``Q`` is the smallest rotation turning the target bone's rest
+  direction onto the source bone's rest direction (this absorbs T-pose vs A-pose and any small
+  difference in limb layout; bone rolls do not matter, whole orientations are used).
+* Per frame, the source bone's rotation change from its rest, ``D = W_src(t) @ W_src_rest^T``
+  (character space, a "world-space offset"), is applied to the aligned target rest orientation:
+  ``W_tgt(t) = D @ Q @ W_tgt_rest``. So the target bone points where the source bone points and
+  twists the way it twists.
+* World orientations become local pose rotations parent first (unmapped bones stay at rest and
+  just carry their children), the way Blender composes a pose:
+  ``P_j = P_parent @ M_parent^-1 @ M_j @ L_j`` (M: rest matrices, L: the keyed local transform).
+* A target modelled facing another way (its left-right hip axis turned by more than 10 degrees
+  from the source's) gets the source turned about Z to match, so it walks the way it faces.
+* The root (the target of the topmost mapped source bone) moves by the source root displacement
+  scaled by ``target leg length / source leg length`` (leg = hip->knee->ankle, mean of both sides).
+* Foot grounding (``foot_lift``): per frame the whole body is lifted so that the lowest point of the
+  foot bones (heads and tails) is never below the ground (the feet's lowest rest height), and, with
+  ``snap_contacts``, pulled down onto it on frames where the source's feet touch its ground.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import smpl_rig
+from .bone_map import BoneMap, RetargetError, depths
+
+#: SMPL bones used for the leg length (thigh start, knee, ankle) per side.
+LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
+#: SMPL bones whose heads/tails are the feet (ground contact).
+FOOT_BONES = ("left_ankle", "left_foot", "right_ankle", "right_foot")
+#: Half-width (seconds) of the moving average that softens the contact corrections.
+CONTACT_SMOOTH_S = 0.05
+#: Source foot within this height (metres, source scale) of its ground counts as a contact.
+CONTACT_HEIGHT = 0.03
+#: Pairs of SMPL bones (left, right) whose rest heads give a rig's left-right axis.
+LATERAL_PAIRS = (("left_hip", "right_hip"), ("left_shoulder", "right_shoulder"), ("left_collar", "right_collar"))
+#: Facing differences below this (degrees) are left alone (asymmetric rest poses).
+FACING_TOLERANCE_DEG = 10.0
+
+
+# --------------------------------------------------------------------------- rigs
+@dataclass
+class Rig:
+    """An armature as the solver sees it, bones parents first.
+
+    names/parents: bone names and parent indices (-1: a root); rest: (n, 4, 4) armature-space rest matrices
+    (``bone.matrix_local``); heads: (n, 3) rest heads (``bone.head_local``); lengths: (n,) bone lengths;
+    inherit_rotation: (n,) ``use_inherit_rotation``; scale: the 4x4 "character matrix" (the object's scale)."""
+
+    names: list
+    parents: list
+    rest: np.ndarray
+    heads: np.ndarray
+    lengths: np.ndarray
+    inherit_rotation: np.ndarray
+    scale: np.ndarray = field(default_factory=lambda: np.eye(4))
+
+    def __post_init__(self):
+        self.index = {n: i for i, n in enumerate(self.names)}
+
+    @classmethod
+    def from_bones(cls, bones, scale=None) -> "Rig":
+        """bones: ``(name, parent_name or None, rest 4x4, head 3, length, inherit_rotation)`` in any order."""
+        bones = list(bones)
+        by_name = {b[0]: b for b in bones}
+        order = topo_order([(b[0], b[1]) for b in bones])
+        idx = {n: i for i, n in enumerate(order)}
+        rows = [by_name[n] for n in order]
+        return cls(names=order, parents=[idx[r[1]] if r[1] is not None else -1 for r in rows],
+                   rest=np.array([np.asarray(r[2], dtype=np.float64) for r in rows]).reshape(-1, 4, 4),
+                   heads=np.array([np.asarray(r[3], dtype=np.float64) for r in rows]).reshape(-1, 3),
+                   lengths=np.array([float(r[4]) for r in rows]),
+                   inherit_rotation=np.array([bool(r[5]) for r in rows]),
+                   scale=np.eye(4) if scale is None else np.asarray(scale, dtype=np.float64))
+
+    def depth(self) -> dict:
+        return depths({n: (self.names[p] if p >= 0 else None) for n, p in zip(self.names, self.parents)})
+
+
+def topo_order(bones) -> list:
+    """Bone names, parents before children, from ``(name, parent_name or None)`` pairs (order otherwise kept)."""
+    parent_of = dict(bones)
+    order, seen = [], set()
+
+    def visit(n):
+        if n in seen:
+            return
+        p = parent_of.get(n)
+        if p is not None:
+            visit(p)
+        seen.add(n)
+        order.append(n)
+
+    for n in parent_of:
+        visit(n)
+    return order
+
+
+# --------------------------------------------------------------------------- math helpers
+def min_rotation(a, b) -> np.ndarray:
+    """Smallest rotation (3x3) turning unit vector a onto unit vector b."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    c = float(np.dot(a, b))
+    if c > 1.0 - 1e-12:
+        return np.eye(3)
+    if c < -1.0 + 1e-9:
+        perp = np.cross(a, [1.0, 0.0, 0.0])
+        if np.linalg.norm(perp) < 1e-6:
+            perp = np.cross(a, [0.0, 1.0, 0.0])
+        return smpl_rig.axis_angle_to_matrix(perp / np.linalg.norm(perp) * np.pi)
+    axis = np.cross(a, b)
+    axis /= np.linalg.norm(axis)
+    return smpl_rig.axis_angle_to_matrix(axis * np.arccos(np.clip(c, -1.0, 1.0)))
+
+
+def orthonormal(m) -> np.ndarray:
+    """Nearest rotation (polar decomposition) of (..., 3, 3) matrices (removes object scale)."""
+    u, _, vt = np.linalg.svd(np.asarray(m, dtype=np.float64))
+    r = u @ vt
+    det = np.linalg.det(r)
+    if np.any(det < 0):
+        u = u.copy()
+        u[det < 0, :, -1] *= -1
+        r = u @ vt
+    return r
+
+
+def rot_z4(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    m = np.eye(4)
+    m[:2, :2] = [[c, -s], [s, c]]
+    return m
+
+
+def facing_yaw(bm, src: Rig, tgt: Rig) -> float:
+    """Angle about Z turning the source's left-right axis onto the target's (0 when close)."""
+    for left, right in LATERAL_PAIRS:
+        if left in bm and right in bm:
+            a = (src.scale @ np.append(src.heads[src.index[left]] - src.heads[src.index[right]], 0.0))[:2]
+            b = (tgt.scale @ np.append(tgt.heads[tgt.index[bm[left]]] - tgt.heads[tgt.index[bm[right]]], 0.0))[:2]
+            if np.linalg.norm(a) < 1e-6 or np.linalg.norm(b) < 1e-6:
+                continue
+            yaw = float(np.arctan2(a[0] * b[1] - a[1] * b[0], a @ b))
+            return yaw if abs(np.degrees(yaw)) > FACING_TOLERANCE_DEG else 0.0
+    return 0.0
+
+
+def leg_length(rest_heads: dict, chain_names=LEG_CHAINS) -> float | None:
+    lens = []
+    for hip, knee, ankle in chain_names:
+        if hip in rest_heads and knee in rest_heads and ankle in rest_heads:
+            lens.append(np.linalg.norm(rest_heads[knee] - rest_heads[hip]) +
+                        np.linalg.norm(rest_heads[ankle] - rest_heads[knee]))
+    return float(np.mean(lens)) if lens else None
+
+
+def check_scale_root(scale_root) -> None:
+    """``"leg_length"``, a positive number or None; raises RetargetError otherwise."""
+    if isinstance(scale_root, str):
+        if scale_root != "leg_length":
+            raise RetargetError(f"scale_root must be 'leg_length', a number or None, got {scale_root!r}")
+    elif scale_root is not None and not (isinstance(scale_root, (int, float)) and scale_root > 0):
+        raise RetargetError(f"scale_root must be positive, got {scale_root!r}")
+
+
+def ground_rest(motion: dict) -> dict:
+    """The same motion with its rest skeleton standing on the ground (lowest rest joint at height 0, y-up).
+
+    SMPL fits put the rest pelvis at the origin and carry the height in ``trans``; retargeting measures the
+    root's displacement from its rest, so such a source would lift the target rig by its whole height.
+    Shifting rest_joints up by h and trans down by h leaves every posed joint where it was."""
+    rest = np.asarray(motion["rest_joints"], dtype=np.float64)
+    h = float(rest[:, 1].min())
+    if abs(h) < 1e-6:
+        return motion
+    out = dict(motion)
+    out["rest_joints"] = rest - np.array([0.0, h, 0.0])
+    out["trans"] = np.asarray(motion["trans"], dtype=np.float64) + np.array([0.0, h, 0.0])
+    return out
+
+
+# --------------------------------------------------------------------------- the solver
+@dataclass
+class Solution:
+    """What to key on the target: ``rotations`` {target bone: (F, 3, 3) local rotation}, in the target's
+    parents-first order; ``root_bone`` gets ``root_location`` (F, 3) as its location; ``root_scale`` is the factor
+    applied to the source's root displacement."""
+
+    rotations: dict
+    root_bone: str
+    root_location: np.ndarray
+    root_scale: float
+
+
+class Retargeter:
+    """The rest-pose half of a retarget (facing, root, alignments, leg-length scale), ready to solve poses.
+
+    src, tgt: the rigs; bm: a resolved BoneMap (every bone exists in its rig). ``source_bones`` is the order in
+    which ``solve`` wants the source's pose matrices."""
+
+    def __init__(self, src: Rig, tgt: Rig, bm: BoneMap, *, scale_root="leg_length"):
+        check_scale_root(scale_root)
+        self.src, self.tgt, self.bm = src, tgt, bm
+        self.source_bones = list(bm.keys())
+        names = self.source_bones
+        # facing: a rig built facing another way (+Y, +X ...) gets the motion turned to its facing
+        self.yaw = facing_yaw(bm, src, tgt)
+        self.src_mw = rot_z4(self.yaw) @ src.scale
+        self.tgt_mw = tgt.scale
+        self.tgt_rw = orthonormal(self.tgt_mw[:3, :3])
+        # root: the mapped source bone nearest the top of the hierarchy
+        sdepth = src.depth()
+        self.src_root = min(names, key=lambda n: (sdepth[n], names.index(n)))
+        self.tgt_root = bm[self.src_root]
+        # rest data
+        self.src_rest = {n: self.src_mw @ src.rest[src.index[n]] for n in names}          # world 4x4
+        self.src_rest_rot = {n: orthonormal(self.src_rest[n][:3, :3]) for n in names}
+        M = tgt.rest
+        self.tgt_rest_world_rot = {t: self.tgt_rw @ M[tgt.index[t], :3, :3] for t in bm.values()}
+        self.Q = {s: min_rotation(self.tgt_rest_world_rot[t][:, 1], self.src_rest_rot[s][:, 1])
+                  for s, t in bm.items()}
+        # leg lengths (world units)
+        self.src_heads = {n: self.src_rest[n][:3, 3] for n in names}
+        self.tgt_heads = {s: (self.tgt_mw @ M[tgt.index[t], :, 3])[:3] for s, t in bm.items()}
+        if scale_root == "leg_length":
+            ls, lt = leg_length(self.src_heads), leg_length(self.tgt_heads)
+            self.k = lt / ls if ls and lt and ls > 1e-6 else 1.0
+        else:
+            self.k = 1.0 if scale_root is None else float(scale_root)
+
+    def solve(self, source_pose, *, fps: float, keep_feet_on_ground: bool = True,
+              snap_contacts: bool = True) -> Solution:
+        """source_pose: (F, n, 4, 4) armature-space pose matrices of ``source_bones`` (``pose_bone.matrix``)."""
+        S = self.src_mw[None, None] @ np.asarray(source_pose, dtype=np.float64)     # (F, n, 4, 4) world
+        P, rotations = self.pose(S)
+        root_world = self.root_path(S)
+        if keep_feet_on_ground:
+            dz = self.foot_lift(P, S, root_world, fps=fps, snap_contacts=snap_contacts)
+            if dz is not None:
+                root_world = root_world + dz[:, None] * np.array([0.0, 0.0, 1.0])
+        return Solution(rotations=rotations, root_bone=self.tgt_root,
+                        root_location=self.root_location(P, root_world), root_scale=float(self.k))
+
+    def pose(self, S):
+        """Desired world rotations of the mapped target bones -> local rotations, parent first. Returns the
+        target's armature-space pose matrices P (F, nb, 4, 4) with the root still at rest, and {bone: L}."""
+        tgt, M = self.tgt, self.tgt.rest
+        F = S.shape[0]
+        S_rot = orthonormal(S[:, :, :3, :3])
+        P = np.broadcast_to(M, (F, len(tgt.names), 4, 4)).copy()
+        rotations = {}
+        tgt_to_src = {t: s for s, t in self.bm.items()}
+        tgt_rw_T = self.tgt_rw.T
+        for j, name in enumerate(tgt.names):
+            p = tgt.parents[j]
+            rel = M[j] if p < 0 else np.linalg.inv(M[p]) @ M[j]
+            X = rel[None] if p < 0 else P[:, p] @ rel[None]              # (F or 1, 4, 4), L = I
+            X = np.broadcast_to(X, (F, 4, 4))
+            if p >= 0 and not tgt.inherit_rotation[j]:                   # Blender keeps its rest rotation
+                X = X.copy()
+                X[:, :3, :3] = M[j, :3, :3]
+            s = tgt_to_src.get(name)
+            if s is None:
+                P[:, j] = X
+                continue
+            i = self.source_bones.index(s)
+            D = S_rot[:, i] @ self.src_rest_rot[s].T                     # (F, 3, 3) world delta
+            W = D @ (self.Q[s] @ self.tgt_rest_world_rot[name])[None]    # desired world rotation
+            A = tgt_rw_T[None] @ W                                       # armature space
+            Xr = orthonormal(X[:, :3, :3])
+            L = np.swapaxes(Xr, -1, -2) @ A
+            rotations[name] = L
+            Pj = X.copy()
+            Pj[:, :3, :3] = X[:, :3, :3] @ L
+            P[:, j] = Pj
+        return P, rotations
+
+    def root_path(self, S):
+        """World positions (F, 3) of the target root: its rest head plus the scaled source displacement."""
+        ri = self.source_bones.index(self.src_root)
+        src_disp = S[:, ri, :3, 3] - self.src_heads[self.src_root]
+        return self.tgt_heads[self.src_root][None] + self.k * src_disp
+
+    def _root_shift(self, P, root_world):
+        """Armature-space shift (F, 3) that puts the target root at ``root_world``."""
+        inv_mw = np.linalg.inv(self.tgt_mw)
+        h_arm = (inv_mw[:3, :3] @ root_world.T).T + inv_mw[:3, 3]
+        return h_arm - P[:, self.tgt.index[self.tgt_root], :3, 3]
+
+    def foot_lift(self, P, S, root_world, *, fps: float, snap_contacts: bool = True):
+        """Per-frame lift (F,) along world Z that keeps the target's feet at or above their rest ground, and with
+        ``snap_contacts`` puts them on it where the source's feet touch the source's ground (softened over
+        ``CONTACT_SMOOTH_S``). None when no foot bone is mapped."""
+        bm, tgt, src = self.bm, self.tgt, self.src
+        foot_src = [s for s in FOOT_BONES if s in bm]
+        if not foot_src:
+            return None
+        M, tgt_mw = tgt.rest, self.tgt_mw
+        F = P.shape[0]
+        shift = self._root_shift(P, root_world)
+        pts, rest_pts = [], []
+        for s in foot_src:
+            j = tgt.index[bm[s]]
+            length = tgt.lengths[j]
+            for off in (np.array([0.0, 0.0, 0.0, 1.0]), np.array([0.0, length, 0.0, 1.0])):
+                pts.append((P[:, j] @ off)[:, :3] + shift)
+                rest_pts.append((M[j] @ off)[:3])
+        pts_w = np.stack(pts, 1) @ tgt_mw[:3, :3].T + tgt_mw[:3, 3]  # (F, K, 3)
+        rest_w = np.array(rest_pts) @ tgt_mw[:3, :3].T + tgt_mw[:3, 3]
+        ground = float(rest_w[:, 2].min())
+        low = pts_w[:, :, 2].min(axis=1)
+        dz = np.maximum(0.0, ground - low)
+        if snap_contacts:
+            s_pts, s_rest = [], []
+            for s in foot_src:
+                i = self.source_bones.index(s)
+                length = src.lengths[src.index[s]]
+                for off in (np.array([0.0, 0.0, 0.0, 1.0]), np.array([0.0, length, 0.0, 1.0])):
+                    s_pts.append((S[:, i] @ off)[:, :3])
+                    s_rest.append((self.src_rest[s] @ off)[:3])
+            s_ground = float(np.array(s_rest)[:, 2].min())
+            s_low = np.stack(s_pts, 1)[:, :, 2].min(axis=1)
+            contact = (s_low - s_ground) < CONTACT_HEIGHT
+            need = dz
+            dz = np.where(contact, ground - low, dz)
+            # soften the steps where a contact starts or ends, never below what keeps feet up
+            half = max(1, int(round(CONTACT_SMOOTH_S * fps)))
+            if F > 2 * half:
+                pad = np.pad(dz, half, mode="edge")
+                dz = np.maximum(np.convolve(pad, np.ones(2 * half + 1) / (2 * half + 1), "valid"), need)
+        return dz
+
+    def root_location(self, P, root_world):
+        """The root bone's location channel (F, 3) that puts its head at ``root_world``."""
+        tgt = self.tgt
+        M = tgt.rest
+        F = P.shape[0]
+        shift = self._root_shift(P, root_world)
+        jr = tgt.index[self.tgt_root]
+        pr = tgt.parents[jr]
+        rel_r = M[jr] if pr < 0 else np.linalg.inv(M[pr]) @ M[jr]
+        Xr = np.broadcast_to(rel_r[None] if pr < 0 else P[:, pr] @ rel_r[None], (F, 4, 4))
+        h_target = P[:, jr, :3, 3] + shift
+        return np.einsum("fij,fj->fi", np.linalg.inv(Xr[:, :3, :3]), h_target - Xr[:, :3, 3])
