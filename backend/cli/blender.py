@@ -68,6 +68,9 @@ def _render_options(p, default_scale: int = 100) -> None:
     p.add_argument("--camera", default="fit", choices=["fit", "follow"])
     p.add_argument("--figures", type=int, default=8, help="figures in a sequence still (2..64)")
     p.add_argument("--no-caption", action="store_true", help="do not burn the prompt into the images")
+    p.add_argument("--highlight", metavar="START:END",
+                   help="sequence still: draw these motion frames in the highlight colour (default: the frames an "
+                        "edit changed, when the file is an edit)")
 
 
 def _import_blender():
@@ -111,11 +114,38 @@ def _render(headless, rp, motion: str, out: str, args, caption: str | None = Non
     if caption is None:
         caption = str(action.get("remomask_prompt") or stem)
     target = _render_target(out, args.mode, stem, rp)
+    opts = _options(rp, args, caption)
+    hl = _highlight(getattr(args, "highlight", None), motion)
+    if hl is not None:
+        opts.highlight = (scene.frame_start + hl[0], scene.frame_start + hl[1])
     bar, update = progress_bar("render")
     try:
-        return rp.render_motion(scene, arm, target, _options(rp, args, caption), progress=update)
+        return rp.render_motion(scene, arm, target, opts, progress=update)
     finally:
         bar.close()
+
+
+def _highlight(text: str | None, motion: str) -> tuple[int, int] | None:
+    """``--highlight START:END`` (motion frames), else the first range an edit changed (``edit_frames``)."""
+    if text:
+        a, sep, b = text.partition(":")
+        try:
+            lo, hi = int(a), int(b)
+        except ValueError:
+            sep = ""
+        if not sep or hi <= lo or lo < 0:
+            raise UserError(f"--highlight must be START:END motion frames with START < END, not {text!r}")
+        return lo, hi
+    try:
+        import numpy as np
+
+        with np.load(motion, allow_pickle=False) as z:
+            if "edit_frames" in z.files and z["edit_frames"].size:
+                lo, hi = (int(x) for x in z["edit_frames"].reshape(-1, 2)[0])
+                return lo, hi
+    except (OSError, ValueError):
+        pass  # not an .npz (a joints .npy): nothing to highlight; the loader reports real problems
+    return None
 
 
 def _run_with_blender(body, verbose: bool = False) -> int:

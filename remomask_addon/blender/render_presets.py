@@ -28,7 +28,10 @@ import numpy as np
 
 import bpy
 
+from ..core import sequence
+
 STAGE_COLLECTION = "ReMoMask Stage"
+HIGHLIGHT_RGB = (1.0, 0.45, 0.05)  # the figures inside RenderOptions.highlight (an edit's changed frames)
 FIGURES_COLLECTION = "ReMoMask Sequence Figures"
 MODES = ("video", "frames", "sequence")
 
@@ -77,6 +80,9 @@ class RenderOptions:
     overwrite: bool = False
     frame_start: int | None = None
     frame_end: int | None = None
+    #: A frame range [start, end) the ``sequence`` still shows in a highlight colour with at least a third of its
+    #: figures (e.g. the frames an edit changed).
+    highlight: tuple | None = None
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -523,7 +529,7 @@ class RenderJob:
         try:
             configure_render(scene, options)
             if options.mode == "sequence":
-                self._frames = [int(round(x)) for x in np.linspace(self.frame_start, self.frame_end, options.sequence_count)]
+                self._choose_sequence_frames()
                 self.total = 2
                 points = self._make_sequence_figures()
                 build_stage(scene, armature, options, self._frames, points=points)
@@ -536,6 +542,19 @@ class RenderJob:
             raise
 
     # -- sequence still ------------------------------------------------------------------------
+    def _choose_sequence_frames(self) -> None:
+        """The figures' frames and their side-by-side offsets (core.sequence: even spacing along a path that
+        travels; in place, the moments that show the action, spread along the camera's horizontal axis)."""
+        every = list(range(self.frame_start, self.frame_end + 1))
+        pts = sample_points(self.scene, self.armature, every)
+        hl = self.options.highlight
+        idx = sequence.choose_frames(pts, self.options.sequence_count,
+                                     None if hl is None else (hl[0] - self.frame_start, hl[1] - self.frame_start))
+        self._frames = [every[i] for i in idx]
+        right = camera_basis(_view_direction(pts[idx]))[1]
+        width = sequence.figure_width(pts[idx], right[:2], pad=2 * _body_pad(self.armature))
+        self._offsets = sequence.spread_offsets(pts[idx, 0, :2], right[:2], width)
+
     def _make_sequence_figures(self) -> np.ndarray:
         scene, arm = self.scene, self.armature
         meshes = _figure_parts(arm)
@@ -552,7 +571,10 @@ class RenderJob:
             scene.frame_set(frame)
             dg = bpy.context.evaluated_depsgraph_get()
             t = i / max(n - 1, 1)
-            mat = _material(f"ReMoMask Sequence {i:02d}", light * (1 - t) + dark * t)
+            hl = self.options.highlight
+            colour = np.array(HIGHLIGHT_RGB) if hl is not None and hl[0] <= frame < hl[1] else light * (1 - t) + dark * t
+            mat = _material(f"ReMoMask Sequence {i:02d}", colour)
+            dx, dy = self._offsets[i]
             verts = []
             for m in meshes:
                 mesh = bpy.data.meshes.new_from_object(m.evaluated_get(dg), preserve_all_data_layers=False,
@@ -560,7 +582,10 @@ class RenderJob:
                 mesh.materials.clear()
                 mesh.materials.append(mat)
                 obj = bpy.data.objects.new(f"ReMoMask Sequence {i:02d}", mesh)
-                obj.matrix_world = m.matrix_world.copy()
+                mw = m.matrix_world.copy()
+                mw.translation.x += dx
+                mw.translation.y += dy
+                obj.matrix_world = mw
                 coll.objects.link(obj)
                 self._copies.append(obj)
                 co = np.empty(len(mesh.vertices) * 3)

@@ -55,6 +55,14 @@ def choose_frames(points: np.ndarray, k: int, highlight: tuple[int, int] | None 
     return _extremes(points, k, 0, f)
 
 
+def figure_width(points: np.ndarray, right_xy: np.ndarray, pad: float = 0.15) -> float:
+    """How wide the figures look along the camera's right axis: the widest pose's extent plus a gap."""
+    right = np.asarray(right_xy, dtype=np.float64)[:2]
+    right = right / np.linalg.norm(right)
+    extent = np.ptp(np.asarray(points, dtype=np.float64)[..., :2] @ right, axis=-1).max()
+    return max(FIGURE_WIDTH, float(extent) + pad)
+
+
 def spread_offsets(root_xy: np.ndarray, right_xy: np.ndarray, width: float = FIGURE_WIDTH) -> np.ndarray:
     """(k, 2) horizontal offsets for the figures: none for a motion that travels, else side by side along the
     camera's right axis, centred, one figure width apart, in time order (left to right as seen)."""

@@ -158,6 +158,32 @@ def test_unwritable_or_missing_folder_gives_a_clear_error(walker, tmp_path, monk
     assert os.listdir(tmp_path) == []
 
 
+def test_sequence_still_spreads_a_motion_in_place_and_marks_a_highlight(tmp_path):
+    """A motion that stays in place used to stack its figures on one spot (issue #13 item 8): they are now
+    spread side by side along the camera's horizontal axis (separate blobs), and a highlighted frame range (an
+    edit's hole) is drawn in the highlight colour."""
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps = 20
+    arm, _ = motion_to_armature.import_motion(bpy.context, make_motion(T=40, speed=0.0, turn=0.0, amp=0.3))
+    k = 4
+    lo, hi = rp.motion_frame_range(scene, arm)
+    out = tmp_path / "seq.png"
+    opts = rp.RenderOptions(mode="sequence", sequence_count=k, ground="none", transparent=True,
+                            resolution="720p", scale_percent=25, highlight=(lo + 10, lo + 30))
+    rp.render_motion(scene, arm, str(out), opts)
+    px = _image_pixels(str(out))
+    mask = px[..., 3] > 0.5
+    cols = mask.any(axis=0).astype(int)
+    runs = int(cols[0]) + int(np.sum(np.diff(cols) == 1))
+    assert runs == k, runs
+    rgb = px[..., :3][mask]
+    orange = (rgb[:, 0] > 1.5 * rgb[:, 2]) & (rgb[:, 0] > 0.2)
+    assert orange.mean() > 0.15, orange.mean()  # at least a third of the figures are highlighted
+    assert not arm.hide_render and "ReMoMask Sequence Figures" not in bpy.data.collections
+    bpy.ops.wm.read_homefile(use_empty=True)
+
+
 def test_sequence_without_a_body_mesh_is_refused_cleanly(tmp_path):
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
