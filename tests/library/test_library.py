@@ -310,3 +310,25 @@ def test_protocol_describe_and_library_search(pipe, library, tmp_path):
         assert e["error"]["code"] == "invalid_params"
     finally:
         server.jobs.close()
+
+
+def test_cli_describe_and_library(library, tmp_path, capsys):
+    from backend.cli.main import main
+
+    root, _ = library
+    src = next(root.glob("squat_1.*"))
+    assert main(["describe", str(src), "--k", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["captions"]) == 2 and len(out["motions"]) == 2
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"x")
+    assert main(["describe", str(bad)]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert main(["library", "search", str(tmp_path), "jumps"]) == 2  # no index there
+    assert "no motion library index" in capsys.readouterr().err
+    assert main(["library", "index", str(root), "--out", str(tmp_path / "idx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 31
+    assert main(["library", "search", str(tmp_path / "idx"), "a person squats", "--k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "frames" in lines[0]
+    assert main(["library", "search", str(tmp_path / "idx")]) == 2
