@@ -13,9 +13,9 @@ import sys
 from backend import __version__
 from backend.errors import EXIT_INTERRUPTED, UserError
 
-from . import blender, edit, generate, info, train
+from . import blender, describe, edit, generate, info, library, train
 
-COMMANDS = (generate, edit, info, train, blender)
+COMMANDS = (generate, edit, describe, library, info, train, blender)
 
 
 def build_parser() -> argparse.ArgumentParser:

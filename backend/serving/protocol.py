@@ -2,7 +2,8 @@
 
 One JSON object per line each way (UTF-8, ``\\n``-terminated). Requests::
 
-    {"id": <str|int>, "method": "hello"|"generate"|"cancel"|"shutdown", "params": {...}}
+    {"id": <str|int>, "method": "hello"|"generate"|"edit"|"describe"|"library_search"|"cancel"|"shutdown",
+     "params": {...}}
 
 Replies carry the request's id: zero or more progress events
 ``{"id", "event": "progress", "stage", "fraction"}`` and then exactly one final reply,
@@ -30,7 +31,8 @@ FPS = 20
 # Error codes (the only values of error.code) are defined with the error contract in backend/errors.py and
 # re-exported here (BAD_REQUEST, INVALID_PARAMS, MODEL_ERROR, ...).
 
-METHODS = ("hello", "generate", "edit", "cancel", "shutdown")  # edit: backend/editing/request.py
+METHODS = ("hello", "generate", "edit", "describe", "library_search", "cancel", "shutdown")
+# edit: backend/editing/request.py; describe, library_search: backend/library/request.py
 
 # The "stage" of progress events, in order: the pipeline's (backend.generation.pipeline), then the server's
 # fit and write of the results. Clients (and the add-on tests' stand-in backend) use these names.

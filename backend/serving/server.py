@@ -136,6 +136,8 @@ class Server:
             caps.append("fit")
         if callable(getattr(self.generator, "edit", None)) and self.load_error is None:
             caps += ["edit", "timeline"]
+        if "retrieval" in caps and getattr(self.generator, "pipeline", None) is not None:
+            caps += ["describe", "library_search"]
         return {"protocol": P.PROTOCOL_VERSION, "version": __version__, "device": self.device,
                 "torch": torch_version(), "models": models, "capabilities": caps}
 
@@ -175,6 +177,20 @@ class Server:
                 ch.send(P.result(rid, {"cancelled": self.jobs.cancel(ch, target)}))
             elif req.method == "shutdown":
                 self.shutdown_from(ch, rid)
+            elif req.method in ("describe", "library_search"):
+                from backend.library import request as library_request
+
+                params = library_request.validate_describe(req.params) if req.method == "describe" else \
+                    library_request.validate_library_search(req.params)
+                if self.ready.is_set() and self.load_error:
+                    ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
+                    return
+                try:
+                    self.jobs.submit(Job(owner=ch, id=rid, params=params))
+                except Busy as exc:
+                    ch.send(P.error(rid, P.BUSY, str(exc)))
+                except DuplicateId as exc:
+                    ch.send(P.error(rid, P.BAD_REQUEST, str(exc)))
             elif req.method in ("generate", "edit"):
                 if req.method == "generate":
                     params = P.validate_generate(req.params)
@@ -221,6 +237,9 @@ class Server:
             self.jobs.finish(job)
             ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
             return
+        if callable(getattr(job.params, "answer", None)):  # describe, library_search: a result, no files
+            self._run_answer(job)
+            return
         t0 = time.monotonic()
         try:
             out = run_generate(self.generator, job.params, Path(job.params.out_dir),
@@ -251,6 +270,25 @@ class Server:
         for w in out.warnings:
             log.warning("%s", w)
         ch.send(P.result(rid, {"motions": out.motions, "warnings": out.warnings}))
+
+    def _run_answer(self, job: Job):
+        ch, rid = job.owner, job.id
+        try:
+            value = job.params.answer(self.generator, lambda stage, f: ch.send(P.progress(rid, stage, f)),
+                                      job.cancel_event.is_set)
+        except Exception as exc:  # noqa: BLE001
+            self.jobs.finish(job)
+            if isinstance(exc, UserError):  # e.g. an index built with another model, no retrieval model
+                code = P.INVALID_PARAMS if exc.code == P.INTERNAL else exc.code
+                ch.send(P.error(rid, code, str(exc)[:2000]))
+            else:
+                log.exception("%s failed", type(job.params).__name__)
+                ch.send(P.error(rid, P.MODEL_ERROR, f"failed: {type(exc).__name__}: {exc}"[:2000]))
+            return
+        if not self.jobs.finish(job):
+            ch.send(P.error(rid, P.CANCELLED, "cancelled"))
+            return
+        ch.send(P.result(rid, value))
 
     # ---- reading ----
     def serve_stream(self, ch: Channel, rfile):

@@ -161,6 +161,53 @@ def retrieval_eval(directory=None, n_test: int | None = None, seed: int | None =
     return m
 
 
+def motion_text_eval(directory=None, n_test: int | None = None, seed: int | None = None, ks=(1, 5)) -> dict:
+    """Motion -> text (the reverse of :func:`retrieval_eval`, what ``remomask describe`` does) on the synthetic
+    test split with the folder's Part-TMR: each test motion against (a) the test captions (instance and family
+    R@k) and (b) the folder's retrieval database captions (family R@k: a hit when one of the first k distinct
+    captions comes from a training clip of the motion's family; the database rows are the training corpus in
+    order, ``synth<row>_0``). A two-part clip's family is ``first+second``."""
+    import torch
+
+    from backend.generation.model_folder import load_pipeline
+    from backend.generation.project_weights import STARTER_DIR
+    from backend.library.describe import _top
+    from backend.library.embed import MotionEmbedder
+    from backend.motion.features import joints_to_features
+    from backend.synthetic import make_corpus
+    from pathlib import Path
+
+    d = Path(directory) if directory else STARTER_DIR
+    cc = json.loads((d / "PROVENANCE.json").read_text())["config"]["corpus"]
+    n_test = n_test or cc["n_test"]
+    seed = cc["seed"] if seed is None else seed
+    test = make_corpus(n_test, seed, split="test")
+    train_fam = [c.family for c in make_corpus(cc["n_train"], cc["seed"], split="train")]
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 8)))
+    emb = MotionEmbedder.from_pipeline(load_pipeline(d))
+    m = emb.embed([joints_to_features(c.joints) for c in test])
+    t = emb.embed_text([c.caption for c in test])
+    fam = [c.family for c in test]
+    sim = m @ t.T
+    order = np.argsort(-sim, axis=1, kind="stable")
+    n = len(test)
+    out: dict = {"n_test": n, "database_entries": len(emb.db)}
+    db = emb.db
+    rows = [int(str(i).split("_")[0].removeprefix("synth")) for i in db.motion_ids]
+    db_fam = [train_fam[r] if r < len(train_fam) else "?" for r in rows]
+    st = m @ db.text_emb.T
+    keys = [" ".join(str(c).lower().split()) for c in db.captions]
+    for k in ks:
+        out[f"m2t_R@{k}"] = float(np.mean([i in order[i, :k] for i in range(n)]))
+        out[f"m2t_family_R@{k}"] = float(np.mean([any(fam[j] == fam[i] for j in order[i, :k]) for i in range(n)]))
+        out[f"m2t_database_family_R@{k}"] = float(np.mean(
+            [any(db_fam[j] == fam[i] for j in _top(st[i], keys, k)) for i in range(n)]))
+    single = [i for i in range(n) if "+" not in fam[i]]
+    out["m2t_database_family_R@1_single_actions"] = float(np.mean(
+        [db_fam[_top(st[i], keys, 1)[0]] == fam[i] for i in single]))
+    return out
+
+
 def main(argv=None) -> int:
     import torch
 
