@@ -28,6 +28,8 @@ import numpy as np
 
 import bpy
 
+from .take_placement import frame_range_of
+
 STAGE_COLLECTION = "ReMoMask Stage"
 FIGURES_COLLECTION = "ReMoMask Sequence Figures"
 MODES = ("video", "frames", "sequence")
@@ -226,18 +228,8 @@ def _body_pad(armature) -> float:
 
 def motion_frame_range(scene, armature) -> tuple[int, int]:
     """The frame range of the armature's animation (action or NLA strips), else the scene's."""
-    ad = armature.animation_data
-    lo, hi = None, None
-    if ad is not None:
-        if ad.action is not None:
-            lo, hi = ad.action.frame_range
-        for track in ad.nla_tracks:
-            for strip in track.strips:
-                lo = strip.frame_start if lo is None else min(lo, strip.frame_start)
-                hi = strip.frame_end if hi is None else max(hi, strip.frame_end)
-    if lo is None:
-        return scene.frame_start, scene.frame_end
-    return int(math.floor(lo)), int(math.ceil(hi))
+    rng = frame_range_of(armature)
+    return rng if rng is not None else (scene.frame_start, scene.frame_end)
 
 
 # ------------------------------------------------------------------------------------------- camera
