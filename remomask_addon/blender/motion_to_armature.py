@@ -12,6 +12,9 @@ Batch (``ops/``), and ``headless.scene_from_motion`` (the command line's render,
   its actions are removed again;
 - names every action after its motion's prompt (``core.channels.action_name_for_prompt``; Blender adds .001
   when the name is taken);
+- puts every new armature where the user sees it (beside the previous takes and clear of other objects, or at
+  the 3D cursor), makes it the selected and active object, and sets the scene's frame range to the keyed
+  frames (``take_placement``);
 - is everything or nothing: on an error, every datablock the call created is removed again (``Rollback``) and
   the error is re-raised.
 
@@ -29,6 +32,7 @@ import bpy
 from ..core import motion_io
 from ..core.channels import action_name_for_prompt
 from ..core.retarget import ground_rest
+from . import take_placement
 from .armature import is_smpl_armature
 from .keying import scene_fps_of
 
@@ -106,7 +110,8 @@ def _load(k, motions) -> list[dict]:
 
 def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str = "ReMoMask",
                 with_body: bool = True, bone_map=None, start_frame: int | None = None, blend_frames: int = 5,
-                collection=None) -> Keyed:
+                collection=None, placement: str | None = "BESIDE", select: bool = True,
+                frame_range: bool = True) -> Keyed:
     """Key ``motions`` (paths or motion mappings) in ``scene``; see the module doc. Returns ``Keyed``.
 
     armature: the armature to key (an SMPL armature directly, any other rig through retargeting with
@@ -114,7 +119,10 @@ def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str =
     armature named ``name`` (with a body when ``with_body``) in ``collection`` (default: the active collection
     of the scene). nla: all motions onto one armature, end to end on its NLA with ``blend_frames`` cross-fades;
     otherwise the first motion goes onto ``armature`` and every further one onto a new armature. start_frame:
-    the scene frame of the first key (default: the scene's start); keys follow the scene's frame rate."""
+    the scene frame of the first key (default: the scene's start); keys follow the scene's frame rate.
+    placement: where new armatures go (``take_placement.place``: 'BESIDE' previous takes and clear of other
+    objects, 'CURSOR', or None: at the origin); select: new armatures become the selected and active objects;
+    frame_range: the scene's frame range becomes the keyed frames (``take_placement``)."""
     k = _keying()
     ms = _load(k, list(motions))
     if not ms:
@@ -122,22 +130,32 @@ def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str =
     start = scene.frame_start if start_frame is None else int(start_frame)
     fps = scene_fps_of(scene)
     collection = collection or scene_collection(scene)
+    new = []
     with Rollback():
         if armature is not None and not is_smpl_armature(armature):
-            return _retarget(k, scene, collection, armature, ms, nla=nla, bone_map=bone_map, start=start, fps=fps,
-                             blend_frames=blend_frames)
-        out = Keyed()
-        arm = armature
-        for i, m in enumerate(ms):
-            if arm is None:
-                arm = _new_armature(k, collection, m, name, with_body)
-            out.armatures.append(arm)
-            out.actions.append(k.key_motion(arm, m, action_name=action_name_for_prompt(m.get("prompt", "")),
-                                            scene_fps=fps, start_frame=start))
-            if not nla and i < len(ms) - 1:
-                arm = None       # every further motion onto its own armature
-        if nla:
-            out.strips = list(k.lay_out_nla(arm, out.actions, blend_frames=blend_frames) or [])
+            out = _retarget(k, scene, collection, armature, ms, nla=nla, bone_map=bone_map, start=start, fps=fps,
+                            blend_frames=blend_frames)
+        else:
+            out = Keyed()
+            arm = armature
+            for i, m in enumerate(ms):
+                if arm is None:
+                    arm = _new_armature(k, collection, m, name, with_body)
+                    new.append(arm)
+                out.armatures.append(arm)
+                out.actions.append(k.key_motion(arm, m, action_name=action_name_for_prompt(m.get("prompt", "")),
+                                                scene_fps=fps, start_frame=start))
+                if not nla and i < len(ms) - 1:
+                    arm = None       # every further motion onto its own armature
+            if nla:
+                out.strips = list(k.lay_out_nla(arm, out.actions, blend_frames=blend_frames) or [])
+            if placement and new:
+                take_placement.place(scene, new, placement)
+    # the rest cannot fail half-way: it only changes the selection and the frame range
+    if select:
+        take_placement.select_only(scene, new)
+    if frame_range:
+        take_placement.fit_frame_range(scene, list(dict.fromkeys(out.armatures)))
     return out
 
 

@@ -11,6 +11,10 @@ line (``remomask render``, which runs Blender headless through the ``bpy`` modul
 Quality presets: ``preview`` (Workbench: fast, flat studio light) and ``final`` (Cycles on the CPU,
 EEVEE where a GPU is present). Resolution presets: 360p, 720p, 1080p, square.
 
+Renders show the take: the armature and its body meshes on the stage, with the user's other objects hidden from
+the render while it runs (their ``hide_render`` restored exactly afterwards, also on cancel or failure), unless
+``include_scene=True``.
+
 Every job renders frame by frame into a hidden temporary folder next to the output and moves the
 finished result into place at the end: a cancelled or failed render leaves nothing half-written,
 and an existing output is never replaced unless ``overwrite=True``.
@@ -29,6 +33,7 @@ import numpy as np
 import bpy
 
 from ..core import sequence
+from .take_placement import frame_range_of
 
 STAGE_COLLECTION = "ReMoMask Stage"
 HIGHLIGHT_RGB = (1.0, 0.45, 0.05)  # the figures inside RenderOptions.highlight (an edit's changed frames)
@@ -77,6 +82,9 @@ class RenderOptions:
     transparent: bool = False
     #: Keep the stage (camera, lights, ground) in the scene after rendering, e.g. to save it in a .blend.
     keep_stage: bool = False
+    #: Render the user's other objects too. Off: only the armature and its body meshes are rendered, on the stage
+    #: (everything else is hidden from the render while it runs and restored afterwards).
+    include_scene: bool = False
     overwrite: bool = False
     frame_start: int | None = None
     frame_end: int | None = None
@@ -232,18 +240,8 @@ def _body_pad(armature) -> float:
 
 def motion_frame_range(scene, armature) -> tuple[int, int]:
     """The frame range of the armature's animation (action or NLA strips), else the scene's."""
-    ad = armature.animation_data
-    lo, hi = None, None
-    if ad is not None:
-        if ad.action is not None:
-            lo, hi = ad.action.frame_range
-        for track in ad.nla_tracks:
-            for strip in track.strips:
-                lo = strip.frame_start if lo is None else min(lo, strip.frame_start)
-                hi = strip.frame_end if hi is None else max(hi, strip.frame_end)
-    if lo is None:
-        return scene.frame_start, scene.frame_end
-    return int(math.floor(lo)), int(math.ceil(hi))
+    rng = frame_range_of(armature)
+    return rng if rng is not None else (scene.frame_start, scene.frame_end)
 
 
 # ------------------------------------------------------------------------------------------- camera
@@ -520,6 +518,7 @@ class RenderJob:
             raise RenderError(f"Cannot write in {parent}: {err.strerror or err}") from err
         self._saved = _save_render_settings(scene)
         self._hidden: list = []
+        self._scene_hidden: list = []  # (object, its hide_render) of the user's objects hidden for the render
         self._copies: list = []
         self._figures_coll = None
         self.cancelled = False
@@ -527,6 +526,8 @@ class RenderJob:
         self.error: str | None = None
         self.done = 0
         try:
+            if not options.include_scene:
+                self._hide_the_scene()
             configure_render(scene, options)
             if options.mode == "sequence":
                 self._choose_sequence_frames()
@@ -540,6 +541,21 @@ class RenderJob:
         except Exception:
             self._finish(success=False)
             raise
+
+    # -- the take without the scene ------------------------------------------------------------
+    def _hide_the_scene(self) -> None:
+        """Hide every object of the scene from the render but the armature and what it moves (its children, and
+        meshes with an Armature modifier on it); ``_finish`` restores each one's exact ``hide_render``."""
+        arm = self.armature
+        keep = {arm.name} | {c.name for c in arm.children_recursive}
+        stage = bpy.data.collections.get(STAGE_COLLECTION)
+        for obj in self.scene.objects:
+            if obj.name in keep or (stage is not None and obj.name in stage.objects):
+                continue
+            if obj.type == "MESH" and any(m.type == "ARMATURE" and m.object == arm for m in obj.modifiers):
+                continue
+            self._scene_hidden.append((obj, obj.hide_render))
+            obj.hide_render = True
 
     # -- sequence still ------------------------------------------------------------------------
     def _choose_sequence_frames(self) -> None:
@@ -723,6 +739,12 @@ class RenderJob:
         for obj, hidden in self._hidden:
             obj.hide_render = hidden
         self._hidden.clear()
+        for obj, hidden in self._scene_hidden:
+            try:
+                obj.hide_render = hidden
+            except ReferenceError:  # removed while rendering (a script): nothing to restore
+                pass
+        self._scene_hidden.clear()
         keep = success and self.options.keep_stage
         if not keep:
             clear_stage(self.scene)

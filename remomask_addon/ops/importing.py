@@ -51,7 +51,8 @@ class REMOMASK_OT_import_motion(bpy.types.Operator):
             arm = session.target_armature(context, target)
             arm = motion_to_armature.key_motions(
                 scene, [path], armature=arm, name="ReMoMask_import", with_body=bool(scene.remomask.with_mannequin),
-                bone_map=session.bone_map_for(scene, arm)).armature
+                bone_map=session.bone_map_for(scene, arm),
+                placement=preferences.settings(context).place_takes).armature
         except Exception as exc:   # noqa: BLE001 - bad files: one clear message, nothing half-made
             self.report({'ERROR'}, f"Could not import {os.path.basename(path)}: {exc}")
             return {'CANCELLED'}

@@ -61,7 +61,8 @@ class REMOMASK_OT_render(bpy.types.Operator):
         s = context.scene.remomask_render
         opts = rp.RenderOptions(mode=s.mode, quality=s.quality, resolution=s.resolution, camera=s.camera,
                                 ground=s.ground, caption=_caption(armature) if s.caption else None,
-                                sequence_count=s.sequence_count, overwrite=self.overwrite)
+                                sequence_count=s.sequence_count, include_scene=s.include_scene,
+                                overwrite=self.overwrite)
         name = {"video": "{stem}.mp4", "frames": "{stem}_frames", "sequence": "{stem}_sequence.png"}[s.mode]
         return _output_path(s, armature, name), opts
 

@@ -17,7 +17,7 @@ import time
 import bpy
 from bpy.props import BoolProperty, FloatProperty
 
-from ..blender import motion_to_armature
+from ..blender import motion_to_armature, take_placement
 from ..blender.armature import is_smpl_armature
 from ..core import backend_setup
 from ..core import client as client_mod
@@ -109,13 +109,15 @@ def apply_results(scene, target: str, armature_name: str | None, motions: list[d
                   base_name: str = "ReMoMask") -> list:
     """Key the backend's result motions (dicts with the file's ``path``) onto a new SMPL armature or the named
     one, through ``motion_to_armature.key_motions`` (which retargets onto a non-SMPL rig and rolls back on an
-    error). Returns the actions, one per motion (one per batch when retargeting an NLA batch)."""
+    error; a new armature is placed as the preferences say, selected, and the frame range fitted). Returns the
+    actions, one per motion (one per batch when retargeting an NLA batch)."""
     arm = bpy.data.objects.get(armature_name) if armature_name else None
     if target == 'SELECTED' and arm is None:
         raise ValueError(f"The target armature {armature_name!r} no longer exists.")
     keyed = motion_to_armature.key_motions(
         scene, [m["path"] for m in motions], armature=arm, nla=nla, name=base_name,
-        with_body=bool(getattr(scene.remomask, "with_mannequin", True)), bone_map=bone_map_for(scene, arm))
+        with_body=bool(getattr(scene.remomask, "with_mannequin", True)), bone_map=bone_map_for(scene, arm),
+        placement=preferences.settings().place_takes)
     return keyed.actions
 
 
@@ -244,6 +246,8 @@ def _maybe_finish_batch(key) -> None:
                     actions += apply_results(scene, 'SELECTED', rig, got, nla=False)
                     done.append(got[0])
             motions = done
+            # each take set the frame range to its own frames: the range covers all of them
+            take_placement.fit_frame_range(scene, [o for o in map(bpy.data.objects.get, b["rigs"]) if o])
         else:
             actions = apply_results(scene, b["target"], b.get("armature"), motions, nla=True,
                                   base_name="ReMoMask_batch")

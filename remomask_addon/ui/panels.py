@@ -149,6 +149,7 @@ class REMOMASK_PT_render(_Base, bpy.types.Panel):
         if s.mode == "sequence":
             col.prop(s, "sequence_count")
         col.prop(s, "caption")
+        col.prop(s, "include_scene")
         layout.prop(s, "output")
         if s.running:
             row = layout.row(align=True)

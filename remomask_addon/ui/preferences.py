@@ -1,4 +1,4 @@
-"""Add-on preferences: where the generator backend lives and how to start it."""
+"""Add-on preferences: where the generator backend lives and how to start it, and where new takes go."""
 
 from __future__ import annotations
 
@@ -58,6 +58,11 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
                                        "start a local backend")
     token: StringProperty(name="Token", subtype='PASSWORD', default="",
                           description="The remote server's token")
+    place_takes: EnumProperty(name="Place new takes", items=[
+        ('BESIDE', "Beside previous takes", "Each new armature goes beside the previous takes, clear of the "
+                                            "other objects in the scene"),
+        ('CURSOR', "At the 3D cursor", "Each new armature starts at the 3D cursor"),
+    ], default='BESIDE')
 
     def draw(self, context):
         layout = self.layout
@@ -66,6 +71,7 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
         col.prop(self, "backend_python")
         col.prop(self, "models_dir")
         col.prop(self, "device")
+        col.prop(self, "place_takes")
         box = layout.box()
         box.label(text="Remote generator (optional)")
         box.prop(self, "remote")
@@ -102,6 +108,8 @@ class Settings:
         self.device = get("device", "auto") or "auto"
         self.remote = (get("remote") or "").strip() or None
         self.token = get("token") or None
+        #: Where new takes go (``blender.take_placement``): 'BESIDE' or 'CURSOR'.
+        self.place_takes = get("place_takes", "BESIDE") or "BESIDE"
 
     def problem(self) -> str | None:
         """A user-facing message when the backend cannot be started with these settings, else None."""

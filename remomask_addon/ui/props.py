@@ -109,6 +109,9 @@ class RemomaskRenderSettings(bpy.types.PropertyGroup):
     ground: EnumProperty(name="Ground", items=[("checker", "Checker", ""), ("grid", "Grid", ""),
                                                ("none", "None", "")], default="checker")
     caption: BoolProperty(name="Caption", description="Burn the prompt into the image", default=True)
+    include_scene: BoolProperty(name="Include scene", default=False,
+                                description="Render the scene's other objects too. Off: only the motion's "
+                                            "armature and body, on the render stage")
     sequence_count: IntProperty(name="Figures", min=2, max=64, default=8)
     output: StringProperty(name="Output", subtype="FILE_PATH", default="//remomask/", options=_REL_PATH,
                            description="Folder (or full path) for the render; // is the .blend's folder")

@@ -205,3 +205,38 @@ def test_batch_one_prompt_per_selected_rig(keyed, bpy_mod):
     assert round(wave.frame_range[1] - wave.frame_range[0]) + 1 == 30
     assert [o for o in bpy.data.objects if o.type == 'ARMATURE'] and len(
         [o for o in bpy.data.objects if o.type == 'ARMATURE']) == 2   # no new armature made
+    # the frame range covers both takes (each call fitted it to its own; the batch to all of them)
+    assert (scene.frame_start, scene.frame_end) == (1, 30)
+
+
+def test_a_new_take_in_the_default_scene_is_beside_the_cube_active_and_framed(keyed, bpy_mod, tmp_path):
+    """Issue #13 item 6 through the operators: Generate in the default scene (a cube at the origin, active)."""
+    bpy = bpy_mod
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 20, 1.0
+    bpy.ops.mesh.primitive_cube_add(size=2.0)
+    cube = bpy.context.active_object
+    sp = scene.remomask
+    sp.prompt, sp.auto_length, sp.length_s = "a person walks", False, 2.5
+    assert bpy.ops.remomask.generate(synchronous=True, timeout=30) == {'FINISHED'}, sp.status
+    arm = next(o for o in bpy.data.objects if o.type == 'ARMATURE')
+    assert bpy.context.view_layer.objects.active == arm
+    assert [o.name for o in bpy.context.view_layer.objects if o.select_get()] == [arm.name]
+    assert arm.location.x > 1.0 and tuple(cube.location) == (0.0, 0.0, 0.0)
+    lo, hi = arm.animation_data.action.frame_range
+    assert (scene.frame_start, scene.frame_end) == (round(lo), round(hi)) == (1, 50)
+    # Export acts on the new take without the user selecting it first
+    s = scene.remomask_render
+    s.output, s.export_format = str(tmp_path) + "/", ".bvh"
+    assert bpy.ops.remomask.export() == {'FINISHED'}
+    # Import Motion at the 3D cursor when the preference says so
+    prefs = bpy.context.preferences.addons[PKG].preferences
+    assert prefs.place_takes == 'BESIDE'
+    prefs.place_takes = 'CURSOR'
+    try:
+        scene.cursor.location = (-4.0, 3.0, 0.0)
+        assert bpy.ops.remomask.import_motion(filepath=sp.history[-1].path, target='NEW') == {'FINISHED'}
+    finally:
+        prefs.place_takes = 'BESIDE'
+    new = bpy.context.view_layer.objects.active
+    assert new.type == 'ARMATURE' and new != arm and tuple(new.location) == pytest.approx((-4.0, 3.0, 0.0))

@@ -95,5 +95,6 @@ def test_panel_draws_every_setting():
     finally:
         remomask_addon.unregister()
     names = {n for kind, n in layout.log if kind == "prop"}
-    assert {"mode", "quality", "resolution", "camera", "ground", "caption", "output", "export_format"} <= names
+    assert {"mode", "quality", "resolution", "camera", "ground", "caption", "include_scene", "output",
+            "export_format"} <= names
     assert ("operator", "remomask.render") in layout.log and ("operator", "remomask.export") in layout.log

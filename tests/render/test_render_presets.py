@@ -209,3 +209,86 @@ def test_fit_distance_keeps_every_point_inside_the_view():
     assert np.all(np.abs(rel @ up) / z <= tan_v * 0.9 + 1e-9)
     # and it is tight: some point touches the margin
     assert max((np.abs(rel @ right) / z / (tan_h * 0.9)).max(), (np.abs(rel @ up) / z / (tan_v * 0.9)).max()) > 0.999
+
+
+def _red_cube_in_front_of_the_camera(scene, arm, options, probe):
+    """A big red cube 1.5 m in front of the camera the job will use (found by starting the same job and
+    cancelling it), plus two more objects whose hide_render states the render must restore exactly."""
+    job = rp.RenderJob(scene, arm, str(probe), options)
+    bpy.context.view_layer.update()
+    cam = scene.camera.matrix_world.copy()
+    job.cancel()
+    job.step()
+    forward = -(cam.to_3x3() @ __import__("mathutils").Vector((0.0, 0.0, 1.0)))
+    mesh = bpy.data.meshes.new("Wall")
+    obj = bpy.data.objects.new("Wall", mesh)
+    scene.collection.objects.link(obj)
+    import bmesh
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=1.2)
+    bm.to_mesh(mesh)
+    bm.free()
+    red = bpy.data.materials.new("Red")
+    red.diffuse_color = (1.0, 0.0, 0.0, 1.0)
+    mesh.materials.append(red)
+    obj.location = cam.translation + 1.5 * forward
+    hidden = bpy.data.objects.new("Already hidden", bpy.data.meshes.new("Already hidden"))
+    scene.collection.objects.link(hidden)
+    hidden.hide_render = True
+    empty = bpy.data.objects.new("An empty", None)
+    scene.collection.objects.link(empty)
+    return obj
+
+
+def _red_fraction(path):
+    px = _image_pixels(str(path))
+    red = (px[..., 0] > 0.35) & (px[..., 1] < 0.2) & (px[..., 2] < 0.2) & (px[..., 3] > 0.5)
+    return float(red.mean())
+
+
+def _hide_render_states():
+    return {o.name: o.hide_render for o in bpy.data.objects}
+
+
+def test_renders_show_the_take_not_the_rest_of_the_scene(walker, tmp_path):
+    """Issue #13 item 7: a big cube in front of the camera is in the picture only with include_scene."""
+    scene, arm = walker
+    opts = dict(mode="sequence", sequence_count=3, ground="none", transparent=True, resolution="720p",
+                scale_percent=25)
+    _red_cube_in_front_of_the_camera(scene, arm, rp.RenderOptions(**opts), tmp_path / "probe.png")
+    states = _hide_render_states()
+    assert states["Wall"] is False and states["Already hidden"] is True
+    rp.render_motion(scene, arm, str(tmp_path / "with.png"), rp.RenderOptions(include_scene=True, **opts))
+    rp.render_motion(scene, arm, str(tmp_path / "take.png"), rp.RenderOptions(**opts))
+    assert _red_fraction(tmp_path / "with.png") > 0.3          # the cube covers much of the picture
+    assert _red_fraction(tmp_path / "take.png") == 0.0         # only the take
+    assert _image_pixels(str(tmp_path / "take.png"))[..., 3].mean() > 0.01     # and the take is there
+    assert _hide_render_states() == states
+    # a frame of the preview: the same
+    frame = dict(mode="frames", frame_start=10, frame_end=10, **SMALL)
+    rp.render_motion(scene, arm, str(tmp_path / "frame"), rp.RenderOptions(**frame))
+    assert _red_fraction(tmp_path / "frame" / "frame_0010.png") == 0.0
+    assert _hide_render_states() == states
+
+
+def test_hidden_objects_are_restored_on_cancel_and_failure(walker, tmp_path, monkeypatch):
+    scene, arm = walker
+    opts = rp.RenderOptions(mode="frames", **SMALL)
+    _red_cube_in_front_of_the_camera(scene, arm, opts, tmp_path / "probe")
+    states = _hide_render_states()
+    job = rp.RenderJob(scene, arm, str(tmp_path / "f"), opts)
+    assert bpy.data.objects["Wall"].hide_render and not arm.hide_render        # hidden while rendering
+    assert job.step()
+    job.cancel()
+    job.step()
+    assert _hide_render_states() == states
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    job = rp.RenderJob(scene, arm, str(tmp_path / "f"), opts)
+    monkeypatch.setattr(job, "_render_still", broken)
+    with pytest.raises(rp.RenderError, match="out of memory"):
+        job.run()
+    assert _hide_render_states() == states
+    assert os.listdir(tmp_path) == []
