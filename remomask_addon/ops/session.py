@@ -203,6 +203,9 @@ def _finish_result(rid, result: dict) -> None:
     props.retrieved.clear()
     for cap in motions[0].get("retrieved") or []:
         props.retrieved.add().text = str(cap)
+    props.notes.clear()
+    for w in result.get("warnings") or []:
+        props.notes.add().text = str(w)
     for m, act in zip(motions, actions):
         history.add(scene, m, act.name if act is not None else "")
     props.progress = 1.0

@@ -57,6 +57,11 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
             box = col.box()
             for i, line in enumerate(_wrap(props.status, 48)):
                 box.label(text=line, icon=('ERROR' if props.status_is_error else 'INFO') if i == 0 else 'NONE')
+        if len(props.notes) and not props.running:
+            box = col.box()
+            for note in props.notes:
+                for i, line in enumerate(_wrap(note.text, 48)):
+                    box.label(text=line, icon='ERROR' if i == 0 else 'NONE')
         if len(props.retrieved):
             box = col.box()
             box.label(text="Retrieved motions:", icon='VIEWZOOM')

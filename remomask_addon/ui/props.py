@@ -82,6 +82,8 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
     status: StringProperty(name="Status")
     status_is_error: BoolProperty(default=False)
     retrieved: CollectionProperty(type=REMOMASK_PG_caption)
+    #: The result's warnings (a prompt outside what the model knows, retrieval unavailable, ...), shown under it
+    notes: CollectionProperty(type=REMOMASK_PG_caption)
     history: CollectionProperty(type=REMOMASK_PG_history_item)
     history_index: IntProperty(default=0)
 

@@ -193,7 +193,10 @@ class Server:
                 motions.append({"path": path, "prompt": prompt, "seed": seed, "sample": s, "frames": frames,
                                 "fps": FPS, "retrieved": retrieved, "fit_error_mm": 1.5})
         send({"id": rid, "event": "progress", "stage": "write", "fraction": 1.0})
-        send({"id": rid, "result": {"motions": motions}})
+        # like the real server's coverage notes: a word the stand-in "model" never saw
+        warnings = [f"{p!r}: the model never saw 'moonwalks' in training, so it may show another action or stand "
+                    "still" for p in prompts if "moonwalks" in p]
+        send({"id": rid, "result": {"motions": motions, "warnings": warnings}})
 
 
 def main() -> int:

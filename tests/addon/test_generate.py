@@ -395,3 +395,21 @@ def test_backend_check_status_is_one_readable_line(fresh):
                                            "retrieval": "retrieval unavailable: no Part-TMR"}) == \
         "official (release), no retrieval, no length estimator"
     assert fresh.ops.session.models_summary(None) == "none"
+
+
+def test_result_warnings_are_shown_under_the_result(fresh, bpy_mod):
+    """A prompt the model does not know comes back with a warning (the server's coverage notes): the panel shows
+    it under the result, and the next result replaces it."""
+    bpy = bpy_mod
+    sp = bpy.context.scene.remomask
+    sp.prompt, sp.auto_length = "a person moonwalks", True
+    assert bpy.ops.remomask.generate(synchronous=True, timeout=30) == {'FINISHED'}, sp.status
+    assert [n.text for n in sp.notes] == ["'a person moonwalks': the model never saw 'moonwalks' in training, so it "
+                                          "may show another action or stand still"]
+    from test_panels import draw
+
+    labels = [e[1] for e in draw(bpy, bpy.types.REMOMASK_PT_generate) if e[0] == "label"]
+    assert any("'moonwalks'" in text for text in labels), labels
+    sp.prompt = "a person walks"
+    assert bpy.ops.remomask.generate(synchronous=True, timeout=30) == {'FINISHED'}, sp.status
+    assert len(sp.notes) == 0
