@@ -80,18 +80,7 @@ class REMOMASK_OT_generate(session.SyncMixin, bpy.types.Operator):
         session._JOBS[rid] = {"kind": "generate", "scene": context.scene.name, "target": props.target,
                       "armature": armature, "prompt": req.prompt}
         self._rid = rid
-        props.running = True
-        props.progress = 0.0
-        props.stage = "starting"
-        session.set_status(context.scene, f"Generating {req.prompt!r}...")
-        if self.synchronous:
-            res = self._wait([rid], "Generation")
-            if props.status_is_error:
-                self.report({'ERROR'}, props.status)
-                return {'CANCELLED'}
-            return res
-        session.ensure_timer()
-        return {'FINISHED'}
+        return self._started(context, [rid], "Generation", f"Generating {req.prompt!r}...")
 
     def invoke(self, context, event):
         res = self.execute(context)

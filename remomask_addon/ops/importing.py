@@ -128,15 +128,4 @@ class REMOMASK_OT_batch(session.SyncMixin, bpy.types.Operator):
             return {'CANCELLED'}
         session._BATCHES[key] = {"ids": ids, "results": {}, "errors": [], "scene": context.scene.name,
                          "target": props.target, "armature": armature, "rigs": rigs}
-        props.running = True
-        props.progress = 0.0
-        props.stage = "starting"
-        session.set_status(context.scene, f"Batch of {len(ids)} prompt(s)...")
-        if self.synchronous:
-            res = self._wait(ids, "Batch")
-            if props.status_is_error:
-                self.report({'ERROR'}, props.status)
-                return {'CANCELLED'}
-            return res
-        session.ensure_timer()
-        return {'FINISHED'}
+        return self._started(context, ids, "Batch", f"Batch of {len(ids)} prompt(s)...")

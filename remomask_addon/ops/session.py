@@ -367,6 +367,20 @@ class SyncMixin:
             return {'CANCELLED'}
         return {'FINISHED'}
 
+    def _started(self, context, rids, what: str, status: str):
+        """A request is on its way: show it running; then wait for it (synchronous) or let the timer poll."""
+        props = context.scene.remomask
+        props.running, props.progress, props.stage = True, 0.0, "starting"
+        set_status(context.scene, status)
+        if self.synchronous:
+            res = self._wait(rids, what)
+            if props.status_is_error:
+                self.report({'ERROR'}, props.status)
+                return {'CANCELLED'}
+            return res
+        ensure_timer()
+        return {'FINISHED'}
+
 
 def cancel_job(scene, rid=None) -> bool:
     """Cancel one job (or all of this scene's). The scene is left as it is; a late result is dropped."""
