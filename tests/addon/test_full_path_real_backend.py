@@ -11,7 +11,7 @@ import pytest
 
 from addon_helpers import PKG, poll_until, scene_snapshot
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.slow]  # the real backend end to end
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # the benchmarks' quick modes
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "bench" / "generation.py"
 # stages that run torch matmuls / convolutions (length: lengths are given; joints: numpy; other: glue)

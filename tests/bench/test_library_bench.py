@@ -3,6 +3,10 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the benchmarks' quick modes
+
 
 def test_library_bench_search_small():
     spec = importlib.util.spec_from_file_location("bench_library", Path(__file__).parents[2] / "bench" / "library.py")

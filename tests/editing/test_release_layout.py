@@ -101,6 +101,7 @@ def test_edit_through_the_cli(release, files, tmp_path, capsys):
 
 
 @pytest.mark.filterwarnings("ignore")
+@pytest.mark.slow  # a server subprocess end to end
 def test_edit_through_the_server(release, files, tmp_path):
     from tests.server.client import ServerProc
 

@@ -21,6 +21,8 @@ from backend.synthetic import checks as C
 from backend.synthetic import generate_clip, make_corpus
 from backend.train.evaluate import _raise_both, _squat
 
+pytestmark = pytest.mark.slow  # the starter-model editing quality suite
+
 SEEDS = 10
 MIN_RATE = 0.8
 SEAM_TOL = 0.01  # m/frame above the source's own 99th percentile step

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from backend.serving.protocol import ERROR_CODES, GENERATE_KEYS
 from tests.server.client import ServerProc
 
+pytestmark = pytest.mark.slow  # hypothesis fuzzing of a server subprocess
+
 SENT = {"lines": 0}
 SEEN: dict = {}
 

@@ -13,6 +13,8 @@ import torch
 from tests.release_fixture import make_tiny_release
 from tests.server.client import ServerProc
 
+pytestmark = pytest.mark.slow  # the real pipeline end to end through a server subprocess
+
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):

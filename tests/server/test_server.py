@@ -466,6 +466,7 @@ def test_exit_during_a_long_model_load(tmp_path, how):
         s.close()
 
 
+@pytest.mark.slow  # waits out the 3 s grace period
 def test_stdin_close_exits_even_if_the_model_ignores_cancel(tmp_path):
     s = ServerProc(env={"REMOMASK_STANDIN_STUCK": "60"})
     try:

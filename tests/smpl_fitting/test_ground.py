@@ -240,6 +240,7 @@ def starter_clips():
     return out
 
 
+@pytest.mark.slow  # starter-model generations
 def test_starter_generations_are_grounded(starter_clips):
     corpus = [synthetic.generate_clip(fam, 1000 + i).joints for fam in STARTER_PROMPTS.values() for i in range(3)]
     corpus_skate = gm.mean_defined(gm.contact_skate(c) for c in corpus)
