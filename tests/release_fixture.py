@@ -16,6 +16,16 @@ CAPTIONS = ["a person walks forward", "a person runs", "a person jumps twice", "
 
 
 def make_tiny_release(root: Path, with_retrieval: bool = False, seed: int = 0) -> Path:
+    """Write the release under ``root`` (one torch thread while building; the caller's count is restored)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _make(Path(root), with_retrieval, seed)
+    finally:
+        torch.set_num_threads(n)
+
+
+def _make(root: Path, with_retrieval: bool, seed: int) -> Path:
     from backend.generation import official_release as checkpoints
     from backend.models.length_estimator import LengthEstimator
     from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
@@ -24,7 +34,6 @@ def make_tiny_release(root: Path, with_retrieval: bool = False, seed: int = 0) -
     from backend.models.transformer_common import TransformerConfig
     from backend.models.vq import RVQVAE, VQConfig
 
-    root = Path(root)
     torch.manual_seed(seed)
     vq = RVQVAE(VQConfig(code_dim1d=16, nb_code1d=24, code_dim2d=16, nb_code2d=20, num_quantizers=3, width=24,
                          depth=2))

@@ -177,33 +177,15 @@ class Server:
                 ch.send(P.result(rid, {"cancelled": self.jobs.cancel(ch, target)}))
             elif req.method == "shutdown":
                 self.shutdown_from(ch, rid)
-            elif req.method in ("describe", "library_search"):
-                from backend.library import request as library_request
-
-                params = library_request.validate_describe(req.params) if req.method == "describe" else \
-                    library_request.validate_library_search(req.params)
+            elif req.method in JOB_METHODS:
+                params = _validate_job(req.method, req.params)
                 if self.ready.is_set() and self.load_error:
                     ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
                     return
-                try:
-                    self.jobs.submit(Job(owner=ch, id=rid, params=params))
-                except Busy as exc:
-                    ch.send(P.error(rid, P.BUSY, str(exc)))
-                except DuplicateId as exc:
-                    ch.send(P.error(rid, P.BAD_REQUEST, str(exc)))
-            elif req.method in ("generate", "edit"):
-                if req.method == "generate":
-                    params = P.validate_generate(req.params)
-                else:
-                    from backend.editing.request import validate_edit
-
-                    params = validate_edit(req.params)
-                if self.ready.is_set() and self.load_error:
-                    ch.send(P.error(rid, P.MODEL_ERROR, self.load_error))
-                    return
-                if params.out_dir is None:
-                    params.out_dir = self.default_out_dir()
-                P.ensure_out_dir(params.out_dir)
+                if hasattr(params, "out_dir"):  # requests that write motion files
+                    if params.out_dir is None:
+                        params.out_dir = self.default_out_dir()
+                    P.ensure_out_dir(params.out_dir)
                 try:
                     self.jobs.submit(Job(owner=ch, id=rid, params=params))
                 except Busy as exc:
@@ -314,6 +296,24 @@ class Server:
             if not raw.strip():
                 continue
             self.handle_line(ch, raw)
+
+
+JOB_METHODS = ("generate", "edit", "describe", "library_search")
+
+
+def _validate_job(method: str, params: dict):
+    """A queued method's params -> its validated request (ProtocolError with one clear message otherwise)."""
+    if method == "generate":
+        return P.validate_generate(params)
+    if method == "edit":
+        from backend.editing.request import validate_edit
+
+        return validate_edit(params)
+    from backend.library import request as library_request
+
+    if method == "describe":
+        return library_request.validate_describe(params)
+    return library_request.validate_library_search(params)
 
 
 def _parse_listen(value: str):

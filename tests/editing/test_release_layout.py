@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from backend.editing import tasks
 from backend.editing.source import load_source
@@ -20,14 +19,7 @@ KW = dict(time_steps=2, samples=2)
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    root = tmp_path_factory.mktemp("release")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        make_tiny_release(root)
-        yield root
-    finally:
-        torch.set_num_threads(n)
+    return make_tiny_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.fixture(scope="module")

@@ -59,15 +59,8 @@ def releases(tmp_path_factory):
     """Tiny official releases: without and with Part-TMR + database."""
     from tests.release_fixture import make_tiny_release
 
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return (make_tiny_release(tmp_path_factory.mktemp("plain")),
-                make_tiny_release(tmp_path_factory.mktemp("rag"), with_retrieval=True))
-    finally:
-        torch.set_num_threads(n)
+    return (make_tiny_release(tmp_path_factory.mktemp("plain")),
+            make_tiny_release(tmp_path_factory.mktemp("rag"), with_retrieval=True))
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from tests.release_fixture import make_tiny_release
 from tests.server.client import ServerProc
@@ -18,14 +17,7 @@ pytestmark = pytest.mark.slow  # the real pipeline end to end through a server s
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    root = tmp_path_factory.mktemp("release")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        make_tiny_release(root)
-    finally:
-        torch.set_num_threads(n)
-    return root
+    return make_tiny_release(tmp_path_factory.mktemp("release"))
 
 
 @pytest.mark.filterwarnings("ignore")
