@@ -83,8 +83,8 @@ def _load_project(d: Path, device, load_retrieval: bool):
         raise ModelFolderError(f"could not load the model folder {d}: {exc}") from None
     pipe = Pipeline(bundle, text_encoder=text, retriever=bundle.retriever, device=device,
                     sampling=bundle.info["sampling"])
-    pipe.info = {"kind": "starter" if d.resolve() == _starter_dir() else "project", "path": str(d),
-                 "text_conditioning": CONDITIONING_STARTER}
+    # the bundle's own description (kind, sampling, the one-line provenance) plus what the loader chose
+    pipe.info = {**bundle.info, "path": str(d), "text_conditioning": CONDITIONING_STARTER}
     if load_retrieval and bundle.retriever is None:
         pipe.retrieval_note = "retrieval unavailable: the model folder has no database"
     return pipe

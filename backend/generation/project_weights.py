@@ -167,7 +167,7 @@ def load_starter_bundle(directory: str | os.PathLike | None = None, device: str 
         from backend.retrieval.retriever import Retriever
 
         retriever = Retriever(text, load_database(d / "database"), device=device)
-    info = {"folder": str(d), "kind": "starter", "sampling": load_sampling(d)}
+    info = {"folder": str(d), "kind": folder_kind(d), "sampling": load_sampling(d)}
     prov = d / "PROVENANCE.json"
     if prov.is_file():
         info["provenance"] = provenance_summary(json.loads(prov.read_text()))
@@ -177,11 +177,16 @@ def load_starter_bundle(directory: str | os.PathLike | None = None, device: str 
     return bundle, text
 
 
+def folder_kind(directory) -> str:
+    """"starter" for the shipped starter folder, "project" for any other folder in the project's format."""
+    return "starter" if Path(directory).resolve() == STARTER_DIR.resolve() else "project"
+
+
 def describe_project_folder(directory: str | os.PathLike) -> dict:
     """What a project-format folder holds, without loading weights: files and sizes, a one-line provenance
     summary, and ``problems`` (missing files). Never raises for a broken folder."""
     d = Path(directory)
-    out: dict = {"models_dir": str(d), "kind": "starter" if d.resolve() == STARTER_DIR.resolve() else "project",
+    out: dict = {"models_dir": str(d), "kind": folder_kind(d),
                  "problems": []}
     need = [f"{n}.{ext}" for n in MODEL_NAMES for ext in ("json", "safetensors")] + [
         "mean.npy", "std.npy", "part_tmr/part_tmr.json", "part_tmr/part_tmr.safetensors"]
