@@ -162,7 +162,9 @@ def load_starter_bundle(directory: str | os.PathLike | None = None, device: str 
         raise StarterError(f"{d}: {e}") from None
     text = load_text_model(d, device)
     retriever = None
-    if load_retrieval:
+    # a folder without database/ (a training run stopped before it, a copied model) still generates, unretrieved;
+    # the loader says so (retrieval_note) instead of failing
+    if load_retrieval and (d / "database" / "encoded_motions.npy").is_file():
         from backend.retrieval.database import load_database
         from backend.retrieval.retriever import Retriever
 
