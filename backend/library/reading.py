@@ -68,7 +68,8 @@ def _bvh_joints(path: Path) -> tuple[np.ndarray, float]:
 
     try:
         b = read_bvh(path)
-        pos = bvh_forward_kinematics(b["parents"], b["offsets"], b["rotations"], b["root_positions"])
+        offsets = b["offsets"] if b.get("frame_offsets") is None else b["frame_offsets"]
+        pos = bvh_forward_kinematics(b["parents"], offsets, b["rotations"], b["root_positions"])
     except BVHError as exc:
         raise MotionReadError(str(exc)) from None
     except (ValueError, IndexError) as exc:

@@ -167,8 +167,11 @@ def read_bvh(path, scale: float = 1.0) -> dict:
     names (list, file order), parents (list of int, -1 for the root), offsets (J, 3),
     rotations (T, J, 3) local axis-angle (radians), root_positions (T, 3), fps (float),
     frame_time (float), channel_orders (list of rotation-axis strings per joint, e.g. "ZXY"),
-    end_sites ({joint index: (3,) offset}). Lengths are multiplied by ``scale``. Position channels are
-    supported on the root only.
+    end_sites ({joint index: (3,) offset}), frame_offsets ((T, J, 3) or None). Lengths are multiplied by
+    ``scale``. Position channels on the root give ``root_positions``; on any other joint they hold the joint's
+    full local position, replacing its OFFSET in that frame (the convention of Blender's BVH exporter, which
+    writes them for every bone not connected to its parent): ``frame_offsets`` then holds every joint's offset
+    per frame (its OFFSET where it has no position channels); it is None when only the root has them.
     """
     path = Path(path)
     if not path.is_file():
@@ -260,6 +263,7 @@ def read_bvh(path, scale: float = 1.0) -> dict:
 
     rotations = np.zeros((T, J, 3))
     root_positions = np.zeros((T, 3))
+    frame_offsets = None
     orders = [""] * J
     col = 0
     for j, chs in channels:
@@ -268,9 +272,12 @@ def read_bvh(path, scale: float = 1.0) -> dict:
             kind = c[1:].lower()
             axis = c[0].upper()
             if kind == "position":
-                if parents[j] != -1:
-                    raise BVHError(f"{path}: position channels on non-root joint {names[j]!r} are not supported")
-                root_positions[:, "XYZ".index(axis)] = data[:, col] * scale
+                if parents[j] == -1:
+                    root_positions[:, "XYZ".index(axis)] = data[:, col] * scale
+                else:
+                    if frame_offsets is None:
+                        frame_offsets = np.broadcast_to(np.array(offsets, dtype=np.float64) * scale, (T, J, 3)).copy()
+                    frame_offsets[:, j, "XYZ".index(axis)] = data[:, col] * scale
             elif kind == "rotation":
                 rot_axes += axis
                 rot_cols.append(col)
@@ -284,12 +291,13 @@ def read_bvh(path, scale: float = 1.0) -> dict:
         orders[j] = rot_axes
     return dict(names=names, parents=parents, offsets=np.array(offsets) * scale, rotations=rotations,
                 root_positions=root_positions, fps=1.0 / frame_time, frame_time=frame_time,
-                channel_orders=orders, end_sites=end_sites)
+                channel_orders=orders, end_sites=end_sites, frame_offsets=frame_offsets)
 
 
 def bvh_forward_kinematics(parents, offsets, rotations, root_positions) -> np.ndarray:
     """World joint positions (T, J, 3) for the BVH convention above (parents must precede children,
-    as in any ``read_bvh`` result)."""
+    as in any ``read_bvh`` result). ``offsets`` is (J, 3), or (T, J, 3) for offsets that change per frame
+    (``read_bvh``'s ``frame_offsets``)."""
     parents = [int(p) for p in parents]
     offsets = np.asarray(offsets, dtype=np.float64)
     rotations = np.asarray(rotations, dtype=np.float64)
@@ -305,5 +313,6 @@ def bvh_forward_kinematics(parents, offsets, rotations, root_positions) -> np.nd
             if p >= j:
                 raise BVHError("parents must precede their children")
             world[:, j] = world[:, p] @ local[:, j]
-            out[:, j] = out[:, p] + world[:, p] @ offsets[j]
+            off = offsets[j] if offsets.ndim == 2 else offsets[:, j, :, None]
+            out[:, j] = out[:, p] + (world[:, p] @ off).reshape(T, 3)
     return out

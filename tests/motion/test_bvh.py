@@ -111,3 +111,50 @@ def test_blender_importer_reads_it(tmp_path):
             np.testing.assert_allclose(got, np.stack([e[:, 0], -e[:, 2], e[:, 1]], -1), atol=1e-4)
     finally:
         bpy.ops.wm.read_homefile(use_empty=True)
+
+
+def test_position_channels_on_a_child_joint_replace_its_offset(tmp_path):
+    """Blender's BVH exporter writes position channels on every bone not connected to its parent; their values
+    are the joint's local position (OFFSET included). Frame 0 keeps the OFFSET, frame 1 moves the child."""
+    text = """HIERARCHY
+ROOT root
+{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+  JOINT hip
+  {
+    OFFSET 0 1 0
+    CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+    JOINT knee
+    {
+      OFFSET 0 -0.5 0
+      CHANNELS 3 Zrotation Xrotation Yrotation
+      End Site
+      {
+        OFFSET 0 -0.5 0
+      }
+    }
+  }
+}
+MOTION
+Frames: 2
+Frame Time: 0.05
+1 0 0 0 0 0  0 1 0 0 0 0  0 0 0
+1 0 0 90 0 0  0 2 0.5 0 0 0  0 0 0
+"""
+    p = tmp_path / "child_pos.bvh"
+    p.write_text(text)
+    b = read_bvh(p)
+    assert b["frame_offsets"].shape == (2, 3, 3)
+    np.testing.assert_allclose(b["frame_offsets"][:, 1], [[0, 1, 0], [0, 2, 0.5]])
+    np.testing.assert_allclose(b["frame_offsets"][:, 2], [[0, -0.5, 0], [0, -0.5, 0]])
+    pos = bvh_forward_kinematics(b["parents"], b["frame_offsets"], b["rotations"], b["root_positions"])
+    np.testing.assert_allclose(pos[0], [[1, 0, 0], [1, 1, 0], [1, 0.5, 0]], atol=1e-9)
+    # frame 1: the root turns 90 degrees about Z, so the hip's local (0, 2, 0.5) becomes (-2, 0, 0.5)
+    np.testing.assert_allclose(pos[1], [[1, 0, 0], [-1, 0, 0.5], [-0.5, 0, 0.5]], atol=1e-9)
+
+
+def test_root_only_position_channels_have_no_frame_offsets(tmp_path):
+    rest, rot, root = walking_params(10, seed=1)
+    p = write_bvh(tmp_path / "m.bvh", S.JOINT_NAMES, S.PARENTS, _offsets(rest), rot, root, fps=20)
+    assert read_bvh(p)["frame_offsets"] is None
