@@ -1,0 +1,100 @@
+"""What each real-motion clip is: its family and the words for it.
+
+The two sets (``../shared/data/mocap``, see its README) are labelled by folder (CMU: salsa, indian, martial) or by
+file name (Mesh2Motion). ``CLIP_FAMILIES`` says which family each clip belongs to; clips that are not human
+motion (flying, levitating, power-ups, energy blasts) are left out. ``PHRASES`` holds the training phrasings of
+each family ("{side}" is a side word where the clip has one); ``HELDOUT_PHRASES`` (``heldout.py``) is written
+separately and never used in training.
+"""
+
+from __future__ import annotations
+
+# CMU folders -> family
+CMU_FAMILIES = {"salsa": "dance_salsa", "indian": "dance_indian", "martial": "martial_arts"}
+
+# Mesh2Motion file stem (after "animation-human-") -> (family, side or None)
+M2M_FAMILIES = {
+    "angry": ("angry", None),
+    "backflip": ("backflip", None),
+    "bow": ("bow", None),
+    "confused": ("confused", None),
+    "crawl": ("crawl", None),
+    "crawl-RM": ("crawl", None),
+    "dance-body-roll": ("dance_body_roll", None),
+    "dance-charleston": ("dance_charleston", None),
+    "dance-reach-hip": ("dance_generic", None),
+    "defend": ("defend", None),
+    "dizzy": ("dizzy", None),
+    "fighting-idle": ("fighting_stance", None),
+    "fighting-left-jab": ("jab", "left"),
+    "fighting-right-jab": ("jab", "right"),
+    "head-nod": ("head_nod", None),
+    "idle-listening": ("idle", None),
+    "jumping-jacks": ("jumping_jacks", None),
+    "meditate": ("meditate", None),
+    "pushup": ("push_ups", None),
+    "reject": ("reject", None),
+    "run-anime": ("run_stylised", None),
+    "shiver": ("shiver", None),
+    "sleeping": ("sleep", None),
+    "throw-ball": ("throw", None),
+    "tired-hunched": ("tired", None),
+    "tired-kneeling": ("kneel_tired", None),
+    "victory": ("celebrate", None),
+}
+# not human motion, or not a motion a person does: left out of the corpus
+M2M_EXCLUDED = ("flying-forward", "flying-forward-super", "levitate-entrance", "levitate-idle", "power-up",
+                "consume-powerup", "two-hand-blast")
+
+# Training phrasings per family: verb phrases after a subject ("a person ..."). {side} = "left"/"right".
+PHRASES = {
+    "dance_salsa": ["dances salsa", "dances the salsa", "does salsa steps", "is salsa dancing",
+                    "dances salsa as if with a partner", "dances"],
+    "dance_indian": ["performs an indian dance", "does a classical indian dance", "dances in an indian style",
+                     "dances with graceful arm movements", "dances"],
+    "martial_arts": ["practices karate", "does martial arts moves", "performs a karate kata",
+                     "does a sequence of karate strikes", "practices kung fu style moves", "fights with karate moves"],
+    "dance_body_roll": ["does a body roll", "dances with a body roll", "rolls the body in a wave while dancing",
+                        "dances"],
+    "dance_charleston": ["dances the charleston", "does the charleston", "does charleston dance steps", "dances"],
+    "dance_generic": ["dances", "dances with the hands on the hips", "does a little dance", "grooves to music"],
+    "angry": ["stomps angrily", "acts angry", "is furious and shakes the fists", "throws an angry tantrum"],
+    "backflip": ["does a backflip", "flips backwards", "performs a back somersault", "jumps into a backflip"],
+    "bow": ["bows", "takes a bow", "bows forward"],
+    "confused": ["looks confused", "scratches the head in confusion", "shrugs, confused"],
+    "crawl": ["crawls on hands and knees", "crawls forward", "crawls on the floor", "crawls like a baby"],
+    "defend": ["raises the arms to defend", "blocks with the arms", "shields the face with the arms"],
+    "dizzy": ["staggers dizzily", "is dizzy and wobbles", "sways around dizzy"],
+    "fighting_stance": ["stands in a fighting stance", "bounces in a boxing stance", "waits in a fighting guard"],
+    "jab": ["throws a {side} jab", "jabs with the {side} fist", "punches with the {side} hand",
+            "throws a quick {side} punch"],
+    "head_nod": ["nods the head", "nods yes", "nods in agreement"],
+    "idle": ["stands and listens", "stands idle, listening", "stands still and shifts weight"],
+    "jumping_jacks": ["does jumping jacks", "performs star jumps", "does jumping jack exercises"],
+    "meditate": ["sits cross-legged and meditates", "meditates", "sits in a lotus pose"],
+    "push_ups": ["does push-ups", "does push ups on the floor", "performs pushups"],
+    "reject": ["waves the hands to say no", "refuses with a gesture", "shakes the hands in rejection"],
+    "run_stylised": ["runs with the arms stretched back", "runs in an anime style", "dashes forward ninja style"],
+    "shiver": ["shivers from the cold", "shivers", "hugs themself and shivers"],
+    "sleep": ["lies on the ground asleep", "sleeps lying down", "lies asleep on the floor"],
+    "throw": ["throws a ball", "throws something overhand", "pitches a ball"],
+    "tired": ["stands hunched over, tired", "is exhausted and hunches over", "pants, bent over and tired"],
+    "kneel_tired": ["kneels down exhausted", "kneels, tired", "drops to one knee, exhausted"],
+    "celebrate": ["celebrates a victory", "cheers with the arms up", "celebrates, pumping the fists"],
+}
+
+# adverbs for what can be measured in a window (see captions.py)
+TEMPO = {"fast": ["quickly", "energetically", "fast"], "slow": ["slowly", "calmly"]}
+TRAVEL = {"moving": ["while moving around", "moving across the floor"], "in_place": ["in place", "on the spot"]}
+TURNING = ["while turning around", "turning in circles"]
+
+
+def family_for(dataset: str, key: str):
+    """-> (family, side) for a clip, or None when the clip is left out. dataset: 'cmu' (key = the folder) or
+    'mesh2motion' (key = the file stem after 'animation-human-')."""
+    if dataset == "cmu":
+        fam = CMU_FAMILIES.get(key)
+        return (fam, None) if fam else None
+    if dataset == "mesh2motion":
+        return M2M_FAMILIES.get(key)
+    raise ValueError(f"unknown dataset {dataset!r}")
