@@ -182,3 +182,35 @@ def load_mocap_corpus(root, seed: int = 0, mirror: bool = True, captions_per_cli
             out.append(Clip(joints=jj, caption=caps[0], family=fam, params=params,
                             contacts=np.vstack([contacts, contacts[-1:]]), captions=tuple(caps)))
     return out
+
+
+def split_by_take(clips: list[Clip], test_every: int = 8, min_takes: int = 4) -> tuple[list[Clip], list[Clip]]:
+    """(train, test) split by source take, so that no window of a test take (or its mirror) is trained on: in
+    every family with at least ``min_takes`` takes, every ``test_every``-th take (in name order) is a test take.
+    Families with fewer takes (the hand-keyed set has one per action) are all training."""
+    takes: dict[str, list[str]] = {}
+    for c in clips:
+        takes.setdefault(c.family, [])
+        if c.params["source"] not in takes[c.family]:
+            takes[c.family].append(c.params["source"])
+    test_takes = set()
+    for fam, srcs in takes.items():
+        if len(srcs) >= min_takes:
+            test_takes.update(s for i, s in enumerate(sorted(srcs)) if i % test_every == test_every // 2)
+    train = [c for c in clips if c.params["source"] not in test_takes]
+    test = [c for c in clips if c.params["source"] in test_takes]
+    return train, test
+
+
+def balance_families(clips: list[Clip], min_per_family: int) -> list[Clip]:
+    """Families with fewer than ``min_per_family`` windows get theirs repeated (the training loader crops a
+    different part and picks another of the captions each time) so that a short hand-keyed action is not
+    drowned by 15 minutes of salsa."""
+    by: dict[str, list[Clip]] = {}
+    for c in clips:
+        by.setdefault(c.family, []).append(c)
+    out = []
+    for fam, cs in by.items():
+        reps = max(1, int(np.ceil(min_per_family / len(cs))))
+        out += (cs * reps)[:max(len(cs), min_per_family)]
+    return out

@@ -98,3 +98,12 @@ def family_for(dataset: str, key: str):
     if dataset == "mesh2motion":
         return M2M_FAMILIES.get(key)
     raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def vocabulary() -> set[str]:
+    """Every word the real-motion captions can contain (the coverage check's vocabulary adds these)."""
+    import re
+
+    texts = [p for ps in PHRASES.values() for p in ps] + [w for ws in TEMPO.values() for w in ws]
+    texts += [w for ws in TRAVEL.values() for w in ws] + list(TURNING) + ["left", "right"]
+    return {w for t in texts for w in re.findall(r"[a-z]+", t.lower())}

@@ -54,12 +54,20 @@ def run_stages(stages, config: str | dict, out: str | os.PathLike,
     prov = json.loads(prov_path.read_text()) if prov_path.is_file() else {}
     if prov.get("config", {}).get("name") != cfg["name"]:
         prov = {}
-    prov.update({"config": cfg, "machine": _machine(), "corpus": {**cfg["corpus"], "generator": "backend.synthetic"}})
+    prov.update({"config": cfg, "machine": _machine(),
+                 "corpus": {**cfg["corpus"], "generator": "backend.synthetic"
+                            + (" + backend.mocap (real motion read at training time, never stored)"
+                               if cfg["corpus"].get("mocap") else "")}})
     prov.setdefault("started_utc", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     from backend.generation.coverage import COVERAGE_FILE, Coverage
     from backend.synthetic.captions import vocabulary
 
-    atomic_write_json(out / COVERAGE_FILE, Coverage(frozenset(vocabulary()),
+    words = set(vocabulary())
+    if cfg["corpus"].get("mocap"):
+        from backend.mocap.labels import vocabulary as mocap_vocabulary
+
+        words |= mocap_vocabulary()
+    atomic_write_json(out / COVERAGE_FILE, Coverage(frozenset(words),
                                                     cfg.get("coverage_min_similarity")).to_json())
     gen_path = out / "generation.json"
     if cfg.get("generation"):
@@ -105,6 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="skip finished stages, continue an interrupted one")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--mocap", default=None, metavar="DIR",
+                   help="add the real motion capture under DIR (../shared/data/mocap layout; see backend/mocap)")
     a = p.parse_args(argv)
     import torch
 
@@ -117,7 +127,15 @@ def main(argv=None) -> int:
         print(f"error: {out} is the shipped starter model; to replace it, add --overwrite", file=sys.stderr)
         return 2
     try:
-        run_stages(stages, a.config, out, a.state_dir, a.resume, not a.no_progress)
+        from backend.train.configs import get_config
+
+        cfg = get_config(a.config)
+        if a.mocap:
+            if not Path(a.mocap).expanduser().is_dir():
+                print(f"error: --mocap: no such folder: {a.mocap}", file=sys.stderr)
+                return 2
+            cfg["corpus"]["mocap"] = {"dir": str(Path(a.mocap).expanduser().resolve())}
+        run_stages(stages, cfg, out, a.state_dir, a.resume, not a.no_progress)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

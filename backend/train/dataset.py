@@ -125,16 +125,39 @@ class TextMotionDataset(Dataset):
                 "tokens": n // self.unit, "family": it.family}
 
 
+def mocap_clips(mocap: dict, seed: int = 0):
+    """(train, test) real-motion clips for ``build_datasets``' ``mocap`` option. Refuses a folder without any
+    usable take, with one message."""
+    from backend.mocap.clips import balance_families, load_mocap_corpus, split_by_take
+
+    errors: list = []
+    clips = load_mocap_corpus(mocap["dir"], seed=seed, errors=errors,
+                              captions_per_clip=int(mocap.get("captions_per_clip", 4)))
+    if not clips:
+        raise ValueError(f"no usable motion capture under {mocap['dir']}"
+                         + (f" ({len(errors)} unreadable files, e.g. {errors[0]})" if errors else ""))
+    train, test = split_by_take(clips, int(mocap.get("test_every", 8)))
+    return balance_families(train, int(mocap.get("min_per_family", 24))), test
+
+
 def build_datasets(n_train: int, n_test: int, seed: int = 0, window: int = WINDOW, feat_bias: float = 1.0,
-                   captions_per_clip: int = 1):
+                   captions_per_clip: int = 1, mocap: dict | None = None):
     """Generate a synthetic corpus and wrap it: (normalizer, windows, train text set, test text set).
 
     The normaliser is fit on the training split only; the test split uses held-out phrasings, one per clip.
-    Training clips carry ``captions_per_clip`` phrasings each (FeatureClip.variants)."""
+    Training clips carry ``captions_per_clip`` phrasings each (FeatureClip.variants). ``mocap``
+    ({"dir": folder, "min_per_family": n, "test_every": k}) adds the real-motion windows of ``backend.mocap``:
+    split by take (``split_by_take``), small families repeated (``balance_families``)."""
     from backend.synthetic import make_corpus
 
-    train = corpus_features(make_corpus(n_train, seed, split="train", captions_per_clip=captions_per_clip))
-    test = corpus_features(make_corpus(n_test, seed, split="test")) if n_test else []
+    train_clips = make_corpus(n_train, seed, split="train", captions_per_clip=captions_per_clip)
+    test_clips = make_corpus(n_test, seed, split="test") if n_test else []
+    if mocap:
+        real_train, real_test = mocap_clips(mocap, seed)
+        train_clips += real_train
+        test_clips += real_test
+    train = corpus_features(train_clips)
+    test = corpus_features(test_clips) if test_clips else []
     norm = fit_corpus_normalizer(train, feat_bias=feat_bias)
     return (norm, MotionWindowDataset(train, norm, window), TextMotionDataset(train, norm),
             TextMotionDataset(test, norm) if test else None)
