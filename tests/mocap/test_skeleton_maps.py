@@ -158,3 +158,25 @@ def test_settled_range_cuts_the_capture_settling():
     j[:3] += np.array([0.9, -0.5, 0.3])[:, None, None] * np.array([1.0, 0.5, 0.2])[:, None, None]
     a, b = settled_range(j)
     assert a == 3 and b == 300
+
+
+def test_heldout_prompts_are_never_training_captions():
+    """Every caption the training templates can make (subject + phrase + modifier), against the held-out prompts:
+    no held-out prompt is one of them, nor contains a whole training phrase."""
+    import itertools
+    import re
+
+    from backend.mocap.heldout import HELDOUT_PROMPTS
+    from backend.mocap.labels import PHRASES, TEMPO, TRAVEL, TURNING
+    from backend.synthetic.captions import SUBJECTS
+
+    mods = [""] + [w for ws in TEMPO.values() for w in ws] + [w for ws in TRAVEL.values() for w in ws] + TURNING
+    train = set()
+    for fam, phrases in PHRASES.items():
+        for subj, ph, mod, side in itertools.product(SUBJECTS, phrases, mods, ("left", "right")):
+            train.add(re.sub(r"\s+", " ", f"{subj} {ph.format(side=side)} {mod}").strip())
+    assert set(HELDOUT_PROMPTS) <= set(PHRASES)
+    for fam, prompts in HELDOUT_PROMPTS.items():
+        for p in prompts:
+            assert p not in train, p
+            assert not any(ph.format(side=s) in p for ph in PHRASES[fam] for s in ("left", "right")), p
