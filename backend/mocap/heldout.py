@@ -15,7 +15,7 @@ HELDOUT_PROMPTS = {
     "crawl": ["crawling on all fours", "someone crawls across the floor"],
     "jumping_jacks": ["doing star jumps", "jumping jacks exercise", "a person does jumpin jacks"],
     "backflip": ["a back flip", "someone flips backward"],
-    "throw": ["throwing a baseball", "someone throws a ball overarm"],
+    "throw": ["throwing a baseball", "someone tossing a ball overarm"],
     "meditate": ["sitting in lotus position meditating", "a person sits cross legged and meditates"],
     "celebrate": ["cheering after winning", "victory celebration with fists up"],
     "bow": ["a polite bow", "bowing to the audience"],
