@@ -16,7 +16,7 @@ HELDOUT_PROMPTS = {
     "jumping_jacks": ["doing star jumps", "jumping jacks exercise", "a person does jumpin jacks"],
     "backflip": ["a back flip", "someone flips backward"],
     "throw": ["throwing a baseball", "someone tossing a ball overarm"],
-    "meditate": ["sitting in lotus position meditating", "a person sits cross legged and meditates"],
+    "meditate": ["sitting in lotus position meditating", "a person sitting cross legged, eyes closed"],
     "celebrate": ["cheering after winning", "victory celebration with fists up"],
     "bow": ["a polite bow", "bowing to the audience"],
 }
