@@ -22,7 +22,11 @@ def test_zip_holds_only_the_addon(ext_zip):
                 if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
     assert "__init__.py" in expected and "core/client.py" in expected
     assert expected <= names
-    assert names - expected == {"blender_manifest.toml"}, names - expected
+    # besides the add-on: its manifest and the backend wheel (plain data for 'Set up backend', not a manifest wheel)
+    import backend
+    wheel = f"backend_dist/remomask_blender-{backend.__version__}-py3-none-any.whl"
+    assert names - expected == {"blender_manifest.toml", wheel}, names - expected
+    assert "wheels" not in manifest
     assert manifest["id"] == "remomask" and manifest["type"] == "add-on"
     assert manifest["blender_version_min"] == "4.2.0"
     assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
