@@ -189,9 +189,9 @@ def venv_python(venv: Path) -> Path:
 #: Run in the venv by the last step: imports the server, then records what is installed (cwd is the user folder,
 #: so only the venv's packages can answer the imports).
 _RECORD_SCRIPT = """
-import json, os, sys
-import torch
+import importlib, json, os, sys
 import backend, backend.server
+torch = importlib.import_module("torch")
 from backend.generation.project_weights import STARTER_DIR
 rec = {"version": backend.__version__, "backend": os.path.dirname(backend.__file__), "starter": str(STARTER_DIR),
        "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()), "source": sys.argv[2],
@@ -294,7 +294,8 @@ def plan(user_dir: Path, source: str, preference: str = "AUTO", custom: str = ""
     if rec is not None:
         note = (f"Updating the backend {rec.get('version', '?')} in place from {name}; keeping torch "
                 f"{rec.get('torch', '?')}")
-        return setup_steps(venv, source, update=True, torch=TorchChoice((), f"torch kept: {rec.get('torch')}")), note
+        kept = TorchChoice((), str(rec.get("torch_choice") or f"torch kept: {rec.get('torch')}"))
+        return setup_steps(venv, source, update=True, torch=kept), note
     env_spec = os.environ.get("REMOMASK_TORCH")
     pref = (preference or "AUTO").upper()
     gpus, cuda = probe() if not env_spec and pref in ("AUTO", "CUDA") and sys.platform != "darwin" else ([], None)

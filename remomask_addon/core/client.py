@@ -129,7 +129,7 @@ class BackendClient:
         env["PYTHONUNBUFFERED"] = "1"
         # Without a checkout the backend is the one installed in the venv: start it away from Blender's working
         # folder, which could hold another copy of the packages (``-m`` puts the working folder on sys.path).
-        cwd = str(Path(self.python).resolve().parent)
+        cwd = os.path.dirname(os.path.abspath(self.python))
         if self.project_dir:
             cwd = self.project_dir
             env["PYTHONPATH"] = self.project_dir

@@ -95,6 +95,10 @@ class REMOMASK_OT_setup_backend(bpy.types.Operator):
             self.report({'ERROR'}, "The backend set-up is already running.")
             return {'CANCELLED'}
         user = preferences.user_dir(create=True)
+        # the running generator uses the venv about to change (and holds its files open on Windows): stop it first
+        for scene in bpy.data.scenes:
+            session.cancel_job(scene)
+        session.stop_backend()
         try:
             state = backend_setup.start(user, source, synchronous=self.synchronous,
                                         preference=settings.torch_choice, custom=settings.torch_custom)

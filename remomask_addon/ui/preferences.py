@@ -85,8 +85,7 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
         box = layout.box()
         box.label(text="Backend set-up")
         box.prop(self, "torch_choice")
-        if self.torch_choice == 'CUSTOM':
-            box.prop(self, "torch_custom")
+        box.prop(self, "torch_custom")
         box.prop(self, "project_dir")
         box = layout.box()
         box.label(text="Remote generator (optional)")
