@@ -34,7 +34,10 @@ def _output_path(settings, armature, suffix_for_mode: str) -> str:
     action = armature.animation_data.action if armature.animation_data else None
     stem = bpy.path.clean_name(action.name if action else armature.name)
     if raw.endswith(("/", "\\")) or os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as err:          # e.g. a part of the path is a file
+            raise rp.RenderError(f"Cannot create the output folder {path}: {err.strerror or err}") from None
         return os.path.join(path, suffix_for_mode.format(stem=stem))
     return path
 

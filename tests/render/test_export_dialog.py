@@ -87,3 +87,17 @@ def test_without_a_window_an_existing_file_is_refused_with_a_message(registered,
     with pytest.raises(RuntimeError, match="already exists"):
         bpy.ops.remomask.export(filepath=str(target))
     assert target.read_text() == "keep me"
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_message(registered, tmp_path):
+    """Issue 13 item 9: the output folder's parent is a file: Render and Export say so, nothing is written."""
+    scene, arm, s = registered
+    (tmp_path / "afile").write_text("x")
+    s.output = str(tmp_path / "afile" / "renders") + os.sep
+    for op in (bpy.ops.remomask.export, bpy.ops.remomask.render):
+        with pytest.raises(RuntimeError) as err:
+            op()
+        msg = str(err.value)
+        assert "Cannot create the output folder" in msg and "renders" in msg, msg
+        assert "Traceback" not in msg, msg
+    assert sorted(os.listdir(tmp_path)) == ["afile"] and (tmp_path / "afile").read_text() == "x"
