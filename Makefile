@@ -38,3 +38,9 @@ clean:
 .PHONY: extension
 extension: $(STAMP)
 	$(PY) scripts/build_extension.py --out dist
+
+# The add-on's Blender tests (-m "blender and not slow") under bpy 4.2 LTS and 5.0 (4.5 LTS is the main run), each in
+# its own venv (.venv-bpy-<version>, made once). CI runs it after `make test`.
+.PHONY: test-blender-versions
+test-blender-versions:
+	bash scripts/test_blender_versions.sh

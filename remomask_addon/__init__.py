@@ -39,6 +39,7 @@ def classes() -> tuple:
         importing.REMOMASK_OT_import_motion, importing.REMOMASK_OT_batch,
         backend.REMOMASK_OT_check_backend, backend.REMOMASK_OT_release_backend, backend.REMOMASK_OT_setup_backend,
         render.REMOMASK_OT_render, render.REMOMASK_OT_render_cancel, render.REMOMASK_OT_export,
+        render.REMOMASK_OT_export_replace,
         retarget.REMOMASK_OT_retarget,
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,

@@ -127,7 +127,9 @@ class BackendClient:
         for key in ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP"):
             env.pop(key, None)
         env["PYTHONUNBUFFERED"] = "1"
-        cwd = None
+        # Without a checkout the backend is the one installed in the venv: start it away from Blender's working
+        # folder, which could hold another copy of the packages (``-m`` puts the working folder on sys.path).
+        cwd = os.path.dirname(os.path.abspath(self.python))
         if self.project_dir:
             cwd = self.project_dir
             env["PYTHONPATH"] = self.project_dir

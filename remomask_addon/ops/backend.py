@@ -15,6 +15,22 @@ from ..ui import preferences
 from . import session
 
 
+def setup_source(checkout: str | None) -> tuple[str | None, str | None]:
+    """What *Set up backend* installs: the developer checkout when one is set (it must hold pyproject.toml), else
+    the backend wheel the extension carries. Returns (source, None) or (None, a message for the user)."""
+    if checkout:
+        if not os.path.isfile(os.path.join(checkout, "pyproject.toml")):
+            return None, (f"'Developer checkout' {checkout} has no pyproject.toml: clear it to install the backend "
+                          "the extension carries, or point it at a ReMoMask for Blender checkout.")
+        return checkout, None
+    wheel = backend_setup.find_wheel(version=backend_setup.addon_version())
+    if wheel is None:
+        return None, (f"This extension has no backend wheel in {backend_setup.ADDON_ROOT / backend_setup.WHEEL_FOLDER}"
+                      ": reinstall the extension from its zip, or set 'Developer checkout' in the add-on "
+                      "preferences.")
+    return str(wheel), None
+
+
 class REMOMASK_OT_check_backend(session.SyncMixin, bpy.types.Operator):
     """Start the backend (if needed) and show its version, device and models"""
     bl_idname = "remomask.check_backend"
@@ -71,16 +87,24 @@ class REMOMASK_OT_setup_backend(bpy.types.Operator):
                                    "to an environment you made yourself.")
             return {'CANCELLED'}
         settings = preferences.settings(context)
-        project = settings.project_dir
-        if not project or not os.path.isfile(os.path.join(project, "pyproject.toml")):
-            self.report({'ERROR'}, "Set 'Project folder' (your ReMoMask for Blender checkout, with "
-                                   "pyproject.toml) in the add-on preferences first.")
+        source, err = setup_source(settings.project_dir)
+        if err:
+            self.report({'ERROR'}, err)
             return {'CANCELLED'}
         if backend_setup.STATE.running:
             self.report({'ERROR'}, "The backend set-up is already running.")
             return {'CANCELLED'}
         user = preferences.user_dir(create=True)
-        state = backend_setup.start(user, project, synchronous=self.synchronous)
+        # the running generator uses the venv about to change (and holds its files open on Windows): stop it first
+        for scene in bpy.data.scenes:
+            session.cancel_job(scene)
+        session.stop_backend()
+        try:
+            state = backend_setup.start(user, source, synchronous=self.synchronous,
+                                        preference=settings.torch_choice, custom=settings.torch_custom)
+        except ValueError as exc:       # a bad torch preference
+            self.report({'ERROR'}, str(exc))
+            return {'CANCELLED'}
         if self.synchronous:
             if state.failed:
                 self.report({'ERROR'}, state.message)
@@ -88,5 +112,5 @@ class REMOMASK_OT_setup_backend(bpy.types.Operator):
             self.report({'INFO'}, state.message)
             return {'FINISHED'}
         session.ensure_timer()
-        self.report({'INFO'}, f"Setting up the backend in {user} (log: {state.log_path})")
+        self.report({'INFO'}, f"Setting up the backend in {user}: {state.note} (log: {state.log_path})")
         return {'FINISHED'}

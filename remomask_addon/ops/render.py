@@ -34,7 +34,10 @@ def _output_path(settings, armature, suffix_for_mode: str) -> str:
     action = armature.animation_data.action if armature.animation_data else None
     stem = bpy.path.clean_name(action.name if action else armature.name)
     if raw.endswith(("/", "\\")) or os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as err:          # e.g. a part of the path is a file
+            raise rp.RenderError(f"Cannot create the output folder {path}: {err.strerror or err}") from None
         return os.path.join(path, suffix_for_mode.format(stem=stem))
     return path
 
@@ -164,32 +167,92 @@ class REMOMASK_OT_render_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def export_needs_confirm(path: str, overwrite: bool) -> bool:
+    """Whether Export must ask before writing ``path``: it exists and replacing it was not agreed to."""
+    return bool(path) and os.path.exists(path) and not overwrite
+
+
+def _interactive(context) -> bool:
+    """A window to ask in (not background mode, not a script without one)."""
+    return not bpy.app.background and getattr(context, "window", None) is not None
+
+
+def _ask_replace(path: str) -> None:
+    """Ask whether to replace ``path`` (a confirmation popup); the export runs when the user agrees."""
+    bpy.ops.remomask.export_replace("INVOKE_DEFAULT", filepath=path)
+
+
 class REMOMASK_OT_export(bpy.types.Operator):
-    """Export the selected armature's motion with Blender's own exporter"""
+    """Export the selected armature's motion with Blender's own exporter (a file dialog; asks before replacing a
+    file)"""
 
     bl_idname = "remomask.export"
     bl_label = "Export Motion"
 
     filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"})
+    filter_glob: StringProperty(default="*.fbx;*.bvh;*.glb;*.gltf", options={"HIDDEN"})
+    #: The file browser marks an existing name in red; replacing it is still asked for in execute().
+    check_existing: BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
     overwrite: BoolProperty(name="Overwrite", default=False, options={"SKIP_SAVE"})
+
+    def _path(self, context, armature) -> str:
+        s = context.scene.remomask_render
+        path = bpy.path.abspath(self.filepath) if self.filepath else \
+            _output_path(s, armature, "{stem}" + s.export_format)
+        if os.path.splitext(path)[1].lower() not in export_mod.FORMATS:
+            path += s.export_format
+        return path
+
+    def invoke(self, context, event):
+        armature = active_armature(context)
+        if armature is None:
+            self.report({"ERROR"}, "Select an armature to export.")
+            return {"CANCELLED"}
+        if not self.filepath:
+            s = context.scene.remomask_render
+            action = armature.animation_data.action if armature.animation_data else None
+            name = bpy.path.clean_name(action.name if action else armature.name) + s.export_format
+            raw = s.output.strip() or "//remomask/"
+            folder = bpy.path.abspath(raw) if (not raw.startswith("//") or bpy.data.filepath) else ""
+            if folder and not raw.endswith(("/", "\\")) and not os.path.isdir(folder):
+                folder = os.path.dirname(folder)
+            self.filepath = os.path.join(folder, name) if folder else name
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
 
     def execute(self, context):
         armature = active_armature(context)
         if armature is None:
             self.report({"ERROR"}, "Select an armature to export.")
             return {"CANCELLED"}
-        s = context.scene.remomask_render
         try:
-            path = bpy.path.abspath(self.filepath) if self.filepath else \
-                _output_path(s, armature, "{stem}" + s.export_format)
-            if os.path.splitext(path)[1].lower() not in export_mod.FORMATS:
-                path += s.export_format
+            path = self._path(context, armature)
+            if export_needs_confirm(path, self.overwrite) and _interactive(context):
+                _ask_replace(path)
+                return {"CANCELLED"}
             out = export_mod.export_armature(armature, path, scene=context.scene, overwrite=self.overwrite)
         except (rp.RenderError, export_mod.ExportError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Exported {out}")
         return {"FINISHED"}
+
+
+class REMOMASK_OT_export_replace(bpy.types.Operator):
+    """Replace the existing file with the export (asked when Export's chosen file exists)"""
+
+    bl_idname = "remomask.export_replace"
+    bl_label = "Replace Existing File"
+    bl_options = {"INTERNAL"}
+
+    filepath: StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE", "HIDDEN"})
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event, title="Replace existing file?",
+                                                     message=self.filepath, confirm_text="Replace")
+
+    def execute(self, context):
+        return bpy.ops.remomask.export(filepath=self.filepath, overwrite=True)
 
 
 def stop_render() -> None:

@@ -175,9 +175,12 @@ def _finish_result(rid, result: dict) -> None:
         return
     props = scene.remomask
     if job["kind"] == "hello":
-        set_status(scene, f"Backend {result.get('version', '?')} (protocol {result.get('protocol')}) on "
-                           f"{result.get('device', '?')}, torch {result.get('torch')}; models: "
-                           f"{models_summary(result.get('models'))}")
+        device = result.get('device', '?')
+        line = (f"Backend {result.get('version', '?')} (protocol {result.get('protocol')}) on {device}, torch "
+                f"{result.get('torch')}, GPU used: {'yes' if backend_setup.gpu_used(device) else 'no'}; model: "
+                f"{models_summary(result.get('models'))}")
+        old = backend_setup.version_problem(result.get("version"), backend_setup.addon_version())
+        set_status(scene, f"{old}. {line}" if old else line, error=bool(old))
         job["info"] = result
         return
     if job.get("batch"):

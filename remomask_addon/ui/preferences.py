@@ -41,13 +41,24 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
         description="Python executable of the generator's environment (torch). Empty: the one made by "
                     "'Set up backend'")
     project_dir: StringProperty(
-        name="Project folder", subtype='DIR_PATH', default=str(_CHECKOUT) if _CHECKOUT else "",
-        description="Checkout of ReMoMask for Blender (the folder that holds backend/). 'Set up backend' "
-                    "installs it from here; the backend is started with it on PYTHONPATH")
+        name="Developer checkout", subtype='DIR_PATH', default=str(_CHECKOUT) if _CHECKOUT else "",
+        description="Optional: a git checkout of ReMoMask for Blender (the folder that holds backend/). Empty: "
+                    "'Set up backend' installs the backend the extension carries. Set: it installs this checkout "
+                    "editable and starts the backend with it on PYTHONPATH")
     models_dir: StringProperty(
         name="Model folder", subtype='DIR_PATH',
-        description="Official ReMoMask release folder, or the starter model. Empty: backend/starter in the "
-                    "project folder")
+        description="Official ReMoMask release folder, or a trained model folder. Empty: the starter model "
+                    "shipped with the backend")
+    torch_choice: EnumProperty(name="Torch", items=[
+        ('AUTO', "Auto", "CUDA build when nvidia-smi lists an NVIDIA GPU (Linux, Windows), the default wheel on "
+                         "macOS (Apple MPS), else the CPU build"),
+        ('CPU', "CPU", "The CPU build of torch (smallest download)"),
+        ('CUDA', "CUDA", "The CUDA build of torch"),
+        ('CUSTOM', "Custom", "Your own pip arguments for torch (below)"),
+    ], default='AUTO', description="Which torch 'Set up backend' installs")
+    torch_custom: StringProperty(
+        name="Torch pip arguments", default="",
+        description="e.g. 'torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126'")
     device: EnumProperty(name="Device", items=[
         ('auto', "Auto", "CUDA when available, else CPU"),
         ('cuda', "CUDA", "NVIDIA GPU"),
@@ -67,11 +78,15 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
     def draw(self, context):
         layout = self.layout
         col = layout.column()
-        col.prop(self, "project_dir")
         col.prop(self, "backend_python")
         col.prop(self, "models_dir")
         col.prop(self, "device")
         col.prop(self, "place_takes")
+        box = layout.box()
+        box.label(text="Backend set-up")
+        box.prop(self, "torch_choice")
+        box.prop(self, "torch_custom")
+        box.prop(self, "project_dir")
         box = layout.box()
         box.label(text="Remote generator (optional)")
         box.prop(self, "remote")
@@ -99,12 +114,20 @@ class Settings:
         else:
             py = str(venv_python(user_dir(create=False) / "venv"))
         self.python = py
+        #: The default venv's record of the installed backend (version, starter folder); None for another Python.
+        self.installed = None
+        if not get("backend_python"):
+            self.installed = backend_setup.read_installed(user_dir(create=False) / "venv")
         models = get("models_dir")
         if models:
             models = bpy.path.abspath(models).rstrip("/\\")
         elif self.project_dir:
             models = os.path.join(self.project_dir, "backend", "starter")
+        elif self.installed and self.installed.get("starter"):
+            models = str(self.installed["starter"])
         self.models_dir = models or None
+        self.torch_choice = get("torch_choice", "AUTO") or "AUTO"
+        self.torch_custom = get("torch_custom") or ""
         self.device = get("device", "auto") or "auto"
         self.remote = (get("remote") or "").strip() or None
         self.token = get("token") or None
@@ -121,9 +144,13 @@ class Settings:
         if not self.python or not os.path.isfile(self.python):
             return (f"Backend Python not found: {self.python}. Run 'Set up backend' or set 'Backend Python' in "
                     "the add-on preferences.")
+        if self.installed is not None:
+            old = backend_setup.version_problem(self.installed.get("version"), backend_setup.addon_version())
+            if old:
+                return old + "."
         if not self.models_dir:
-            return ("No model folder set. Set 'Model folder' (the official release folder or the starter model) "
-                    "or 'Project folder' in the add-on preferences.")
+            return ("No model folder set. Run 'Set up backend' (it installs the starter model), or set 'Model "
+                    "folder' (the official release folder) in the add-on preferences.")
         if not os.path.isdir(self.models_dir):
             return (f"Model folder not found: {self.models_dir}. Set 'Model folder' in the add-on preferences "
                     "(the official release folder or the starter model).")

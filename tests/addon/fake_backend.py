@@ -10,7 +10,8 @@ Knobs (environment): FAKE_BACKEND_STEP_S (sleep between progress events, default
 FAKE_BACKEND_STEPS (progress events per generate, default 4), FAKE_BACKEND_EXIT_ON_GENERATE=1 (die with exit
 code 3 after the first progress event, writing a last line to stderr), FAKE_BACKEND_FAIL_WORD (a generate
 whose prompt contains it gets a model_error reply), FAKE_BACKEND_LOG (a file: every request line is appended
-to it, so tests can check what the add-on sent).
+to it, so tests can check what the add-on sent), FAKE_BACKEND_VERSION and FAKE_BACKEND_DEVICE (what hello reports;
+default fake-0.1 and cpu).
 
 Boolean generate params (``use_retrieval``, ``fit``, ``ground_feet``) are checked like the real server does
 (``invalid_params`` unless true or false).
@@ -126,7 +127,8 @@ class Server:
         method = req.get("method")
         params = req.get("params") or {}
         if method == "hello":
-            send({"id": rid, "result": {"protocol": 1, "version": "fake-0.1", "device": "cpu", "torch": None,
+            send({"id": rid, "result": {"protocol": 1, "version": os.environ.get("FAKE_BACKEND_VERSION", "fake-0.1"),
+                                        "device": os.environ.get("FAKE_BACKEND_DEVICE", "cpu"), "torch": None,
                                         "models": {"kind": "fake", "path": self.models}}})
         elif method == "generate":
             prompts = params.get("prompts") or ([params["prompt"]] if params.get("prompt") else [])

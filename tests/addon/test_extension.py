@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from addon_helpers import PKG, REPO, leftovers
+from addon_helpers import PKG, REPO, leftovers, scene_snapshot
 
 pytestmark = pytest.mark.blender
 
@@ -22,7 +22,11 @@ def test_zip_holds_only_the_addon(ext_zip):
                 if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
     assert "__init__.py" in expected and "core/client.py" in expected
     assert expected <= names
-    assert names - expected == {"blender_manifest.toml"}, names - expected
+    # besides the add-on: its manifest and the backend wheel (plain data for 'Set up backend', not a manifest wheel)
+    import backend
+    wheel = f"backend_dist/remomask_blender-{backend.__version__}-py3-none-any.whl"
+    assert names - expected == {"blender_manifest.toml", wheel}, names - expected
+    assert "wheels" not in manifest
     assert manifest["id"] == "remomask" and manifest["type"] == "add-on"
     assert manifest["blender_version_min"] == "4.2.0"
     assert manifest["license"] == ["SPDX:GPL-3.0-or-later"]
@@ -104,3 +108,54 @@ def test_one_ordered_tuple_registers_every_class(addon, bpy_mod):
         if parent:
             assert names.index(parent) < names.index(c.__name__)
     assert [c.__name__ for c in classes if not c.is_registered] == []
+
+
+def test_check_backend_is_one_line_and_says_when_the_backend_is_older(addon, bpy_mod, fresh, monkeypatch):
+    """Issue 13 items 2 and 3 through hello: the line names device, torch, GPU use and the model; a backend older
+    than the add-on is an error that says to press Set up backend."""
+    bpy = bpy_mod
+    version = fresh.core.backend_setup.addon_version()
+    monkeypatch.setenv("FAKE_BACKEND_VERSION", version)
+    monkeypatch.setenv("FAKE_BACKEND_DEVICE", "cuda:0")
+    assert bpy.ops.remomask.check_backend(synchronous=True, timeout=20) == {'FINISHED'}
+    status = bpy.context.scene.remomask.status
+    assert status == f"Backend {version} (protocol 1) on cuda:0, torch None, GPU used: yes; model: fake (models)"
+    fresh.ops.session.stop_backend()
+    monkeypatch.setenv("FAKE_BACKEND_VERSION", "0.0.5")
+    monkeypatch.setenv("FAKE_BACKEND_DEVICE", "cpu")
+    with pytest.raises(RuntimeError, match=f"Backend 0.0.5 is older than the add-on {version}: press Set up "
+                                           "backend to update"):
+        bpy.ops.remomask.check_backend(synchronous=True, timeout=20)
+    assert bpy.context.scene.remomask.status_is_error and "GPU used: no" in bpy.context.scene.remomask.status
+
+
+def test_the_set_up_venv_gives_the_starter_and_refuses_an_older_backend(addon, bpy_mod, fresh):
+    """Issue 13 items 1 and 3 through the record Set up backend writes: with no checkout and no model folder the
+    starter installed in the venv is used; a recorded backend older than the add-on stops Generate with the
+    update message, before anything is started or changed."""
+    import json
+    import shutil
+
+    bpy = bpy_mod
+    bs = fresh.core.backend_setup
+    prefs = bpy.context.preferences.addons[PKG].preferences
+    prefs.backend_python, prefs.project_dir, prefs.models_dir = "", "", ""
+    venv = fresh.ui.preferences.user_dir(create=True) / "venv"
+    py = bs.venv_python(venv)
+    try:
+        py.parent.mkdir(parents=True)
+        py.write_text("")
+        starter = venv / "lib" / "site-packages" / "backend" / "starter"
+        starter.mkdir(parents=True)
+        rec = {"version": bs.addon_version(), "starter": str(starter), "torch": "2.13.0+cpu"}
+        (venv / bs.RECORD_NAME).write_text(json.dumps(rec))
+        s = fresh.ui.preferences.settings()
+        assert s.python == str(py) and s.models_dir == str(starter) and s.problem() is None
+        (venv / bs.RECORD_NAME).write_text(json.dumps({**rec, "version": "0.0.5"}))
+        before = scene_snapshot(bpy)
+        bpy.context.scene.remomask.prompt = "a person jumps"
+        with pytest.raises(RuntimeError, match="Backend 0.0.5 is older than the add-on .*: press Set up backend"):
+            bpy.ops.remomask.generate()
+        assert scene_snapshot(bpy) == before and fresh.ops.session._CLIENT is None
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)

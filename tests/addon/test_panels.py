@@ -130,6 +130,7 @@ def test_preferences_draw(addon, bpy_mod, fresh):
     log = []
     type(prefs).draw(SimpleNamespace(layout=Recorder(bpy, log), bl_rna=prefs.bl_rna), bpy.context)
     names = {e[1] for e in log if e[0] == "prop"}
-    assert names == {"backend_python", "project_dir", "models_dir", "device", "remote", "token", "place_takes"}
+    assert names == {"backend_python", "project_dir", "models_dir", "device", "remote", "token", "place_takes",
+                     "torch_choice", "torch_custom"}
     ops = {e[1] for e in log if e[0] == "operator"}
     assert ops == {"remomask.setup_backend", "remomask.check_backend", "remomask.release_backend"}
