@@ -117,7 +117,7 @@ def apply_results(scene, target: str, armature_name: str | None, motions: list[d
     keyed = motion_to_armature.key_motions(
         scene, [m["path"] for m in motions], armature=arm, nla=nla, name=base_name,
         with_body=bool(getattr(scene.remomask, "with_mannequin", True)), bone_map=bone_map_for(scene, arm),
-        placement=preferences.settings().place_takes)
+        placement=preferences.settings().place_takes, lock_feet=bool(getattr(scene.remomask, "ground_feet", True)))
     return keyed.actions
 
 
