@@ -28,7 +28,9 @@ def classes() -> tuple:
     the groups that hold them), the preferences, the history list, the operators, the panels (a parent panel
     before its sub-panels). Unregistration runs in reverse."""
     from .ops import backend, generate, importing, render, retarget
+    from .ops import root_motion, timeline
     from .ui import history, panels, preferences, props
+    from .ui import rootline_panel
     return (
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
         props.RemomaskRenderSettings, props.RemomaskRetargetSettings,
@@ -41,9 +43,12 @@ def classes() -> tuple:
         render.REMOMASK_OT_render, render.REMOMASK_OT_render_cancel, render.REMOMASK_OT_export,
         render.REMOMASK_OT_export_replace,
         retarget.REMOMASK_OT_retarget,
+        root_motion.REMOMASK_OT_root_motion,
+        timeline.REMOMASK_OT_timeline_generate, timeline.REMOMASK_OT_timeline_redo_part,
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,
+        rootline_panel.REMOMASK_PT_root_motion, rootline_panel.REMOMASK_PT_timeline,
     )
 
 

@@ -111,7 +111,7 @@ def _load(k, motions) -> list[dict]:
 def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str = "ReMoMask",
                 with_body: bool = True, bone_map=None, start_frame: int | None = None, blend_frames: int = 5,
                 collection=None, placement: str | None = "BESIDE", select: bool = True,
-                frame_range: bool = True) -> Keyed:
+                frame_range: bool = True, lock_feet: bool = True) -> Keyed:
     """Key ``motions`` (paths or motion mappings) in ``scene``; see the module doc. Returns ``Keyed``.
 
     armature: the armature to key (an SMPL armature directly, any other rig through retargeting with
@@ -122,7 +122,9 @@ def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str =
     the scene frame of the first key (default: the scene's start); keys follow the scene's frame rate.
     placement: where new armatures go (``take_placement.place``: 'BESIDE' previous takes and clear of other
     objects, 'CURSOR', or None: at the origin); select: new armatures become the selected and active objects;
-    frame_range: the scene's frame range becomes the keyed frames (``take_placement``)."""
+    frame_range: the scene's frame range becomes the keyed frames (``take_placement``). lock_feet: a retargeted
+    rig's feet stay planted where the motion's are (``retarget.retarget_action``); the SMPL armature's were planted
+    by the backend's fit."""
     k = _keying()
     ms = _load(k, list(motions))
     if not ms:
@@ -134,7 +136,7 @@ def key_motions(scene, motions, *, armature=None, nla: bool = False, name: str =
     with Rollback():
         if armature is not None and not is_smpl_armature(armature):
             out = _retarget(k, scene, collection, armature, ms, nla=nla, bone_map=bone_map, start=start, fps=fps,
-                            blend_frames=blend_frames)
+                            blend_frames=blend_frames, lock_feet=lock_feet)
         else:
             out = Keyed()
             arm = armature
@@ -166,7 +168,7 @@ def _new_armature(k, collection, motion, name: str, with_body: bool):
     return arm
 
 
-def _retarget(k, scene, collection, rig, ms, *, nla, bone_map, start, fps, blend_frames) -> Keyed:
+def _retarget(k, scene, collection, rig, ms, *, nla, bone_map, start, fps, blend_frames, lock_feet=True) -> Keyed:
     out = Keyed()
     ms = [ground_rest(m) for m in ms]
     for group in ([ms] if nla else [[m] for m in ms]):
@@ -181,7 +183,8 @@ def _retarget(k, scene, collection, rig, ms, *, nla, bone_map, start, fps, blend
             name = action_name_for_prompt(group[0].get("prompt", ""))
             if nla and len(group) > 1:
                 name += f" +{len(group) - 1}"
-            out.actions.append(k.retarget_action(src, rig, bone_map, action_name=name, scene=scene))
+            out.actions.append(k.retarget_action(src, rig, bone_map, action_name=name, scene=scene,
+                                                 lock_feet=lock_feet))
             out.armatures.append(rig)
         finally:
             # the SMPL source was only a means: remove it and its actions (the motion files stay)

@@ -130,7 +130,7 @@ def _rotation_channel(mode: str, L):
 
 def retarget_action(source_armature, target_armature, bone_map=None, *, frame_range=None,
                     action_name=None, scale_root="leg_length", keep_feet_on_ground=True,
-                    snap_contacts=True, scene=None):
+                    snap_contacts=True, scene=None, lock_feet=True):
     """Copy the source armature's animation onto ``target_armature`` as a new action.
 
     bone_map: ``{source_bone: target_bone}`` dict, a preset name (``"mixamo"``, ``"rigify"``), a
@@ -140,7 +140,8 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     drivers on the source are retargeted as they play). scale_root: ``"leg_length"``
     (target/source leg length), a number, or None (1.0). keep_feet_on_ground: lift the body so
     the feet never go below their rest height; snap_contacts: also pull them down onto it where
-    the source's feet touch the ground. The new action is made the target's active action (its
+    the source's feet touch the ground; lock_feet: the target's ankles and toes stay where they are planted while the
+    source's are (leg IK, ``core/foot_lock.py``), so a rig with other leg proportions does not slide. The new action is made the target's active action (its
     previous action is kept, with a fake user if needed); unmapped target bones are reset to rest.
     If mapped target bones carry constraints (which would override the keys), the action gets a
     ``remomask_retarget_warning`` custom property naming them, for the operator to report.
@@ -168,7 +169,7 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     finally:
         scene.frame_set(prev_frame, subframe=prev_sub)
     sol = solver.solve(pose, fps=keying.scene_fps_of(scene), keep_feet_on_ground=keep_feet_on_ground,
-                       snap_contacts=snap_contacts)
+                       snap_contacts=snap_contacts, lock_feet=lock_feet)
 
     pbs = target_armature.pose.bones
     channels = []

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import smpl_rig
+from . import foot_lock, smpl_rig
 from .bone_map import BoneMap, RetargetError, depths
 
 #: SMPL bones used for the leg length (thigh start, knee, ankle) per side.
@@ -242,8 +242,9 @@ class Retargeter:
             self.k = 1.0 if scale_root is None else float(scale_root)
 
     def solve(self, source_pose, *, fps: float, keep_feet_on_ground: bool = True,
-              snap_contacts: bool = True) -> Solution:
-        """source_pose: (F, n, 4, 4) armature-space pose matrices of ``source_bones`` (``pose_bone.matrix``)."""
+              snap_contacts: bool = True, lock_feet: bool = False) -> Solution:
+        """source_pose: (F, n, 4, 4) armature-space pose matrices of ``source_bones`` (``pose_bone.matrix``).
+        lock_feet: pin the target's feet where the source's stand (``core/foot_lock.py``, ``lock_feet``)."""
         S = self.src_mw[None, None] @ np.asarray(source_pose, dtype=np.float64)     # (F, n, 4, 4) world
         P, rotations = self.pose(S)
         root_world = self.root_path(S)
@@ -251,6 +252,9 @@ class Retargeter:
             dz = self.foot_lift(P, S, root_world, fps=fps, snap_contacts=snap_contacts)
             if dz is not None:
                 root_world = root_world + dz[:, None] * np.array([0.0, 0.0, 1.0])
+        if lock_feet:
+            rotations, drop = self.lock_feet(P, S, root_world, rotations, fps=fps)
+            root_world = root_world - (self.tgt_mw[:3, :3] @ np.array([0.0, 0.0, 1.0]))[None] * drop[:, None]
         return Solution(rotations=rotations, root_bone=self.tgt_root,
                         root_location=self.root_location(P, root_world), root_scale=float(self.k))
 
@@ -355,3 +359,27 @@ class Retargeter:
         Xr = np.broadcast_to(rel_r[None] if pr < 0 else P[:, pr] @ rel_r[None], (F, 4, 4))
         h_target = P[:, jr, :3, 3] + shift
         return np.einsum("fij,fj->fi", np.linalg.inv(Xr[:, :3, :3]), h_target - Xr[:, :3, 3])
+
+    def legs(self):
+        """``foot_lock.Leg`` per side whose thigh, shin, foot and toe are all mapped (source names, target legs)."""
+        return [(chain, foot_lock.Leg(*(self.bm[b] for b in chain))) for chain in foot_lock.SMPL_LEGS
+                if all(b in self.bm for b in chain)]
+
+    def lock_feet(self, P, S, root_world, rotations, *, fps: float):
+        """``(rotations, drop)``: the legs' thigh, shin and foot turned so that the target's ankles and toes stay
+        put where the source's do (contacts from the source's ankle/toe heights and speeds), and how far (F,)
+        (armature units) the root must go down for pinned feet out of reach (``core/foot_lock.py``)."""
+        legs = self.legs()
+        if not legs:
+            return rotations, np.zeros(P.shape[0])
+        P = np.array(P)
+        P[:, :, :3, 3] += self._root_shift(P, root_world)[:, None]
+        # the source's contacts: ankle and toe near their rest height above the source's floor, and slow
+        src_joints = [s for chain, _ in legs for s in chain[2:]]                 # ankle, toe per leg
+        pos = np.stack([S[:, self.source_bones.index(s), :3, 3] for s in src_joints], 1)
+        rest_z = np.array([self.src_rest[s][2, 3] for s in src_joints])
+        src_floor = float(rest_z.min())
+        contacts = foot_lock.detect_contacts(pos, rest_z - src_floor, src_floor, fps=fps)
+        out, drop, _, _ = foot_lock.lock_legs(P, rotations, self.tgt.index, [leg for _, leg in legs],
+                                              contacts[:, 0::2], contacts[:, 1::2], fps=fps)
+        return out, drop

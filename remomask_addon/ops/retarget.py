@@ -36,7 +36,8 @@ class REMOMASK_OT_retarget(bpy.types.Operator):
         else:
             bone_map = s.bone_map
         try:
-            action = retarget.retarget_action(source, s.target, bone_map, scene=context.scene)
+            action = retarget.retarget_action(source, s.target, bone_map, scene=context.scene,
+                                              lock_feet=bool(context.scene.remomask.ground_feet))
         except retarget.RetargetError as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}

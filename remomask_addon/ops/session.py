@@ -106,7 +106,7 @@ def bone_map_for(scene, armature=None):
 
 
 def apply_results(scene, target: str, armature_name: str | None, motions: list[dict], nla: bool = False,
-                  base_name: str = "ReMoMask") -> list:
+                  base_name: str = "ReMoMask", start_frame: int | None = None) -> list:
     """Key the backend's result motions (dicts with the file's ``path``) onto a new SMPL armature or the named
     one, through ``motion_to_armature.key_motions`` (which retargets onto a non-SMPL rig and rolls back on an
     error; a new armature is placed as the preferences say, selected, and the frame range fitted). Returns the
@@ -117,7 +117,8 @@ def apply_results(scene, target: str, armature_name: str | None, motions: list[d
     keyed = motion_to_armature.key_motions(
         scene, [m["path"] for m in motions], armature=arm, nla=nla, name=base_name,
         with_body=bool(getattr(scene.remomask, "with_mannequin", True)), bone_map=bone_map_for(scene, arm),
-        placement=preferences.settings().place_takes)
+        placement=preferences.settings().place_takes, lock_feet=bool(getattr(scene.remomask, "ground_feet", True)),
+        start_frame=start_frame)
     return keyed.actions
 
 
@@ -199,7 +200,10 @@ def _finish_result(rid, result: dict) -> None:
         set_status(scene, "The backend returned no motion.", error=True)
         return
     try:
-        actions = apply_results(scene, job["target"], job.get("armature"), motions, base_name="ReMoMask")
+        actions = apply_results(scene, job["target"], job.get("armature"), motions, base_name="ReMoMask",
+                                start_frame=job.get("start_frame"))
+        if job.get("after") is not None:      # an operator's own last step (ops/timeline.py)
+            actions = job["after"](scene, motions, actions)
     except Exception as exc:   # noqa: BLE001 - shown to the user, scene left as it was
         set_status(scene, f"Could not apply the motion: {exc}", error=True)
         return

@@ -51,7 +51,8 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
                                 description="Condition on retrieved motions from the database")
     ground_feet: BoolProperty(name="Plant feet", default=True,
                               description="Fit the feet onto the floor: nothing below it, feet in contact touch it "
-                                          "and stay in place (pelvis height and leg IK in the SMPL fit)")
+                                          "and stay in place (pelvis height and leg IK in the SMPL fit, and again "
+                                          "on a retargeted rig)")
     target: EnumProperty(name="Target", items=[
         ('NEW', "New SMPL armature", "Create a new SMPL-skeleton armature for the motion"),
         ('SELECTED', "Selected armature", "Key the active armature: an SMPL skeleton directly, any other rig "
