@@ -149,7 +149,9 @@ def test_commands_run_outside_any_checkout_with_a_clean_environment(tmp_path, mo
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     script = "import os, sys; print('CWD', os.getcwd()); print('PP', os.environ.get('PYTHONPATH')); " \
              "print('REPO_ON_PATH', any(p.rstrip('/') == sys.argv[1] for p in sys.path))"
-    st = bs.start(tmp_path, "/unused", steps=[("probe", [sys.executable, "-c", script, str(REPO)])],
+    # -S: no site-packages, so a developer venv's editable install (a .pth naming the checkout) does not count;
+    # what is tested is the set-up's own environment and working folder
+    st = bs.start(tmp_path, "/unused", steps=[("probe", [sys.executable, "-S", "-c", script, str(REPO)])],
                   synchronous=True)
     assert st.done, st.message
     log = (tmp_path / "setup.log").read_text()
