@@ -27,8 +27,8 @@ def classes() -> tuple:
     """Every class the add-on registers, in registration order: property groups first (nested groups before
     the groups that hold them), the preferences, the history list, the operators, the panels (a parent panel
     before its sub-panels). Unregistration runs in reverse."""
-    from .ops import backend, generate, importing, render, retarget
-    from .ui import history, panels, preferences, props
+    from .ops import backend, edit, generate, importing, render, retarget
+    from .ui import edit_panel, history, panels, preferences, props
     return (
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
         props.RemomaskRenderSettings, props.RemomaskRetargetSettings,
@@ -43,6 +43,7 @@ def classes() -> tuple:
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,
+        props.REMOMASK_PG_edit, *edit.CLASSES, edit_panel.REMOMASK_PT_edit,
     )
 
 

@@ -163,7 +163,7 @@ def _finish_error(rid, err: dict) -> None:
         elif job["kind"] == "hello":
             set_status(scene, f"Backend check failed: {msg}", error=True)
         else:
-            set_status(scene, f"Generation failed ({code}): {msg}", error=True)
+            set_status(scene, f"{job.get('what', 'Generation')} failed ({code}): {msg}", error=True)
 
 
 def _finish_result(rid, result: dict) -> None:
@@ -190,6 +190,14 @@ def _finish_result(rid, result: dict) -> None:
     props.stage = ""
     if job.get("cancelled"):
         set_status(scene, "Cancelled.")
+        return
+    if callable(job.get("apply")):      # a job that applies its own result (ops/edit.py); one undo step
+        try:
+            set_status(scene, job["apply"](scene, result))
+        except Exception as exc:   # noqa: BLE001 - shown to the user, scene left as it was
+            set_status(scene, f"Could not apply the {job.get('what', 'result').lower()}: {exc}", error=True)
+            return
+        _undo_push(job.get("undo", "ReMoMask"))
         return
     motions = list(result.get("motions") or [])
     if not motions:
