@@ -31,7 +31,7 @@ def classes() -> tuple:
     from .ui import edit_panel, history, panels, preferences, props
     return (
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
-        props.RemomaskRenderSettings, props.RemomaskRetargetSettings,
+        props.RemomaskRenderSettings, props.RemomaskRetargetSettings, props.REMOMASK_PG_edit,
         preferences.REMOMASK_AP_preferences,
         history.REMOMASK_UL_history,
         generate.REMOMASK_OT_generate, generate.REMOMASK_OT_cancel, generate.REMOMASK_OT_new_seed,
@@ -40,10 +40,11 @@ def classes() -> tuple:
         backend.REMOMASK_OT_check_backend, backend.REMOMASK_OT_release_backend, backend.REMOMASK_OT_setup_backend,
         render.REMOMASK_OT_render, render.REMOMASK_OT_render_cancel, render.REMOMASK_OT_export,
         retarget.REMOMASK_OT_retarget,
+        *edit.CLASSES,
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,
-        props.REMOMASK_PG_edit, *edit.CLASSES, edit_panel.REMOMASK_PT_edit,
+        edit_panel.REMOMASK_PT_edit,
     )
 
 
