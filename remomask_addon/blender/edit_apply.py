@@ -61,15 +61,14 @@ def edit_target(obj):
     return action, slot
 
 
-def key_frames(action, slot=None, *, selected: bool = False) -> list[float]:
-    """Frames of the action's keys (only the selected ones with ``selected``)."""
+def key_frames(action, slot=None) -> list[float]:
+    """Frames of the action's keys."""
     out = set()
     for fc in anim_compat.fcurves(action, slot):
-        pts = action_splice.read_points(fc)
-        fr = pts["co"][:, 0]
-        if selected:
-            fr = fr[pts["select_control_point"][:, 0]]
-        out.update(float(f) for f in fr)
+        n = len(fc.keyframe_points)
+        co = np.empty(2 * n, dtype=np.float32)
+        fc.keyframe_points.foreach_get("co", co)
+        out.update(co[0::2].tolist())
     return sorted(out)
 
 
@@ -78,11 +77,24 @@ def action_range(action, slot=None) -> tuple[int, int]:
     return int(math.floor(fr[0])), int(math.ceil(fr[-1]))
 
 
+def selected_key_frames(action, slot=None) -> list[float]:
+    """Frames of the selected keys; none when every key is selected (new keys come selected: that is no choice)."""
+    n_sel = n_all = 0
+    out = set()
+    for fc in anim_compat.fcurves(action, slot):
+        sel = action_splice.read_points(fc)
+        mask = sel["select_control_point"][:, 0]
+        n_sel, n_all = n_sel + int(mask.sum()), n_all + len(mask)
+        out.update(float(f) for f in sel["co"][mask, 0])
+    return [] if n_sel == n_all else sorted(out)
+
+
 def timeline_range(scene, action, slot=None, typed=None) -> edit_range.FrameRange:
-    """The range from the timeline: preview range, selected keys, two selected markers, else ``typed``."""
+    """The range from the timeline: preview range, selected keys (some, not all), two selected markers, else
+    ``typed``."""
     preview = (scene.frame_preview_start, scene.frame_preview_end) if scene.use_preview_range else None
     marks = [m.frame for m in scene.timeline_markers if m.select]
-    return edit_range.range_from_timeline(preview=preview, selected_keys=key_frames(action, slot, selected=True),
+    return edit_range.range_from_timeline(preview=preview, selected_keys=selected_key_frames(action, slot),
                                           markers=marks, typed=typed)
 
 

@@ -292,6 +292,16 @@ def test_panel_draws_range_source_and_versions(scene):
     scene.frame_preview_start, scene.frame_preview_end = 30, 90
     assert edit_panel.range_text(bpy.context) == "Range: 30-90 (preview range)"
     scene.use_preview_range = False
+    from remomask_addon.blender import anim_compat
+    fcs = anim_compat.fcurves(act)
+    for kp in fcs[3].keyframe_points:
+        kp.select_control_point = kp.co[0] in (41.0, 71.0)
+    assert edit_panel.range_text(bpy.context) == "Range: 41-71 (selected keys)"
+    for fc in fcs:                                  # every key selected (as new keys come) is no selection
+        for kp in fc.keyframe_points:
+            kp.select_control_point = True
+    assert edit_panel.range_text(bpy.context) == "Range: 1-60 (typed range)"
+    _deselect_keys(act)
     m1, m2 = scene.timeline_markers.new("a", frame=20), scene.timeline_markers.new("b", frame=70)
     m1.select = m2.select = True
     assert edit_panel.range_text(bpy.context) == "Range: 20-70 (selected markers)"
