@@ -58,6 +58,13 @@ class REMOMASK_PT_edit(_Base, bpy.types.Panel):
         row = col.row(align=True)
         row.operator("remomask.edit", text="Change Body Part").op = 'BODYPART'
         row.prop(ep, "part", text="")
+        props = context.scene.remomask
+        if props.running:
+            row = col.row(align=True)
+            row.label(text=f"{props.stage or 'working'} {int(round(props.progress * 100))}%")
+            row.operator("remomask.cancel", text="Cancel", icon='CANCEL')
+        if props.status:
+            col.label(text=props.status, icon='ERROR' if props.status_is_error else 'INFO')
         if act is None:
             return
         if PENDING in act:

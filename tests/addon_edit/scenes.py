@@ -9,7 +9,7 @@ import importlib.util
 from pathlib import Path
 
 from remomask_addon.blender import anim_compat, motion_to_armature
-from remomask_addon.blender.action_splice import read_points
+from remomask_addon.blender.action_splice import read_points  # noqa: F401 - re-exported for the tests
 
 _spec = importlib.util.spec_from_file_location(
     "addon_keying_motions", Path(__file__).resolve().parent.parent / "addon_keying" / "conftest.py")

@@ -144,20 +144,45 @@ def test_inbetween_keeps_the_users_keys_and_matches_the_ends(scene, kind):
     assert np.abs(out[45] - src[45]).max() > 0.1   # the gap itself was filled anew
 
 
-def test_body_part_writes_only_that_parts_bones(scene):
-    arm, act = _rig("smpl")
+@pytest.mark.parametrize("kind", ["smpl", "mixamo"])
+def test_body_part_writes_only_that_parts_bones(scene, kind):
+    arm, act = _rig(kind)
     snap = scenes.snapshot(act)
     assert _edit('BODYPART', range_start=30, range_end=90, prompt="a person waves", part='ARMS') == {'FINISHED'}
     new = arm.animation_data.action
     after = scenes.snapshot(new)
     window = tuple(new["remomask_edit_window"])
     arm_bones = set(edit_range.PART_BONES["arms"])
+    if kind == "mixamo":
+        bm = _map(kind)
+        arm_bones = {bm[b] for b in arm_bones if b in bm}
     others = [k for k in snap if k[0].split('"')[1] not in arm_bones]
     parts = [k for k in snap if k[0].split('"')[1] in arm_bones]
     assert others and parts
     scenes.assert_identical(snap, after, keys=others)           # every other bone: every key, everywhere
     scenes.assert_identical(scenes.outside(snap, window), scenes.outside(after, window), keys=parts)
     assert any(snap[k]["co"].tobytes() != after[k]["co"].tobytes() for k in parts)
+
+
+def test_a_channel_the_user_never_keyed_keeps_its_pose_outside_the_range(scene):
+    from remomask_addon.blender import anim_compat
+    arm, act = _rig("smpl")
+    bag_fcs = [fc for fc in anim_compat.fcurves(act) if '"left_wrist"' in fc.data_path]
+    assert len(bag_fcs) == 4
+    for fc in bag_fcs:                                  # the user never animated the left wrist ...
+        act.layers[0].strips[0].channelbag(arm.animation_data.action_slot).fcurves.remove(fc)
+    arm.pose.bones["left_wrist"].rotation_quaternion = (0.9, 0.3, 0.2, 0.1)   # ... but posed it
+    src = _joints(arm, (1, 120))
+    assert _edit('REGENERATE', range_start=40, range_end=80, prompt="a person jumps") == {'FINISHED'}
+    new = arm.animation_data.action
+    fcs = [fc for fc in anim_compat.fcurves(new) if '"left_wrist"' in fc.data_path]
+    assert len(fcs) == 4                                # the edit keys it inside the range only, held outside
+    for fc, v in zip(sorted(fcs, key=lambda f: f.array_index), (0.9, 0.3, 0.2, 0.1)):
+        pts = scenes.read_points(fc)
+        assert pts["co"][0, 0] == 39 and pts["co"][-1, 0] == 81
+        assert pts["co"][0, 1] == np.float32(v) and pts["co"][-1, 1] == np.float32(v)
+    out = _joints(arm, (1, 120))
+    assert np.abs(out[:31] - src[:31]).max() == 0 and np.abs(out[80:] - src[80:]).max() == 0
 
 
 @pytest.mark.parametrize("mode", ["RETURN", "TRAVEL"])
