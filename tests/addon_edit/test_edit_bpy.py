@@ -269,6 +269,9 @@ def test_faults_give_one_message_and_change_nothing(scene):
     fails("prompt for the edit first", range_start=40, range_end=80, prompt=" ")
     ep.prompt = "a person jumps"
     fails("too short", range_start=40, range_end=50)
+    bpy.ops.object.mode_set(mode='EDIT')
+    fails("is in Edit Mode; switch to Object or Pose Mode", range_start=40, range_end=80)
+    bpy.ops.object.mode_set(mode='OBJECT')
     bpy.context.view_layer.objects.active = None
     fails("Select an armature to edit", range_start=40, range_end=80)
     # an armature whose action has no keys
@@ -350,3 +353,4 @@ def test_panel_draws_range_source_and_versions(scene):
     assert "Range: 20-70 (selected markers)" in texts
     assert any(t.startswith("v2 Hand keyed.v2: Regenerate 20-70: a person jumps") for t in texts), texts
     assert {"Regenerate Range", "In-between", "Extend", "Lead In", "Loop", "Change Body Part"} <= set(texts)
+    assert any(t.startswith("Edited: Hand keyed.v2 (Regenerate 20-70") for t in texts), texts
