@@ -80,28 +80,37 @@ def _out_dir() -> str | None:
         return None
 
 
-def apply_edit(scene, result: dict, *, armature_name: str, plan, prompt: str, bone_map, choice, source) -> str:
+def apply_edit(scene, result: dict, *, armature_name: str, action_name: str, plan, prompt: str, bone_map, choice,
+               source) -> str:
     """The poller's step for an edit's result: new versions on the armature (one undo step). Returns the status."""
     try:
         arm = bpy.data.objects.get(armature_name)
         if arm is None:
             raise EditRangeError(f"The armature {armature_name!r} no longer exists.")
+        ad = arm.animation_data
+        if ad is None or ad.action is None or ad.action.name != action_name:
+            raise EditRangeError(f"'{armature_name}' plays another action than '{action_name}' now; the edit was "
+                                 "made for that one and is not written.")
         motions = list(result.get("motions") or [])
         if not motions:
             raise EditRangeError("The backend returned no motion.")
         made = edit_apply.build_versions(scene, arm, plan, motions, prompt=prompt, bone_map=bone_map,
                                          bone_map_choice=choice)
     finally:
-        try:
-            os.unlink(source)
-        except OSError:
-            pass
+        _remove(source)
     if len(made) > 1:
         for a in made:
             a[PENDING] = made[0].name
         return (f"{len(made)} samples of the edit: flip between them, then Accept one (or Discard). "
                 f"Playing {made[0].name}.")
     return f"Edited: {made[0].name} ({made[0][av.OP]}); '{made[0][av.OF]}' is kept."
+
+
+def _remove(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class REMOMASK_OT_edit(session.SyncMixin, bpy.types.Operator):
@@ -137,8 +146,9 @@ class REMOMASK_OT_edit(session.SyncMixin, bpy.types.Operator):
         session._JOBS[rid] = {
             "kind": "edit", "what": "Edit", "scene": context.scene.name, "prompt": prompt,
             "undo": f"ReMoMask: {dict((k, n) for k, n, _ in OP_ITEMS)[self.op]}",
-            "apply": functools.partial(apply_edit, armature_name=arm.name, plan=plan, prompt=prompt, bone_map=bm,
-                                       choice=choice, source=params["source"])}
+            "apply": functools.partial(apply_edit, armature_name=arm.name, action_name=arm.animation_data.action.name,
+                                       plan=plan, prompt=prompt, bone_map=bm, choice=choice, source=params["source"]),
+            "cleanup": functools.partial(_remove, params["source"])}
         return self._started(context, [rid], "Edit", f"Editing '{arm.name}': {self.op.lower()} ...")
 
 

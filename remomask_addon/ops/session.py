@@ -146,6 +146,8 @@ def _finish_error(rid, err: dict) -> None:
     job = _JOBS.pop(rid, None)
     if job is None:
         return
+    if callable(job.get("cleanup")):
+        job["cleanup"]()
     scene = _scene(job)
     code = err.get("code", "error")
     msg = err.get("message", "unknown error")
@@ -170,6 +172,8 @@ def _finish_result(rid, result: dict) -> None:
     job = _JOBS.pop(rid, None)
     if job is None:
         return
+    if callable(job.get("cleanup")):    # a job's own request files (ops/edit.py: the read-back source)
+        job["cleanup"]()
     scene = _scene(job)
     if scene is None:
         return

@@ -9,6 +9,8 @@ Undo: ``bpy.ops.ed.undo`` cannot run in module mode (its poll fails without a wi
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -292,9 +294,24 @@ def test_faults_give_one_message_and_change_nothing(scene):
     # cancelled while running: the late result is dropped
     assert bpy.ops.remomask.edit(op='REGENERATE') == {'FINISHED'}
     assert session.cancel_job(scene)
+    assert session._CLIENT.cancelled == len(session._CLIENT.requests)
+    assert any("result" in e for e in session._CLIENT.events)   # a late result, dropped
     session.poll_once()
     assert scene.remomask.status == "Cancelled." and scenes.everything(bpy) == before
+    # the armature plays another action when the result arrives: nothing is written
+    assert bpy.ops.remomask.edit(op='REGENERATE') == {'FINISHED'}
+    source = session._CLIENT.requests[-1][1]["source"]
+    other = bpy.data.actions.new("Other")
+    arm.animation_data.action = other
+    session.poll_once()
+    assert scene.remomask.status_is_error and "plays another action than 'Hand keyed'" in scene.remomask.status
+    arm.animation_data.action = act
+    bpy.data.actions.remove(other)
+    assert scenes.everything(bpy) == before
     session.remove_timer()
+    # no read-back source is left behind, whatever the end
+    assert not os.path.exists(source)
+    assert all(not os.path.exists(r[1]["source"]) for r in session._CLIENT.requests)
 
 
 def test_a_rig_with_unmapped_bones_is_refused(scene):
