@@ -81,11 +81,13 @@ def selected_key_frames(action, slot=None) -> list[float]:
     """Frames of the selected keys; none when every key is selected (new keys come selected: that is no choice)."""
     n_sel = n_all = 0
     out = set()
-    for fc in anim_compat.fcurves(action, slot):
-        sel = action_splice.read_points(fc)
-        mask = sel["select_control_point"][:, 0]
-        n_sel, n_all = n_sel + int(mask.sum()), n_all + len(mask)
-        out.update(float(f) for f in sel["co"][mask, 0])
+    for fc in anim_compat.fcurves(action, slot):     # (the panel calls this on every redraw: two arrays only)
+        n = len(fc.keyframe_points)
+        co, mask = np.empty(2 * n, dtype=np.float32), np.empty(n, dtype=bool)
+        fc.keyframe_points.foreach_get("co", co)
+        fc.keyframe_points.foreach_get("select_control_point", mask)
+        n_sel, n_all = n_sel + int(mask.sum()), n_all + n
+        out.update(co[0::2][mask].tolist())
     return [] if n_sel == n_all else sorted(out)
 
 

@@ -371,3 +371,34 @@ def test_panel_draws_range_source_and_versions(scene):
     assert any(t.startswith("v2 Hand keyed.v2: Regenerate 20-70: a person jumps") for t in texts), texts
     assert {"Regenerate Range", "In-between", "Extend", "Lead In", "Loop", "Change Body Part"} <= set(texts)
     assert any(t.startswith("Edited: Hand keyed.v2 (Regenerate 20-70") for t in texts), texts
+
+
+@pytest.mark.parametrize("fps", [24, 30])
+def test_other_scene_frame_rates(scene, fps):
+    """At 24 and 30 fps the range is still the range (read back at 20 fps, keyed back at the scene's rate): keys
+    outside bit-identical, the pose outside the user's neighbouring keys unchanged, seams continuous."""
+    scene.render.fps = fps
+    arm, act = _rig("smpl")
+    snap = scenes.snapshot(act)
+
+    def heads():
+        out = []
+        for f in range(1, 172):
+            scene.frame_set(f)
+            out.append([tuple(arm.matrix_world @ arm.pose.bones[n].head) for n in read_back.JOINT_NAMES])
+        return np.asarray(out)
+
+    src = heads()
+    assert _edit('REGENERATE', range_start=60, range_end=120, prompt="a person jumps") == {'FINISHED'}
+    new = arm.animation_data.action
+    window = tuple(new["remomask_edit_window"])
+    # inside the range; an end may move in by one frame where the scene frame falls between 20 fps samples
+    assert 60 <= window[0] <= 61 and 119 <= window[1] <= 120, window
+    scenes.assert_identical(scenes.outside(snap, window), scenes.outside(scenes.snapshot(new), window))
+    out = heads()
+    assert np.abs(out[:51] - src[:51]).max() == 0 and np.abs(out[120:] - src[120:]).max() == 0  # keys 51, 121
+    assert (out[85:95, 0, 2] - src[85:95, 0, 2]).max() > 0.15            # raised in the middle (z-up)
+    step = np.linalg.norm(np.diff(out, axis=0), axis=-1).max(axis=1)
+    p99 = np.percentile(np.linalg.norm(np.diff(src, axis=0), axis=-1).max(axis=1), 99)
+    for f in window:
+        assert step[f - 4:f + 2].max() <= p99, (f, step[f - 4:f + 2].max(), p99)
