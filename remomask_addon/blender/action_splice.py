@@ -92,7 +92,7 @@ def splice_action(original, edited, window, *, name: str, slot=None, channel_fil
     copy = original.copy()
     copy.name = name
     try:
-        cslot = _matching_slot(copy, slot)
+        cslot = matching_slot(copy, slot)
         for efc in anim_compat.fcurves(edited):
             if channel_filter is not None and not channel_filter(efc.data_path):
                 continue
@@ -119,7 +119,7 @@ def splice_action(original, edited, window, *, name: str, slot=None, channel_fil
     return copy
 
 
-def _matching_slot(copy, slot):
+def matching_slot(copy, slot):
     """The copy's slot that corresponds to the original's ``slot`` (same identifier), else its first one."""
     if not anim_compat.has_slotted_actions():   # pragma: no cover - Blender < 4.4
         return None

@@ -226,16 +226,14 @@ def build_versions(scene, armature, plan: edit_range.EditPlan, results: list[dic
                 new["remomask_edit_window"] = list(window)
                 new.use_fake_user = True
                 if plan.op == "LOOP":
-                    action_splice.add_cycles(new, None, _root_location_paths(armature, bone_map)
-                                             if plan.mode == "travel" else ())
+                    action_splice.add_cycles(new, action_splice.matching_slot(new, slot),
+                                             _root_location_paths(armature, bone_map) if plan.mode == "travel"
+                                             else ())
                 made.append(new)
             action.use_fake_user = True
             use_version(armature, made[0])
-    except Exception:
+    except Exception:       # Rollback removed every action made; the armature plays what it played
         anim_compat.assign_action(armature, before[0], before[1])
-        for a in made:
-            if a.name in bpy.data.actions:
-                bpy.data.actions.remove(a)
         raise
     return made
 

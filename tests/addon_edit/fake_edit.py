@@ -36,6 +36,7 @@ class FakeEditClient:
         self.requests: list = []
         self.events: list = []
         self.die = False            # the backend dies mid-edit: an error event instead of the result
+        self.stray_sample = None    # this sample reports changed frames outside the range (cannot be written)
         self._n = 0
 
     def settings_key(self):
@@ -95,6 +96,8 @@ class FakeEditClient:
                 changed = [(t - 1 - h - MARGIN, t)]
             else:
                 raise ValueError(task)
+            if s == self.stray_sample:
+                changed = [(0, 2)]
             m = motion_io.motion_from_joints(j.astype(np.float32), prompt=p.get("prompt", ""))
             path = os.path.join(self.out_dir, f"edit_{self._n}_{s}.npz")
             np.savez(path, joints=m["joints"], poses=m["poses"], trans=m["trans"], rest_joints=m["rest_joints"],

@@ -291,6 +291,12 @@ def test_faults_give_one_message_and_change_nothing(scene):
     fails("Edit failed \\(backend_died\\): The backend stopped", range_start=40, range_end=80)
     assert scene.remomask.status_is_error
     scene_client.die = False
+    # a result that cannot be written (its second sample changed nothing inside the range): nothing is
+    session._CLIENT.stray_sample = 1
+    fails("Could not apply the edit: The generator changed no frame inside the range", range_start=40,
+          range_end=80, samples=2)
+    session._CLIENT.stray_sample = None
+    ep.samples = 1
     # cancelled while running: the late result is dropped
     assert bpy.ops.remomask.edit(op='REGENERATE') == {'FINISHED'}
     assert session.cancel_job(scene)
