@@ -147,6 +147,8 @@ def _finish_error(rid, err: dict) -> None:
     job = _JOBS.pop(rid, None)
     if job is None:
         return
+    if callable(job.get("cleanup")):
+        job["cleanup"]()
     scene = _scene(job)
     code = err.get("code", "error")
     msg = err.get("message", "unknown error")
@@ -164,13 +166,15 @@ def _finish_error(rid, err: dict) -> None:
         elif job["kind"] == "hello":
             set_status(scene, f"Backend check failed: {msg}", error=True)
         else:
-            set_status(scene, f"Generation failed ({code}): {msg}", error=True)
+            set_status(scene, f"{job.get('what', 'Generation')} failed ({code}): {msg}", error=True)
 
 
 def _finish_result(rid, result: dict) -> None:
     job = _JOBS.pop(rid, None)
     if job is None:
         return
+    if callable(job.get("cleanup")):    # a job's own request files (ops/edit.py: the read-back source)
+        job["cleanup"]()
     scene = _scene(job)
     if scene is None:
         return
@@ -194,6 +198,14 @@ def _finish_result(rid, result: dict) -> None:
     props.stage = ""
     if job.get("cancelled"):
         set_status(scene, "Cancelled.")
+        return
+    if callable(job.get("apply")):      # a job that applies its own result (ops/edit.py); one undo step
+        try:
+            set_status(scene, job["apply"](scene, result))
+        except Exception as exc:   # noqa: BLE001 - shown to the user, scene left as it was
+            set_status(scene, f"Could not apply the {job.get('what', 'result').lower()}: {exc}", error=True)
+            return
+        _undo_push(job.get("undo", "ReMoMask"))
         return
     motions = list(result.get("motions") or [])
     if not motions:

@@ -145,3 +145,7 @@ class RemomaskRetargetSettings(bpy.types.PropertyGroup):
 #: Scene pointer properties: (name, property group).
 SCENE_PROPERTIES = (("remomask", REMOMASK_PG_scene), ("remomask_render", RemomaskRenderSettings),
                     ("remomask_retarget", RemomaskRetargetSettings))
+
+from .edit_props import REMOMASK_PG_edit  # noqa: E402 - the Edit panel's settings (ui/edit_props.py)
+
+SCENE_PROPERTIES += (("remomask_edit", REMOMASK_PG_edit),)
