@@ -27,9 +27,10 @@ def classes() -> tuple:
     """Every class the add-on registers, in registration order: property groups first (nested groups before
     the groups that hold them), the preferences, the history list, the operators, the panels (a parent panel
     before its sub-panels). Unregistration runs in reverse."""
-    from .ops import backend, generate, importing, render, retarget
-    from .ui import history, panels, preferences, props
+    from .ops import backend, generate, importing, library, render, retarget
+    from .ui import history, library_panel, library_props, panels, preferences, props
     return (
+        *library_props.CLASSES,
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
         props.RemomaskRenderSettings, props.RemomaskRetargetSettings,
         preferences.REMOMASK_AP_preferences,
@@ -43,6 +44,7 @@ def classes() -> tuple:
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,
+        *library.CLASSES, *library_panel.CLASSES,
     )
 
 

@@ -11,6 +11,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 from ..blender import render_presets as rp
 from ..core.bone_map import available_presets
+from . import library_props
 # The protocol's limits (copies of backend/serving/protocol.py's, kept with the request objects).
 from ..core.requests import MAX_SAMPLES, MAX_SECONDS, MAX_TIME_STEPS, MIN_SECONDS, MIN_TEMPERATURE
 
@@ -143,4 +144,5 @@ class RemomaskRetargetSettings(bpy.types.PropertyGroup):
 
 #: Scene pointer properties: (name, property group).
 SCENE_PROPERTIES = (("remomask", REMOMASK_PG_scene), ("remomask_render", RemomaskRenderSettings),
-                    ("remomask_retarget", RemomaskRetargetSettings))
+                    ("remomask_retarget", RemomaskRetargetSettings),
+                    ("remomask_library", library_props.REMOMASK_PG_library))
