@@ -70,7 +70,7 @@ def window_label(hit: dict) -> str:
     return f"{float(hit.get('start_s', 0.0)):.1f}-{float(hit.get('end_s', 0.0)):.1f} s"
 
 
-def one_line(message: str, limit: int = 300) -> str:
+def one_line(message: str, limit: int = 600) -> str:
     """A backend message as one line for the panel (first line, shortened)."""
     text = " ".join(str(message or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
