@@ -34,17 +34,17 @@ def classes() -> tuple:
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
         props.RemomaskRenderSettings, props.RemomaskRetargetSettings,
         preferences.REMOMASK_AP_preferences,
-        history.REMOMASK_UL_history,
+        history.REMOMASK_UL_history, *library_panel.LISTS,
         generate.REMOMASK_OT_generate, generate.REMOMASK_OT_cancel, generate.REMOMASK_OT_new_seed,
         generate.REMOMASK_OT_history_apply,
         importing.REMOMASK_OT_import_motion, importing.REMOMASK_OT_batch,
         backend.REMOMASK_OT_check_backend, backend.REMOMASK_OT_release_backend, backend.REMOMASK_OT_setup_backend,
         render.REMOMASK_OT_render, render.REMOMASK_OT_render_cancel, render.REMOMASK_OT_export,
-        retarget.REMOMASK_OT_retarget,
+        retarget.REMOMASK_OT_retarget, *library.CLASSES,
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,
-        *library.CLASSES, *library_panel.CLASSES,
+        *library_panel.PANELS,
     )
 
 

@@ -90,4 +90,5 @@ class REMOMASK_PT_library(_Base, bpy.types.Panel):
         _status(col, lib)
 
 
-CLASSES = (REMOMASK_UL_library_hits, REMOMASK_PT_describe, REMOMASK_PT_library)
+LISTS = (REMOMASK_UL_library_hits,)
+PANELS = (REMOMASK_PT_describe, REMOMASK_PT_library)
