@@ -4,7 +4,9 @@ panel (``ui/library_panel.py``).
 - *Describe*: the active armature's animation read back as 22 joints at 20 fps (``blender/read_back.py``, any rig
   through its bone map), written to a temporary joints ``.npy`` and sent as the protocol's ``describe``; the top
   captions and their scores land in ``scene.remomask_library`` under the described action's name.
-- *Index*: the protocol's ``library_index`` on the panel's folder, in the background, with progress and cancel.
+- *Index*: the actions of the folder's ``.blend`` files read back into joints files first
+  (``blender/blend_actions.py``, in Blender, incremental), then the protocol's ``library_index`` on the folder,
+  in the background, with progress and cancel.
 - *Search*: ``library_search`` by text, or by example (the active armature's animation, like Describe).
 - *Apply*: the selected hit's window keyed through ``motion_to_armature.key_motions`` (the Generate panel's
   target: a new SMPL armature placed like other takes, or the selected rig, retargeted); one undo step.
@@ -24,7 +26,7 @@ import uuid
 import bpy
 from bpy.props import BoolProperty, FloatProperty
 
-from ..blender import motion_to_armature
+from ..blender import blend_actions, motion_to_armature
 from ..blender import render_presets as rp
 from ..blender.armature import is_smpl_armature
 from ..blender.read_back import ReadBackError, armature_joints
@@ -153,13 +155,13 @@ def _on_event(job: dict, ev: dict) -> None:
     elif kind == "library_index":
         lib.progress = 1.0
         lib.messages.clear()
-        for m in res.get("messages") or []:
+        messages = list(job.get("blend_messages") or []) + list(res.get("messages") or [])
+        for m in messages:
             lib.messages.add().caption = library.one_line(m)
         note = " (built again for this model)" if res.get("rebuilt_for_model") else ""
         set_status(scene, f"Indexed {res.get('files', 0)} file(s), {res.get('windows', 0)} window(s): "
                           f"{len(res.get('embedded') or [])} embedded, {res.get('reused', 0)} unchanged, "
-                          f"{len(res.get('messages') or [])} unreadable, in {float(res.get('seconds', 0)):.1f} s"
-                          f"{note}.", error=False)
+                          f"{len(messages)} unreadable, in {float(res.get('seconds', 0)):.1f} s{note}.")
     else:
         lib.hits.clear()
         for h in res.get("hits") or []:
@@ -246,8 +248,10 @@ class REMOMASK_OT_library_index(_Async, bpy.types.Operator):
             if _running("library_index"):
                 raise ValueError("The library is already being indexed.")
             folder = _library_folder(context)
-            rid = submit(context, "library_index", {"folder": folder}, "library_index")
-        except ValueError as exc:
+            _read, blend_errors = blend_actions.export_blend_actions(context.scene, folder)
+            rid = submit(context, "library_index", {"folder": folder}, "library_index",
+                         blend_messages=[f"{k}: {v}" for k, v in blend_errors.items()])
+        except (ValueError, OSError) as exc:   # OSError: the .blend actions could not be written
             set_status(context.scene, str(exc), error=True)
             self.report({'ERROR'}, lib.status)
             return {'CANCELLED'}

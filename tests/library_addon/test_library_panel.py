@@ -224,3 +224,59 @@ def test_describe_a_keyed_corpus_motion_names_its_family(fresh, bpy_mod, tmp_pat
     # no temporary joints file is left behind
     req = mod.ui.preferences.user_dir(create=False) / "library" / "requests"
     assert not list(req.glob("*.npy"))
+
+
+def test_actions_of_blend_files_are_indexed_through_blender(fresh, bpy_mod, tmp_path):
+    bpy, mod = bpy_mod, fresh
+    _use_starter(bpy, mod)
+    from backend.library.index import BLEND_ACTIONS_DIR
+    from backend.motion.motion_file import save_motion
+    from backend.synthetic import generate_clip
+
+    assert mod.blender.blend_actions.CACHE_DIR_NAME == BLEND_ACTIONS_DIR   # the add-on's copy of the name
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 20, 1.0
+    folder = tmp_path / "mocap"
+    (folder / "shots").mkdir(parents=True)
+    c = generate_clip("wave", 31)
+    save_motion(tmp_path / "wave.npz", joints=c.joints, prompt="")
+    arm = mod.blender.motion_to_armature.key_motions(scene, [str(tmp_path / "wave.npz")], name="Hero").armature
+    action = arm.animation_data.action
+    action.name = "Wave/take 1"
+    ref = mod.blender.read_back.armature_joints(arm, scene=scene)
+    orphan = bpy.data.actions.new("Orphan")
+    bpy.data.libraries.write(str(folder / "shots" / "shot.blend"), {arm, arm.data, action, orphan}, fake_user=True)
+    save_motion(folder / "walk.npz", joints=generate_clip("walk", 32).joints, prompt="a person walks")
+
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 20, 1.0
+    kinds = ("objects", "meshes", "armatures", "actions", "materials", "collections", "libraries", "images")
+    before = {k: len(getattr(bpy.data, k)) for k in kinds}
+    lib = scene.remomask_library
+    lib.folder = str(folder)
+    assert bpy.ops.remomask.library_index(synchronous=True, timeout=240) == {'FINISHED'}, lib.status
+    assert {k: len(getattr(bpy.data, k)) for k in kinds} == before    # everything appended was removed
+    npy = folder / BLEND_ACTIONS_DIR / "shots" / "shot.blend" / "Wave_take 1.npy"
+    got = np.load(npy)
+    assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-4
+    assert "Indexed 2 file(s)" in lib.status, lib.status
+    assert [m.caption for m in lib.messages] == ["shots/shot.blend: Orphan: no armature of the file plays it"]
+
+    lib.query = "a person waves"
+    assert bpy.ops.remomask.library_search(synchronous=True, timeout=120) == {'FINISHED'}, lib.status
+    assert lib.hits[0].file == f"{BLEND_ACTIONS_DIR}/shots/shot.blend/Wave_take 1.npy", [h.file for h in lib.hits]
+    # an unchanged .blend is not opened again: its joints file keeps its time and is not embedded again
+    mtime = npy.stat().st_mtime_ns
+    assert bpy.ops.remomask.library_index(synchronous=True, timeout=240) == {'FINISHED'}, lib.status
+    assert npy.stat().st_mtime_ns == mtime and "0 embedded, 2 unchanged" in lib.status, lib.status
+    assert len(lib.messages) == 1
+    # the found action applies like any other window
+    lib.hit_index = 0
+    scene.remomask.target = 'NEW'
+    assert bpy.ops.remomask.library_apply() == {'FINISHED'}, lib.status
+    new = bpy.context.view_layer.objects.active
+    back = mod.blender.read_back.armature_joints(new, scene=scene)
+    off = back[0, 0] - ref[0, 0]
+    off[1] = 0.0
+    assert back.shape == ref.shape and np.abs(back[:, 0] - off - ref[:, 0]).max() < 1e-3
