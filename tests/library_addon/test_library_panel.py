@@ -220,6 +220,17 @@ def test_describe_a_keyed_corpus_motion_names_its_family(fresh, bpy_mod, tmp_pat
         assert len(caps) == 5 and all(caps[i][1] >= caps[i + 1][1] for i in range(4)), caps
         found[fam] = any(w in cap.lower() for cap, _ in caps for w in FAMILY_WORDS[fam])
         bpy.data.objects.remove(arm)
+    # another rig, read through its (automatic) bone map: a Mixamo-named rig with longer legs playing a wave
+    from tests.retarget.rigs import build_armature, mixamo_bones, target_joints
+
+    rig = build_armature(bpy, "Hero", mixamo_bones(target_joints(leg_scale=1.15)))
+    c = generate_clip("wave", 22)
+    save_motion(tmp_path / "wave_rig.npz", joints=c.joints, prompt="")
+    keys.key_motions(scene, [str(tmp_path / "wave_rig.npz")], armature=rig)
+    bpy.context.view_layer.objects.active = rig
+    assert scene.remomask.bone_map == 'AUTO' and not mod.blender.armature.is_smpl_armature(rig)
+    assert bpy.ops.remomask.library_describe(synchronous=True, timeout=180) == {'FINISHED'}, lib.status
+    found["wave on a Mixamo rig"] = any("wave" in c.caption.lower() for c in lib.captions)
     assert all(found.values()), found
     # no temporary joints file is left behind
     req = mod.ui.preferences.user_dir(create=False) / "library" / "requests"
