@@ -277,8 +277,12 @@ class REMOMASK_OT_library_cancel(bpy.types.Operator):
                     session._CLIENT.cancel(rid)
                 except (client_mod.BackendError, OSError):
                     pass
+        lib = lib_props(context.scene)
         if ids:
             set_status(context.scene, "Cancelling...")
+        elif lib.indexing:      # a file saved while indexing: nothing runs for it now
+            lib.indexing = False
+            set_status(context.scene, "Nothing is being indexed.")
         return {'FINISHED'}
 
 
@@ -394,7 +398,7 @@ class REMOMASK_OT_library_preview(bpy.types.Operator):
         lib = lib_props(scene)
         try:
             hit = selected_hit(scene)
-            path = library.preview_path(_work_dir("previews"), hit, index=_library_folder(context))
+            path = library.preview_path(_work_dir("previews"), hit, index=lib.folder)
             if not path.is_file():
                 render_preview(scene, hit, str(path))
         except (ValueError, MotionFileError, rp.RenderError) as exc:

@@ -36,7 +36,9 @@ class REMOMASK_PT_describe(_Base, bpy.types.Panel):
         lib = context.scene.remomask_library
         obj = context.active_object
         ad = obj.animation_data if obj is not None and obj.type == 'ARMATURE' else None
-        action = ad.action.name if ad is not None and ad.action is not None else ""
+        # the name ops/library.py describes: the active action, else the armature's (an NLA-only animation)
+        action = (ad.action.name if ad.action is not None else obj.name if len(ad.nla_tracks) else "") \
+            if ad is not None else ""
         col = layout.column()
         col.label(text=f"Action: {action}" if action else "Select an animated armature", icon='ARMATURE_DATA')
         row = col.row()

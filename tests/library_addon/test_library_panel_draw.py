@@ -60,6 +60,9 @@ def test_describe_and_library_panels(fresh, bpy_mod, tmp_path):
     log = _draw(bpy, bpy.types.REMOMASK_PT_library)
     assert ("progress", pytest.approx(0.42), "Indexing 42%") in log and ("operator", "remomask.library_cancel") in log
     assert ("label", "broken.npz: not a readable motion") in log
+    # a file saved while indexing says 'indexing' but nothing runs for it: Cancel clears it
+    assert bpy.ops.remomask.library_cancel() == {'FINISHED'}
+    assert not lib.indexing and lib.status == "Nothing is being indexed."
 
     png = tmp_path / "still.png"
     img = bpy.data.images.new("still", 8, 8)
