@@ -95,8 +95,11 @@ def write_active_joints(context) -> tuple[str, str]:
         joints = armature_joints(arm, scene=context.scene, bone_map=read_bone_map(context.scene, arm))
     except (ReadBackError, RetargetError) as exc:
         raise ValueError(str(exc)) from None
-    path = _work_dir("requests") / f"{uuid.uuid4().hex}.npy"
-    atomic.atomic_write(path, lambda tmp: np.save(tmp, joints, allow_pickle=False), suffix=".npy")
+    try:
+        path = _work_dir("requests") / f"{uuid.uuid4().hex}.npy"
+        atomic.atomic_write(path, lambda tmp: np.save(tmp, joints, allow_pickle=False), suffix=".npy")
+    except OSError as exc:
+        raise ValueError(f"Cannot write the motion to the add-on's user folder: {exc.strerror or exc}") from None
     return str(path), action
 
 
@@ -349,6 +352,10 @@ class REMOMASK_OT_library_apply(bpy.types.Operator):
             set_status(scene, str(exc), error=True)
             self.report({'ERROR'}, lib_props(scene).status)
             return {'CANCELLED'}
+        except Exception as exc:   # noqa: BLE001 - key_motions rolled the scene back; shown, not a traceback
+            set_status(scene, f"Could not apply the window: {exc}", error=True)
+            self.report({'ERROR'}, lib_props(scene).status)
+            return {'CANCELLED'}
         act = keyed.actions[0] if keyed.actions else None
         set_status(scene, f"Applied {hit['file']} {library.window_label(hit)}"
                           f"{f' as action {act.name!r}' if act is not None else ''}.")
@@ -401,7 +408,7 @@ class REMOMASK_OT_library_preview(bpy.types.Operator):
             path = library.preview_path(_work_dir("previews"), hit, index=lib.folder)
             if not path.is_file():
                 render_preview(scene, hit, str(path))
-        except (ValueError, MotionFileError, rp.RenderError) as exc:
+        except (ValueError, OSError, MotionFileError, rp.RenderError) as exc:
             set_status(scene, f"Preview failed: {exc}", error=True)
             self.report({'ERROR'}, lib.status)
             return {'CANCELLED'}

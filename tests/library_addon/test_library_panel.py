@@ -131,6 +131,13 @@ def test_index_search_apply_and_preview(fresh, bpy_mod, library, tmp_path):
     assert back.shape == window.shape
     assert np.abs(back - offset - fk).max() < 0.002
 
+    # search by example with the applied armature: the window it plays is found first
+    applied = (h.file, h.start)            # (the list items are replaced by the next search)
+    assert bpy.ops.remomask.library_search(like=True, synchronous=True, timeout=120) == {'FINISHED'}, lib.status
+    assert (lib.hits[0].file, lib.hits[0].start) == applied, [(x.file, x.start, x.score) for x in lib.hits]
+    assert lib.hits[0].score > 0.9 and "motions like" in lib.status
+    i = 0
+
     # Preview: a sequence still rendered once, cached, not blank, and the scene as it was
     snap = scene_snapshot(bpy)
     active = bpy.context.view_layer.objects.active
