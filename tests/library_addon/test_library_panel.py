@@ -72,6 +72,7 @@ def _index(bpy, mod, lib, timeout=240):
     return seen
 
 
+@pytest.mark.slow   # ~20-30 s: index, three searches, Apply, two Workbench renders
 def test_index_search_apply_and_preview(fresh, bpy_mod, library, tmp_path):
     bpy, mod = bpy_mod, fresh
     _use_starter(bpy, mod)
