@@ -27,15 +27,16 @@ def classes() -> tuple:
     """Every class the add-on registers, in registration order: property groups first (nested groups before
     the groups that hold them), the preferences, the history list, the operators, the panels (a parent panel
     before its sub-panels). Unregistration runs in reverse."""
-    from .ops import backend, edit, generate, importing, render, retarget
+    from .ops import backend, edit, generate, importing, library, render, retarget
     from .ops import root_motion, timeline
-    from .ui import edit_panel, history, panels, preferences, props
+    from .ui import edit_panel, history, library_panel, library_props, panels, preferences, props
     from .ui import rootline_panel
     return (
+        *library_props.CLASSES,
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
         props.RemomaskRenderSettings, props.RemomaskRetargetSettings, props.REMOMASK_PG_edit,
         preferences.REMOMASK_AP_preferences,
-        history.REMOMASK_UL_history,
+        history.REMOMASK_UL_history, *library_panel.LISTS,
         generate.REMOMASK_OT_generate, generate.REMOMASK_OT_cancel, generate.REMOMASK_OT_new_seed,
         generate.REMOMASK_OT_history_apply,
         importing.REMOMASK_OT_import_motion, importing.REMOMASK_OT_batch,
@@ -45,12 +46,13 @@ def classes() -> tuple:
         retarget.REMOMASK_OT_retarget,
         root_motion.REMOMASK_OT_root_motion,
         timeline.REMOMASK_OT_timeline_generate, timeline.REMOMASK_OT_timeline_redo_part,
-        *edit.CLASSES,
+        *edit.CLASSES, *library.CLASSES,
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,
         edit_panel.REMOMASK_PT_edit,
         rootline_panel.REMOMASK_PT_root_motion, rootline_panel.REMOMASK_PT_timeline,
+        *library_panel.PANELS,
     )
 
 

@@ -37,6 +37,9 @@ FORMAT = 1
 INDEX_DIR_NAME = ".remomask-library"
 META, EMB, FAISS = "index.json", "embeddings.npy", "faiss.index"
 WINDOW, STRIDE = 196, 98
+#: The one hidden folder that is indexed: the add-on's joints read back from the actions of the folder's .blend
+#: files (remomask_addon/blender/blend_actions.py).
+BLEND_ACTIONS_DIR = ".remomask-blend-actions"
 
 
 class LibraryError(InvalidInput):
@@ -62,11 +65,13 @@ def windows_of(frames: int, window: int = WINDOW, stride: int = STRIDE) -> list[
 
 
 def motion_files(folder: Path, skip: Path | None = None) -> list[Path]:
-    """Motion files under ``folder`` (sorted), skipping hidden folders and files and ``skip``."""
+    """Motion files under ``folder`` (sorted), skipping hidden folders (but ``BLEND_ACTIONS_DIR``) and files and
+    ``skip``."""
     out = []
     for root, dirs, files in os.walk(folder):
         r = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (skip is None or (r / d).resolve() != skip))
+        dirs[:] = sorted(d for d in dirs if (not d.startswith(".") or d == BLEND_ACTIONS_DIR)
+                         and (skip is None or (r / d).resolve() != skip))
         for f in sorted(files):
             if not f.startswith(".") and Path(f).suffix.lower() in MOTION_SUFFIXES:
                 out.append(r / f)

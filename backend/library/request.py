@@ -10,6 +10,13 @@ running on the server's worker (the same queue as generate, so the model is used
 Result: ``{"index", "hits": [{"file", "path", "start", "end", "start_s", "end_s", "score", "frames",
 "prompt"}]}``.
 
+``library_index`` params: ``folder`` (required: the motion folder), ``index`` (the index folder, default
+``FOLDER/.remomask-library``), ``window`` (8..196 frames, default 196), ``stride`` (1..window, default 98).
+Progress events with stage ``index`` (the fraction of files done); ``cancel`` stops it between files and
+nothing is written (the previous index stays as it was). Result: the index report (``index``, ``files``,
+``windows``, ``embedded``, ``reused``, ``removed``, ``errors`` {file: message}, ``seconds``,
+``rebuilt_for_model``) plus ``messages``: one line per file that could not be indexed.
+
 Bad input (missing or unreadable file, unknown keys, k out of range, no index) is one ``invalid_params``
 reply; an index built with another model is refused the same way.
 """
@@ -97,6 +104,66 @@ class LibrarySearchParams:
         hits = search_embedding(lib, q, self.k)
         progress("search", 1.0)
         return {"index": str(lib.path), "hits": hits}
+
+
+class IndexCancelled(Exception):
+    """Raised between files when the client cancelled ``library_index`` (the server answers ``cancelled``)."""
+
+
+@dataclass
+class LibraryIndexParams:
+    folder: str
+    index: str | None
+    window: int
+    stride: int
+    out_dir: Any = None
+    min_interval: float = field(default=0.1, repr=False)   # seconds between progress events
+
+    def answer(self, generator, progress, cancelled) -> dict:
+        import time
+
+        from .index import build_index
+
+        emb = _embedder(generator)
+        last = [-1.0, 0.0]   # fraction, time of the last event
+
+        def on_file(fraction: float, _name: str) -> None:
+            if cancelled():
+                raise IndexCancelled("cancelled")
+            now = time.monotonic()
+            if fraction >= 1.0 or fraction - last[0] >= 0.01 or now - last[1] >= self.min_interval:
+                progress("index", fraction)
+                last[:] = [fraction, now]
+
+        progress("index", 0.0)
+        report = build_index(emb, self.folder, self.index, window=self.window, stride=self.stride,
+                             progress=on_file)
+        out = report.to_dict()
+        out["messages"] = [f"{f}: {m}" for f, m in report.errors.items()]
+        return out
+
+
+def validate_library_index(params: dict) -> LibraryIndexParams:
+    import os
+
+    from .index import STRIDE, WINDOW
+
+    unknown = set(params) - {"folder", "index", "window", "stride"}
+    if unknown:
+        P._bad(f"unknown library_index params: {P._names(unknown)}")
+    if "folder" not in params:
+        P._bad("library_index needs 'folder' (the folder of motions to index)")
+    folder = os.path.abspath(os.path.expanduser(_path(params, "folder")))
+    if not os.path.isdir(folder):
+        P._bad(f"motion folder not found: {folder}")
+    index = None
+    if params.get("index") is not None:
+        index = os.path.abspath(os.path.expanduser(_path(params, "index")))
+    window = WINDOW if params.get("window") is None else P._integer(params, "window", 8, WINDOW)
+    stride = STRIDE if params.get("stride") is None else P._integer(params, "stride", 1, window)
+    if stride > window:
+        P._bad(f"'stride' must be in 1..{window} (the window)")
+    return LibraryIndexParams(folder=folder, index=index, window=window, stride=stride)
 
 
 def validate_describe(params: dict) -> DescribeParams:

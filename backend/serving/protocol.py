@@ -2,7 +2,7 @@
 
 One JSON object per line each way (UTF-8, ``\\n``-terminated). Requests::
 
-    {"id": <str|int>, "method": "hello"|"generate"|"edit"|"describe"|"library_search"|"cancel"|"shutdown",
+    {"id": <str|int>, "method": "hello"|"generate"|"edit"|"describe"|"library_search"|"library_index"|"cancel"|"shutdown",
      "params": {...}}
 
 Replies carry the request's id: zero or more progress events
@@ -31,13 +31,14 @@ FPS = 20
 # Error codes (the only values of error.code) are defined with the error contract in backend/errors.py and
 # re-exported here (BAD_REQUEST, INVALID_PARAMS, MODEL_ERROR, ...).
 
-METHODS = ("hello", "generate", "edit", "describe", "library_search", "cancel", "shutdown")
-# edit: backend/editing/request.py; describe, library_search: backend/library/request.py
+METHODS = ("hello", "generate", "edit", "describe", "library_search", "cancel", "shutdown", "library_index")
+# edit: backend/editing/request.py; describe, library_search, library_index: backend/library/request.py
 
 # The "stage" of progress events, in order: the pipeline's (backend.generation.pipeline), then the server's
 # fit and write of the results. Clients (and the add-on tests' stand-in backend) use these names.
 GENERATION_STAGES = ("text", "retrieval", "length", "mask_aux", "mask_ts", "residual", "decode", "joints")
 PROGRESS_STAGES = GENERATION_STAGES + ("fit", "write")
+LIBRARY_STAGES = ("describe", "search", "index")  # describe, library_search, library_index
 
 # Limits.
 MAX_LINE_BYTES = 1 << 20             # a longer request line is answered with bad_request and skipped

@@ -137,7 +137,7 @@ class Server:
         if callable(getattr(self.generator, "edit", None)) and self.load_error is None:
             caps += ["edit", "timeline"]
         if "retrieval" in caps and getattr(self.generator, "pipeline", None) is not None:
-            caps += ["describe", "library_search"]
+            caps += ["describe", "library_search", "library_index"]
         return {"protocol": P.PROTOCOL_VERSION, "version": __version__, "device": self.device,
                 "torch": torch_version(), "models": models, "capabilities": caps}
 
@@ -260,7 +260,9 @@ class Server:
                                       job.cancel_event.is_set)
         except Exception as exc:  # noqa: BLE001
             self.jobs.finish(job)
-            if isinstance(exc, UserError):  # e.g. an index built with another model, no retrieval model
+            if job.cancel_event.is_set():  # library_index stops between files: nothing written
+                ch.send(P.error(rid, P.CANCELLED, "cancelled"))
+            elif isinstance(exc, UserError):  # e.g. an index built with another model, no retrieval model
                 code = P.INVALID_PARAMS if exc.code == P.INTERNAL else exc.code
                 ch.send(P.error(rid, code, str(exc)[:2000]))
             else:
@@ -298,7 +300,7 @@ class Server:
             self.handle_line(ch, raw)
 
 
-JOB_METHODS = ("generate", "edit", "describe", "library_search")
+JOB_METHODS = ("generate", "edit", "describe", "library_search", "library_index")
 
 
 def _validate_job(method: str, params: dict):
@@ -313,6 +315,8 @@ def _validate_job(method: str, params: dict):
 
     if method == "describe":
         return library_request.validate_describe(params)
+    if method == "library_index":
+        return library_request.validate_library_index(params)
     return library_request.validate_library_search(params)
 
 

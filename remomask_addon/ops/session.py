@@ -149,6 +149,9 @@ def _finish_error(rid, err: dict) -> None:
         return
     if callable(job.get("cleanup")):
         job["cleanup"]()
+    if job.get("handler") is not None:   # a job that handles its own replies (ops/library.py)
+        job["handler"](job, {"id": rid, "error": err})
+        return
     scene = _scene(job)
     code = err.get("code", "error")
     msg = err.get("message", "unknown error")
@@ -309,6 +312,11 @@ def poll_once() -> int:
         rid = ev.get("id")
         job = _JOBS.get(rid)
         if job is None:
+            continue
+        if job.get("handler") is not None:   # a job that handles its own replies (ops/library.py)
+            if "result" in ev or "error" in ev:
+                _JOBS.pop(rid, None)
+            job["handler"](job, ev)
             continue
         if ev.get("event") == "progress":
             scene = _scene(job)

@@ -11,6 +11,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 
 from ..blender import render_presets as rp
 from ..core.bone_map import available_presets
+from . import library_props
 # The protocol's limits (copies of backend/serving/protocol.py's, kept with the request objects).
 from ..core.requests import MAX_SAMPLES, MAX_SECONDS, MAX_TIME_STEPS, MIN_SECONDS, MIN_TEMPERATURE
 
@@ -144,7 +145,8 @@ class RemomaskRetargetSettings(bpy.types.PropertyGroup):
 
 #: Scene pointer properties: (name, property group).
 SCENE_PROPERTIES = (("remomask", REMOMASK_PG_scene), ("remomask_render", RemomaskRenderSettings),
-                    ("remomask_retarget", RemomaskRetargetSettings))
+                    ("remomask_retarget", RemomaskRetargetSettings),
+                    ("remomask_library", library_props.REMOMASK_PG_library))
 
 from .edit_props import REMOMASK_PG_edit  # noqa: E402 - the Edit panel's settings (ui/edit_props.py)
 
