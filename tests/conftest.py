@@ -52,3 +52,19 @@ def pytest_unconfigure(config):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_EXIT_STATUS["code"])
+
+
+# The other-Blender-versions run (scripts/test_blender_versions.sh) has bpy but no torch and no project install:
+# there, test modules that import torch at module level (directly or through tests/models' helpers) cannot even be
+# collected, so they are left out (only when that script says so; in the main run nothing is left out).
+_TORCH_IMPORTS = ("import torch", "from tests.models")
+
+
+def pytest_ignore_collect(collection_path, config):
+    if os.environ.get("REMOMASK_BPY_ONLY") != "1" or collection_path.suffix != ".py":
+        return None
+    try:
+        top = [ln for ln in collection_path.read_text().splitlines() if ln.startswith(("import ", "from "))]
+    except OSError:
+        return None
+    return True if any(ln.startswith(_TORCH_IMPORTS) for ln in top) else None

@@ -99,6 +99,17 @@ def fcurves(action, slot=None):
     return list(action.fcurves)  # pragma: no cover
 
 
+def remove_fcurve(action, fc, slot=None) -> None:
+    """Remove one F-Curve of ``action`` (from the slot's channelbag on 4.4+, from ``action.fcurves`` before)."""
+    if has_slotted_actions():
+        slot = slot if slot is not None else default_slot(action)
+        bag = _channelbag(action, slot, create=False) if slot is not None else None
+        if bag is not None:
+            bag.fcurves.remove(fc)
+            return
+    action.fcurves.remove(fc)  # pragma: no cover - Blender < 4.4
+
+
 def find_fcurve(action, data_path: str, index: int, slot=None):
     """The F-Curve for (data_path, index) or None."""
     for fc in fcurves(action, slot):

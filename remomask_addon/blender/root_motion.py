@@ -162,13 +162,10 @@ def ensure_root_bone(armature, hips: str) -> str:
 
 def _replace_channels(action, slot, bone: str, props, frames, channels) -> None:
     """Remove ``bone``'s F-Curves for ``props`` from the action and write ``channels`` ((prop, values) pairs)."""
-    bag = None
-    if slot is not None:
-        bag = action.layers[0].strips[0].channelbag(slot)
     for fc in list(anim_compat.fcurves(action, slot)):
         b, p = _bone_of(fc.data_path)
         if b == bone and p in props:
-            (bag.fcurves if bag is not None else action.fcurves).remove(fc)
+            anim_compat.remove_fcurve(action, fc, slot)
     for prop, values in channels:
         values = np.asarray(values)
         for c in range(values.shape[1]):

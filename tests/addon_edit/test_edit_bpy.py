@@ -172,7 +172,7 @@ def test_a_channel_the_user_never_keyed_keeps_its_pose_outside_the_range(scene):
     bag_fcs = [fc for fc in anim_compat.fcurves(act) if '"left_wrist"' in fc.data_path]
     assert len(bag_fcs) == 4
     for fc in bag_fcs:                                  # the user never animated the left wrist ...
-        act.layers[0].strips[0].channelbag(arm.animation_data.action_slot).fcurves.remove(fc)
+        anim_compat.remove_fcurve(act, fc, getattr(arm.animation_data, "action_slot", None))
     arm.pose.bones["left_wrist"].rotation_quaternion = (0.9, 0.3, 0.2, 0.1)   # ... but posed it
     src = _joints(arm, (1, 120))
     assert _edit('REGENERATE', range_start=40, range_end=80, prompt="a person jumps") == {'FINISHED'}

@@ -16,7 +16,7 @@ from smpl_fitting import fit_motion  # noqa: E402
 from smpl_fitting import ground_metrics as gm  # noqa: E402
 from tests.retarget import rigs  # noqa: E402
 
-pytestmark = pytest.mark.blender
+pytestmark = [pytest.mark.blender, pytest.mark.torch]  # the walk is fitted by smpl_fitting (torch)
 
 CORPUS_SKATE = 0.07     # m/s, the corpus's level (bench/quality.py)
 SMPL_FEET = ("left_ankle", "right_ankle", "left_foot", "right_foot")          # joints 7, 8, 10, 11
