@@ -1,7 +1,8 @@
 """The real (tiny) pipeline with failures on cue, for the batch tests (``--generator tests.scale.flaky:make``).
 
 A prompt containing ``always fails`` raises every time; ``fails once`` raises the first time it is seen;
-``kills its worker`` ends the worker process (``os._exit``) the first time; ``slowly`` sleeps a second first.
+``kills its worker`` ends the worker process (``os._exit``) the first time; ``slowly`` sleeps a second first;
+``takes ages`` waits a minute unless cancelled.
 "First time" is remembered by a marker file in the models folder, so it holds across processes and nodes.
 """
 
@@ -12,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from backend.serving.generators import PipelineGenerator
+from backend.serving.generators import Cancelled, PipelineGenerator
 
 
 class Flaky(PipelineGenerator):
@@ -33,6 +34,13 @@ class Flaky(PipelineGenerator):
                 os._exit(3)
             if "slowly" in prompt:
                 time.sleep(1.0)
+            if "takes ages" in prompt:  # a minute, unless cancelled (checked every 10 ms)
+                progress("text", 0.0)
+                end = time.monotonic() + 60
+                while time.monotonic() < end:
+                    if cancelled():
+                        raise Cancelled()
+                    time.sleep(0.01)
         return super().generate(request, progress, cancelled)
 
 
