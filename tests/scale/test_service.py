@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -18,35 +17,18 @@ pytest.importorskip("ray", reason="the [scale] extra (ray) is not installed")
 
 from remomask_addon.core.remote_client import DEAD, ServiceClient  # noqa: E402
 
+from .service_fixture import TOKEN, running_service  # noqa: E402
+
 pytestmark = pytest.mark.slow
-TOKEN = "test-token-123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    import ray
-    from ray import serve
-
-    from backend.scale import service as svc
     from tests.release_fixture import make_tiny_release
 
     tiny = make_tiny_release(tmp_path_factory.mktemp("tiny"))
-    port = _free_port()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        cfg = svc.ServiceConfig(models=str(tiny), device="cpu", token_sha256=svc.token_digest(TOKEN),
-                                generator="tests.scale.flaky:make", batch_wait_s=0.3)
-        svc.start(cfg, 1, "127.0.0.1", port)
-        yield f"http://127.0.0.1:{port}", tiny
-    finally:
-        serve.shutdown()
-        ray.shutdown()
+    with running_service(tiny) as url:
+        yield url, tiny
 
 
 def _final(events, rid):
