@@ -10,7 +10,8 @@ Ray's own overhead per request against the single-process JSON-lines server.
   mean batch size the replicas saw.
 * overhead: one client, requests one after another, through the single-process server (``python -m
   backend.server`` driven by the add-on's local client) and through the service with one replica: the p50
-  difference is what Ray Serve + HTTP add per request.
+  difference is what Ray Serve + HTTP add per request (measured with ``--batch-wait 0``; the default 0.1 s wait
+  for batch mates comes on top for a lone client).
 * batch: ``remomask batch``'s Ray path over a simulated cluster (``ray.cluster_utils.Cluster``) of 1 and 2 nodes
   (2 logical CPUs each, the ``blender`` resource on every node): motions/min and renders/min.
 
@@ -102,10 +103,12 @@ def bench_service(models, replica_counts, client_counts, requests, out_dir):
                 print(f"service  replicas={n} clients={c:>2}: {row['req_per_s']:6.2f} req/s  p50 {row['p50_s']:.2f} s"
                       f"  p95 {row['p95_s']:.2f} s  mean batch {row['mean_batch']:.1f}  errors {row['errors']}",
                       flush=True)
-        single = _service_round(url, 1, requests, out_dir) if replica_counts[-1] == 1 else None
-        if single is None:
-            svc.start(cfg, 1, "127.0.0.1", port)
-            single = _service_round(url, 1, requests, out_dir)
+        # Ray + HTTP alone: one replica that does not wait for batch mates (--batch-wait 0)
+        from dataclasses import replace
+
+        svc.start(replace(cfg, batch_wait_s=0.0), 1, "127.0.0.1", port)
+        _service_round(url, 1, 1, out_dir)
+        single = _service_round(url, 1, max(3, requests), out_dir)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -155,12 +158,14 @@ def bench_batch(models, node_counts, items, renders, work):
         finally:
             ray.shutdown()
             c.shutdown()
+        run = s.seconds - s.startup_s  # after the workers have loaded the models
         row = {"nodes": n, "items": s.items, "ok": s.ok, "failed": s.failed, "renders": s.renders,
-               "wall_s": s.seconds, "motions_per_min": 60 * s.motions / s.seconds,
-               "renders_per_min": 60 * s.renders / s.seconds}
+               "wall_s": s.seconds, "startup_s": s.startup_s, "motions_per_min": 60 * s.motions / run,
+               "renders_per_min": 60 * s.renders / run}
         rows.append(row)
         print(f"batch    nodes={n}: {row['motions_per_min']:6.1f} motions/min, {s.renders} renders "
-              f"({row['renders_per_min']:.1f}/min of the run) in {s.seconds:.1f} s, failed {s.failed}", flush=True)
+              f"({row['renders_per_min']:.1f}/min of the run), {run:.1f} s after {s.startup_s:.1f} s start-up, "
+              f"failed {s.failed}", flush=True)
     return rows
 
 

@@ -54,6 +54,7 @@ class Summary:
     renders: int
     seconds: float
     manifest: Path
+    startup_s: float = 0.0       # of ``seconds``: connecting to Ray and loading the models in the workers
 
 
 def _error_text(exc: BaseException) -> str:
@@ -228,6 +229,7 @@ def run_batch(prompt_file: str | Path, out_dir: str | Path, opts: BatchOptions, 
             for it in items if it.key not in done]
     t0 = time.monotonic()
     runner = (RayRunner(opts, ray, actors) if ray else LocalRunner(opts)) if jobs else None
+    startup = time.monotonic() - t0
     bar = tqdm(total=len(items), initial=len(done), unit="item", file=sys.stderr, desc="batch",
                disable=None if show_progress is None else not show_progress)
     appender = manifest.Appender(out)
@@ -258,4 +260,5 @@ def run_batch(prompt_file: str | Path, out_dir: str | Path, opts: BatchOptions, 
             runner.close()
     manifest.compact(out, [it.key for it in items])
     return Summary(items=len(items), ok=ok + len(done), failed=failed, skipped=len(done), motions=motions,
-                   renders=renders, seconds=time.monotonic() - t0, manifest=out / manifest.NAME)
+                   renders=renders, seconds=time.monotonic() - t0, manifest=out / manifest.NAME,
+                   startup_s=startup)

@@ -29,6 +29,7 @@ def test_quick_mode_reports_service_overhead_and_batch_figures():
         assert r["req_per_s"] > 0 and 0 < r["p50_s"] <= r["p95_s"]
     assert out["service"][1]["mean_batch"] > 1  # 4 concurrent clients share a replica's batches
     assert out["single_process"]["requests"] == 3 and out["single_process"]["p50_s"] > 0
+    assert out["ray_single"]["requests"] == 3 and out["ray_single"]["errors"] == 0
     assert out["overhead_s"] == pytest.approx(out["ray_single"]["p50_s"] - out["single_process"]["p50_s"])
     assert [b["nodes"] for b in out["batch"]] == [1, 2]
     for b in out["batch"]:
