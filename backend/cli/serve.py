@@ -47,7 +47,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args) -> int:
-    from backend.scale import import_ray
+    from backend.scale import check_reachable, import_ray
 
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token or len(token) < 8:
@@ -62,13 +62,18 @@ def run(args) -> int:
         raise UserError("--port must be 1..65535")
     require_models_dir(models_dir(args.models))
     ray = import_ray()
+    if args.ray:
+        check_reachable(args.ray)
     from backend.scale import service
 
     if not _is_loopback(args.host):
         print(f"remomask: note: serving on {args.host}, not loopback: the token travels in clear text unless a "
               "TLS reverse proxy is in front (README: Scaling out on Ray)", file=sys.stderr)
-    ray.init(address=args.ray, include_dashboard=False, log_to_driver=False) if args.ray else \
-        ray.init(include_dashboard=False, log_to_driver=False)
+    try:
+        ray.init(address=args.ray, include_dashboard=False, log_to_driver=False) if args.ray else \
+            ray.init(include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UserError(f"could not start or reach Ray ({args.ray or 'local'}): {exc}", exit_code=1) from None
     gpus = int(ray.cluster_resources().get("GPU", 0)) if args.device != "cpu" else 0
     replicas = args.replicas or gpus or 1
     cfg = service.ServiceConfig(models=args.models, device=args.device, token_sha256=service.token_digest(token),

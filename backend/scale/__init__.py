@@ -18,3 +18,18 @@ def import_ray():
     except ImportError:
         raise UserError(f"this needs Ray: {INSTALL_HINT}", exit_code=EXIT_FAIL) from None
     return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A ``host:port`` Ray address that does not answer -> one UserError now (``ray.init`` would retry for
+    minutes). Other forms (``auto``, ``ray://...``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or "/" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"no Ray cluster answers at {address}: {exc.strerror or exc} (start one with "
+                        "'ray start --head', or leave out the address)", exit_code=EXIT_FAIL) from None

@@ -94,16 +94,21 @@ class LocalRunner:
 
 class RayRunner:
     def __init__(self, opts: BatchOptions, address: str, actors: int | None = None):
-        from . import import_ray
+        from . import check_reachable, import_ray
 
         ray = self.ray = import_ray()
+        if not ray.is_initialized() and address not in ("auto", "local"):
+            check_reachable(address)
         self.opts = opts
         self.owns = False
         if not ray.is_initialized():
             kwargs = {"address": None if address in ("auto", "local") else address, "log_to_driver": False}
             if kwargs["address"] is None and not _ray_running(ray):
                 kwargs.update(include_dashboard=False, resources=_local_resources())
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UserError(f"could not start or reach Ray ({address}): {_error_text(exc)}") from None
             self.owns = True
         res = ray.cluster_resources()
         gpus = int(res.get("GPU", 0))
@@ -175,7 +180,7 @@ def _local_resources() -> dict:
     return {RENDER_RESOURCE: 1} if importlib.util.find_spec("bpy") is not None else {}
 
 
-def _write_item(out_dir: Path, job: Job, result: dict, seed: int) -> dict:
+def _write_item(out_dir: Path, job: Job, result: dict) -> dict:
     key = job.item.key
     with atomic_dir(out_dir / key) as tmp:
         for name, data in {**result["files"], **result.get("renders", {})}.items():
@@ -240,7 +245,7 @@ def run_batch(prompt_file: str | Path, out_dir: str | Path, opts: BatchOptions, 
             body = None
             if result is not None:
                 try:
-                    body = _write_item(out, job, result, seed)
+                    body = _write_item(out, job, result)
                 except OSError as exc:
                     job.errors.append(f"could not write {out / job.item.key}: {exc.strerror or exc}")
             rec = _record(job, seed, opts.samples, body)

@@ -46,7 +46,7 @@ def _timeline(text: str) -> tuple[tuple[str, float], ...] | None:
         if not sep or not prompt.strip():
             return None
         parts.append((prompt.strip(), seconds))
-    return tuple(parts) if "|" in text or parts else None
+    return tuple(parts)
 
 
 def read_prompt_file(path: str | Path) -> list[BatchItem]:
