@@ -156,8 +156,10 @@ def run_group(generator, group: list[ServiceJob], batch_size: int, replica: str,
             if j.cancel.is_set():
                 results.append(error(P.CANCELLED, "cancelled"))
                 continue
+            others = {p for o in group if o is not j for p in o.params.prompts} - set(j.params.prompts)
+            mine_notes = [w for w in out.warnings if not any(p in w for p in others)]  # not a batch mate's
             results.append({"result": {"motions": [_pack(out.paths, m) for m in mine],
-                                       "warnings": list(out.warnings), "batch": meta}})
+                                       "warnings": mine_notes, "batch": meta}})
         return results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -92,8 +92,9 @@ class ServiceClient:
         params = dict(params or {})
         if method == "shutdown":
             return rid
-        if method == "cancel":
-            self.cancel(params.get("target"))
+        if method == "cancel":  # answered like the JSON-lines server's cancel
+            done = self.cancel(params.get("target")) is not None
+            self._events.put({"id": rid, "result": {"cancelled": done}})
             return rid
         entry = {"conn": None, "cancelled": threading.Event()}
         with self._lock:
