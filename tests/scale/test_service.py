@@ -138,3 +138,23 @@ def test_killed_replica_gives_an_error_then_the_service_recovers(service, tmp_pa
             break
         time.sleep(1)
     assert "result" in final, final
+
+
+def test_edit_sends_the_source_contents_and_keeps_frames_outside_the_hole(service, tmp_path):
+    url, _ = service
+    from backend.motion.motion_file import save_motion
+    from backend.synthetic import generate_clip
+
+    src = tmp_path / "walk.npz"  # a real body (the tiny model's random weights do not make one)
+    save_motion(src, joints=generate_clip("walk", 5).joints[:80], prompt="a person walks")
+    c = ServiceClient(url, TOKEN)
+    rid = c.request("edit", {"source": str(src), "task": "inpaint", "frames": [40, 60], "prompt": "a person jumps",
+                             "out_dir": str(tmp_path / "edits")})
+    final = _final(c.wait(rid, 120), rid)
+    assert "result" in final, final
+    out = Path(final["result"]["motions"][0]["path"])
+    assert out.parent == tmp_path / "edits"
+    with np.load(src) as a, np.load(out) as b:
+        assert b["joints"].shape == a["joints"].shape == (80, 22, 3)
+        np.testing.assert_allclose(b["joints"][:30], a["joints"][:30], atol=1e-4)
+        assert np.abs(b["joints"][40:60] - a["joints"][40:60]).max() > 1e-3  # the hole was regenerated
