@@ -42,6 +42,7 @@ class Job:
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
     started: float = 0.0
+    actor: int = 0                 # Ray: the generator actor that ran the last attempt
 
 
 @dataclass
@@ -120,6 +121,7 @@ class RayRunner:
         count = actors or gpus or 1
         actor_cls = ray.remote(ItemGenerator).options(
             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_restarts=2, max_task_retries=0)
+        self.actor_cls = actor_cls
         self.actors = [actor_cls.remote(opts) for _ in range(count)]
         try:
             ray.get([a.ready.remote() for a in self.actors])
@@ -133,7 +135,8 @@ class RayRunner:
     def _submit(self, job: Job):
         job.attempts += 1
         job.started = time.monotonic()
-        actor = self.actors[self.next_actor % len(self.actors)]
+        job.actor = self.next_actor % len(self.actors)
+        actor = self.actors[job.actor]
         self.next_actor += 1
         ref = self.fit.remote(actor.generate.remote(job.raw), job.raw, self.opts)
         if job.render:
@@ -154,10 +157,27 @@ class RayRunner:
             except Exception as exc:  # noqa: BLE001 - a task or actor failed: retry once, then record
                 job.errors.append(_error_text(exc))
                 if job.attempts < ATTEMPTS:
+                    if any(isinstance(e, self.ray.exceptions.RayActorError) for e in (exc, getattr(exc, "cause", None))):
+                        self._heal(job.actor)
                     pending[self._submit(job)] = job
                     continue
                 out = None
             yield job, out
+
+    def _heal(self, index: int, timeout: float = 120.0) -> None:
+        """A generator actor died: wait until Ray has restarted it (calls made while it restarts fail), or
+        start a new one when its restarts are used up."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.ray.get(self.actors[index].ready.remote(), timeout=max(1.0, end - time.monotonic()))
+                return
+            except self.ray.exceptions.ActorDiedError:
+                break
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.GetTimeoutError):
+                time.sleep(0.5)
+        log.warning("generator actor %d did not come back; starting a new one", index)
+        self.actors[index] = self.actor_cls.remote(self.opts)
 
     def close(self):
         for a in getattr(self, "actors", []):

@@ -102,7 +102,7 @@ def test_killed_worker_and_killed_run_resume_without_duplicates(cluster, tiny, t
     assert 5 <= len(first) < 12
     if "a person kills its worker" in {r["prompt"] for r in first.values()}:
         killed = next(r for r in first.values() if r["prompt"] == "a person kills its worker")
-        assert killed["status"] == "ok" and killed["attempts"] == 2 and "Actor" in killed["errors"][0]
+        assert killed["status"] == "ok" and killed["attempts"] == 2 and "Actor" in killed["errors"][0], killed
     opts = BatchOptions(models=str(tiny), device="cpu", generator="tests.scale.flaky:make")
     s = run_batch(prompts, out, opts, ray=c.address, actors=2, resume=True, show_progress=False)
     done_before = {k for k, r in first.items() if manifest.is_done(out, r)}
