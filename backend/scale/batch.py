@@ -69,6 +69,11 @@ class LocalRunner:
     name = "local"
 
     def __init__(self, opts: BatchOptions):
+        import importlib.util
+
+        if opts.render != "none" and importlib.util.find_spec("bpy") is None:
+            raise UserError(f"--render {opts.render} needs Blender as a Python module here (pip install "
+                            "'bpy~=4.5.0'), or --ray with nodes that advertise the 'blender' resource")
         self.opts = opts
         self.gen = ItemGenerator(opts)
 
