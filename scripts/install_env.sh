@@ -36,6 +36,7 @@ pip install -q "bpy~=4.5.0" "numpy>=1.26,<2.0"
 pip install -q -e "$here[smpl,dev]" --config-settings editable_mode=compat
 pip install -q --no-deps "torchvision==0.28.0" "open_clip_torch==3.3.0" "timm==1.0.22"
 pip install -q regex ftfy huggingface_hub pillow
+pip install -q "ray[serve]==2.60.0"  # the [scale] extra (backend/scale): CI runs the Ray tests
 "$venv/bin/python" - <<'PY'
 import torch, numpy, bpy, faiss, smplx, safetensors
 from backend.models.tv_compat import import_open_clip

@@ -13,9 +13,9 @@ import sys
 from backend import __version__
 from backend.errors import EXIT_INTERRUPTED, UserError
 
-from . import blender, describe, edit, generate, info, library, train
+from . import batch, blender, describe, edit, generate, info, library, serve, train
 
-COMMANDS = (generate, edit, describe, library, info, train, blender)
+COMMANDS = (generate, edit, describe, library, info, train, blender, batch, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from ..blender import motion_to_armature, take_placement
 from ..blender.armature import is_smpl_armature
 from ..core import backend_setup
 from ..core import client as client_mod
+from ..core import remote_client
 from ..ui import history, preferences
 
 POLL_INTERVAL = 0.1
@@ -40,8 +41,11 @@ def get_client(settings: preferences.Settings) -> client_mod.BackendClient:
         log = str(preferences.user_dir(create=True) / "backend.log")
     except Exception:   # noqa: BLE001 - no user folder: no log file
         pass
-    new = client_mod.BackendClient(settings.python, settings.models_dir, settings.device, remote=settings.remote,
-                                   token=settings.token, project_dir=settings.project_dir, log_path=log)
+    if remote_client.is_service_url(settings.remote):  # the shared service (remomask serve): same interface
+        new = remote_client.ServiceClient(settings.remote, settings.token)
+    else:
+        new = client_mod.BackendClient(settings.python, settings.models_dir, settings.device, remote=settings.remote,
+                                       token=settings.token, project_dir=settings.project_dir, log_path=log)
     if _CLIENT is not None and _CLIENT.settings_key() == new.settings_key():
         return _CLIENT
     if _CLIENT is not None:

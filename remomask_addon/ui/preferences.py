@@ -65,8 +65,9 @@ class REMOMASK_AP_preferences(bpy.types.AddonPreferences):
         ('cpu', "CPU", "Slow but works everywhere"),
     ], default='auto')
     remote: StringProperty(name="Remote address", default="",
-                           description="host:port of a running 'python -m backend.server --listen'. Empty: "
-                                       "start a local backend")
+                           description="host:port of a running 'python -m backend.server --listen', or the URL "
+                                       "(http(s)://host:port) of a shared 'remomask serve'. Empty: start a local "
+                                       "backend")
     token: StringProperty(name="Token", subtype='PASSWORD', default="",
                           description="The remote server's token")
     place_takes: EnumProperty(name="Place new takes", items=[
@@ -136,6 +137,14 @@ class Settings:
 
     def problem(self) -> str | None:
         """A user-facing message when the backend cannot be started with these settings, else None."""
+        if self.remote and self.remote.lower().startswith(("http://", "https://")):
+            from urllib.parse import urlsplit  # the shared service (remomask serve)
+
+            try:
+                ok = bool(urlsplit(self.remote).hostname)
+            except ValueError:
+                ok = False
+            return None if ok else f"Remote URL must be http(s)://host:port, not {self.remote!r}"
         if self.remote:
             host, sep, port = self.remote.rpartition(":")
             if not sep or not port.isdigit():
