@@ -19,6 +19,9 @@ def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+pytestmark = pytest.mark.slow  # a real server with the starter; out of make test-fast (90 s budget)
+
+
 @pytest.fixture(scope="module")
 def server():
     from backend.generation.project_weights import STARTER_DIR

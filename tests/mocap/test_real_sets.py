@@ -14,7 +14,8 @@ from backend.motion import skeleton as S
 from backend.motion.features import features_to_joints, joints_to_features
 
 ROOT = default_mocap_dir()
-pytestmark = pytest.mark.skipif(ROOT is None, reason="needs ../shared/data/mocap (real motion, not in the repo)")
+pytestmark = [pytest.mark.skipif(ROOT is None, reason="needs ../shared/data/mocap (real motion, not in the repo)"),
+              pytest.mark.slow]  # reads all 61 takes (~10 s)
 J = S.JOINT_INDEX
 
 

@@ -86,6 +86,7 @@ def test_local_batch_failures_retry_and_resume(tiny, tmp_path):
     assert mtimes == {f: (out / f).stat().st_mtime_ns for f in mtimes}
 
 
+@pytest.mark.slow  # moved out of make test-fast (its 90 s budget); CI runs it
 def test_cli_batch_one_process(tiny, tmp_path):
     prompts = tmp_path / "p.txt"
     prompts.write_text("a person walks forward\nsomeone waves\n")

@@ -25,6 +25,7 @@ def _serve(*args):
     return [sys.executable, "-m", "backend.cli", "serve", *args]
 
 
+@pytest.mark.slow  # moved out of make test-fast (its 90 s budget); CI runs it
 def test_bad_arguments_are_one_line(tmp_path):
     for args, words in (((), "--token"), (("--token", "short"), "--token"),
                         (("--token", TOKEN, "--models", str(tmp_path / "none")), "models folder not found"),
