@@ -40,8 +40,11 @@ class Source:
         return int(self.joints.shape[0])
 
 
-def check_skeleton(joints, what: str = "source") -> np.ndarray:
-    """(T, 22, 3) joints of the HumanML3D skeleton in metres, y-up -> float32; EditError otherwise."""
+def check_skeleton(joints, what: str = "source", upright: bool = True) -> np.ndarray:
+    """(T, 22, 3) joints of the HumanML3D skeleton in metres, y-up -> float32; EditError otherwise.
+    ``upright=False`` (the motion library) also takes a body that lies or crawls the whole clip, which the y-up
+    checks (head height, joint order) cannot tell from a file with another up axis: then only the size is
+    checked, from the legs' bone lengths (metres, not centimetres)."""
     j = np.asarray(joints)
     if j.ndim != 3 or j.shape[2] != 3:
         raise EditError(f"the {what} must be joints of shape (T, {NUM_JOINTS}, 3); got {j.shape}")
@@ -53,6 +56,13 @@ def check_skeleton(joints, what: str = "source") -> np.ndarray:
     if not np.issubdtype(j.dtype, np.number) or not np.isfinite(j).all():
         raise EditError(f"the {what} holds NaN, infinite or non-numeric joint values")
     j = j.astype(np.float32)
+    if not upright:
+        legs = np.linalg.norm(j[:, [4, 5]] - j[:, [1, 2]], axis=-1) + np.linalg.norm(j[:, [7, 8]] - j[:, [4, 5]],
+                                                                                         axis=-1)
+        leg = float(np.median(legs))
+        if not 0.3 <= leg <= 1.4:
+            raise EditError(f"the {what} is not a body in metres (legs {leg:.2f} long; expected 0.3-1.4 m)")
+        return j
     y = j[..., 1].astype(np.float64)
     height = float(np.median(y[:, 15] - y.min(axis=1)))  # head above the lowest joint
     if not 0.5 <= height <= 2.6:
@@ -87,10 +97,10 @@ def _rebuilds(features: np.ndarray, joints: np.ndarray) -> bool:
 
 
 def source_from_joints(joints, features=None, path: str | None = None, prompt: str = "",
-                       what: str = "source") -> Source:
+                       what: str = "source", upright: bool = True) -> Source:
     """Joints (+ optional features) -> Source. Features of T rows that rebuild the joints are kept as given;
-    otherwise they are computed from the joints."""
-    j = check_skeleton(joints, what)
+    otherwise they are computed from the joints. ``upright``: see ``check_skeleton``."""
+    j = check_skeleton(joints, what, upright)
     f = None
     if features is not None:
         f = np.asarray(features, dtype=np.float32)

@@ -117,7 +117,9 @@ def read_motion(path, what: str = "motion") -> MotionInput:
     if abs(fps - FPS) > 1e-6:
         joints, features = resample(np.asarray(joints, np.float32), fps), None
     try:
-        src = source_from_joints(joints, features, path=str(p), prompt=prompt, what=f"{what} {p.name}")
+        # upright=False: a take where someone lies, sleeps or crawls throughout is still a motion to find
+        src = source_from_joints(joints, features, path=str(p), prompt=prompt, what=f"{what} {p.name}",
+                                 upright=False)
     except EditError as exc:
         raise MotionReadError(str(exc)) from None
     if src.joints.shape[1] != NUM_JOINTS:  # pragma: no cover - check_skeleton refuses it

@@ -332,3 +332,25 @@ def test_cli_describe_and_library(library, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and "frames" in lines[0]
     assert main(["library", "search", str(tmp_path / "idx")]) == 2
+
+
+def test_a_body_lying_down_the_whole_take_is_indexed_and_centimetres_are_refused(embedder, clips, tmp_path):
+    """Someone sleeping or crawling throughout fails the y-up checks editing needs (head height, joint order); the
+    library takes it (only the size is checked), and finds it by example. A take in centimetres is refused."""
+    from scipy.spatial.transform import Rotation
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    np.save(lib / "walk.npy", clips[("walk", 1)].joints)
+    stand = clips[("squat", 1)].joints.astype(np.float64)
+    lying = Rotation.from_euler("x", -90, degrees=True).apply(stand.reshape(-1, 3)).reshape(stand.shape)
+    lying[..., 1] -= lying[..., 1].min()  # lying on the floor: the head is as low as the feet
+    assert np.median(lying[:, 15, 1] - lying[..., 1].min(axis=1)) < 0.5
+    np.save(lib / "lying.npy", lying.astype(np.float32))
+    np.save(lib / "centimetres.npy", (clips[("walk", 1)].joints * 100).astype(np.float32))
+    rep = build_index(embedder, lib)
+    assert rep.files == 2 and list(rep.errors) == ["centimetres.npy"]
+    assert "not a body in metres" in rep.errors["centimetres.npy"]
+    q = tmp_path / "query.npy"
+    np.save(q, lying[::-1].copy().astype(np.float32)[::-1])
+    assert search_like(embedder, load_index(lib, embedder), str(q), k=1)[0]["file"] == "lying.npy"
