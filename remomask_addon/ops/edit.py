@@ -80,9 +80,10 @@ def _out_dir() -> str | None:
         return None
 
 
-def apply_edit(scene, result: dict, *, armature_name: str, action_name: str, plan, prompt: str, bone_map, choice,
+def apply_edit(job, scene, result: dict, *, armature_name: str, action_name: str, plan, prompt: str, bone_map, choice,
                source) -> str:
-    """The poller's step for an edit's result: new versions on the armature (one undo step). Returns the status."""
+    """The edit job's ``on_result``: new versions on the armature (the session pushes one undo step). Returns the
+    status."""
     try:
         arm = bpy.data.objects.get(armature_name)
         if arm is None:
@@ -122,8 +123,9 @@ class REMOMASK_OT_edit(session.SyncMixin, bpy.types.Operator):
     op: EnumProperty(name="Operation", items=OP_ITEMS, default="REGENERATE")
 
     def execute(self, context):
-        if session._JOBS:
-            self.report({'ERROR'}, "The generator is busy; wait for it or press Cancel.")
+        busy = session.generation_busy()
+        if busy:
+            self.report({'ERROR'}, busy)
             return {'CANCELLED'}
         settings = preferences.settings(context)
         try:
@@ -143,12 +145,13 @@ class REMOMASK_OT_edit(session.SyncMixin, bpy.types.Operator):
             os.unlink(params["source"])
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
-        session._JOBS[rid] = {
+        session.add_job(rid, {
             "kind": "edit", "what": "Edit", "scene": context.scene.name, "prompt": prompt,
             "undo": f"ReMoMask: {dict((k, n) for k, n, _ in OP_ITEMS)[self.op]}",
-            "apply": functools.partial(apply_edit, armature_name=arm.name, action_name=arm.animation_data.action.name,
-                                       plan=plan, prompt=prompt, bone_map=bm, choice=choice, source=params["source"]),
-            "cleanup": functools.partial(_remove, params["source"])}
+            "on_result": functools.partial(apply_edit, armature_name=arm.name,
+                                           action_name=arm.animation_data.action.name, plan=plan, prompt=prompt,
+                                           bone_map=bm, choice=choice, source=params["source"]),
+            "on_end": lambda job, source=params["source"]: _remove(source)})
         return self._started(context, [rid], "Edit", f"Editing '{arm.name}': {self.op.lower()} ...")
 
 

@@ -29,9 +29,7 @@ def validate_generate(context, settings: preferences.Settings, prompts=None) -> 
         err = session.selected_problem(context.active_object)
         if err:
             return err
-    if session._JOBS:
-        return "A generation is already running; wait for it or press Cancel."
-    return settings.problem()
+    return session.generation_busy() or settings.problem()
 
 
 def _motions_dir() -> str | None:
@@ -77,8 +75,8 @@ class REMOMASK_OT_generate(session.SyncMixin, bpy.types.Operator):
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
         armature = context.active_object.name if props.target == 'SELECTED' else None
-        session._JOBS[rid] = {"kind": "generate", "scene": context.scene.name, "target": props.target,
-                      "armature": armature, "prompt": req.prompt}
+        session.add_job(rid, {"kind": "generate", "scene": context.scene.name, "target": props.target,
+                              "armature": armature, "prompt": req.prompt})
         self._rid = rid
         return self._started(context, [rid], "Generation", f"Generating {req.prompt!r}...")
 
@@ -123,12 +121,12 @@ def _status_bar(context, text):
 
 
 class REMOMASK_OT_cancel(bpy.types.Operator):
-    """Cancel the running generation (the scene stays as it is)"""
+    """Cancel the running generation, edit or timeline (the scene stays as it is; the library's jobs go on)"""
     bl_idname = "remomask.cancel"
     bl_label = "Cancel"
 
     def execute(self, context):
-        if not session.cancel_job(context.scene):
+        if not session.cancel_job(context.scene, kinds=session.GENERATION_KINDS):
             self.report({'INFO'}, "Nothing is running.")
             return {'CANCELLED'}
         return {'FINISHED'}

@@ -13,8 +13,9 @@ panel (``ui/library_panel.py``).
 - *Preview*: a sequence still of the window (``render_presets``, sequence mode, Workbench), rendered from a
   temporary armature that is removed again with everything the render made, cached in the add-on's user folder by (index, window, file stamp).
 
-Requests go through the session's one client; their replies are handled here (``_on_event``), on the main
-thread, by ``session.poll_once`` (the job's ``handler``). Nothing blocks Blender but Apply and Preview, which
+Requests go through the session's one client; their replies are handled here, on the main thread, by
+``session.poll_once`` through the job's hooks (``_on_progress``, ``_on_result``, ``_on_error``, ``_on_end``; see
+``session.Job``). They are library jobs: they neither block nor are cancelled by the Generate panel. Nothing blocks Blender but Apply and Preview, which
 are quick and synchronous.
 """
 
@@ -105,7 +106,8 @@ def write_active_joints(context) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------------------------------- requests and replies
 def submit(context, method: str, params: dict, kind: str, **extra) -> int:
-    """Send a request through the session's client and record it as a job handled by ``_on_event``."""
+    """Send a request through the session's client and record it as a library job (its replies go to the hooks
+    below, never to the Generate panel)."""
     settings = preferences.settings(context)
     err = settings.problem()
     if err:
@@ -114,40 +116,68 @@ def submit(context, method: str, params: dict, kind: str, **extra) -> int:
         rid = session.get_client(settings).request(method, params)
     except client_mod.BackendError as exc:
         raise ValueError(str(exc)) from None
-    session._JOBS[rid] = {"kind": kind, "scene": context.scene.name, "handler": _on_event, **extra}
+    session.add_job(rid, {"kind": kind, "scene": context.scene.name, "on_progress": _on_progress,
+                          "on_result": _on_result, "on_error": _on_error, "on_end": _on_end, **extra})
     return rid
 
 
-def _on_event(job: dict, ev: dict) -> None:
-    scene = bpy.data.scenes.get(job["scene"])
+def _started(scene, rid, status: str) -> None:
+    """The status of a library job that was just sent, with what the backend runs before it (a generation) until
+    the job's first progress event."""
+    waiting = session.waiting_for([rid], session.GENERATION_KINDS)
+    job = session.jobs().get(rid)
+    if waiting and job is not None:
+        job["queued"] = (f"{status} ({waiting})", status)
+    set_status(scene, f"{status} ({waiting})" if waiting else status)
+
+
+def _on_end(job: dict) -> None:
     tmp = job.get("tmp")
-    if tmp and ("result" in ev or "error" in ev):
+    if tmp:
         try:
             os.remove(tmp)
         except OSError:
             pass
+
+
+def _on_progress(job: dict, scene, ev: dict) -> None:
+    if scene is None or job.get("cancelled"):
+        return
+    lib = lib_props(scene)
+    queued, running = job.pop("queued", (None, None))
+    if queued is not None and lib.status == library.one_line(queued):
+        set_status(scene, running)              # it runs now: no longer queued after a generation
+    if job["kind"] == "library_index":
+        lib.progress = max(0.0, min(1.0, float(ev.get("fraction") or 0.0)))
+
+
+def _done(job: dict, lib) -> None:
+    if job["kind"] == "library_index":
+        lib.indexing = False
+    elif job["kind"] == "describe":
+        lib.describing = False
+
+
+def _on_error(job: dict, scene, err: dict) -> None:
     if scene is None:
         return
     lib = lib_props(scene)
+    _done(job, lib)
     kind = job["kind"]
-    if ev.get("event") == "progress":
-        if kind == "library_index" and not job.get("cancelled"):
-            lib.progress = max(0.0, min(1.0, float(ev.get("fraction") or 0.0)))
+    if err.get("code") == "cancelled" or job.get("cancelled"):
+        set_status(scene, "Indexing cancelled; the previous index is kept." if kind == "library_index"
+                   else "Cancelled.")
+    else:
+        what = {"library_index": "Indexing", "describe": "Describe", "library_search": "Search"}[kind]
+        set_status(scene, f"{what} failed: {err.get('message', 'unknown error')}", error=True)
+
+
+def _on_result(job: dict, scene, res: dict) -> None:
+    if scene is None:
         return
-    if kind == "library_index":
-        lib.indexing = False
-    elif kind == "describe":
-        lib.describing = False
-    if "error" in ev:
-        err = ev.get("error") or {}
-        if err.get("code") == "cancelled" or job.get("cancelled"):
-            set_status(scene, "Indexing cancelled; the previous index is kept." if kind == "library_index"
-                       else "Cancelled.")
-        else:
-            what = {"library_index": "Indexing", "describe": "Describe", "library_search": "Search"}[kind]
-            set_status(scene, f"{what} failed: {err.get('message', 'unknown error')}", error=True)
-        return
-    res = ev.get("result") or {}
+    lib = lib_props(scene)
+    _done(job, lib)
+    kind = job["kind"]
     if kind == "describe":
         lib.captions.clear()
         for c in res.get("captions") or []:
@@ -208,7 +238,7 @@ def _library_folder(context) -> str:
 
 
 def _running(kind: str) -> bool:
-    return any(j.get("kind") == kind and j.get("handler") is _on_event for j in session._JOBS.values())
+    return session.busy({kind})
 
 
 # ---------------------------------------------------------------------------------------------- operators
@@ -235,7 +265,7 @@ class REMOMASK_OT_library_describe(_Async, bpy.types.Operator):
             self.report({'ERROR'}, lib.status)
             return {'CANCELLED'}
         lib.describing = True
-        set_status(context.scene, f"Describing '{action}'...")
+        _started(context.scene, rid, f"Describing '{action}'...")
         return self._go(context, rid)
 
 
@@ -260,7 +290,7 @@ class REMOMASK_OT_library_index(_Async, bpy.types.Operator):
             return {'CANCELLED'}
         lib.indexing, lib.progress = True, 0.0
         lib.messages.clear()
-        set_status(context.scene, f"Indexing {folder}...")
+        _started(context.scene, rid, f"Indexing {folder}...")
         return self._go(context, rid)
 
 
@@ -271,17 +301,8 @@ class REMOMASK_OT_library_cancel(bpy.types.Operator):
     bl_options = {'REGISTER'}
 
     def execute(self, context):
-        ids = [r for r, j in session._JOBS.items() if j.get("kind") == "library_index"
-               and j.get("handler") is _on_event and j["scene"] == context.scene.name]
-        for rid in ids:
-            session._JOBS[rid]["cancelled"] = True
-            if session._CLIENT is not None:
-                try:
-                    session._CLIENT.cancel(rid)
-                except (client_mod.BackendError, OSError):
-                    pass
         lib = lib_props(context.scene)
-        if ids:
+        if session.cancel_job(context.scene, kinds={"library_index"}):     # only the indexing: a generation goes on
             set_status(context.scene, "Cancelling...")
         elif lib.indexing:      # a file saved while indexing: nothing runs for it now
             lib.indexing = False
@@ -318,7 +339,7 @@ class REMOMASK_OT_library_search(_Async, bpy.types.Operator):
             set_status(context.scene, str(exc), error=True)
             self.report({'ERROR'}, lib.status)
             return {'CANCELLED'}
-        set_status(context.scene, f"Searching {query}...")
+        _started(context.scene, rid, f"Searching {query}...")
         return self._go(context, rid)
 
 

@@ -7,12 +7,20 @@ into ``scene.remomask``; a result is keyed in one undo step (``apply_results`` -
 an error becomes the status line and leaves the scene as it was. In Blender a ``bpy.app.timers`` callback drives
 ``poll_once()`` (and the modal part of Generate listens for Esc); in module mode (tests) timers never fire, so
 tests call ``poll_once()`` in a loop or use ``synchronous=True``.
+
+Every request the add-on sends is a *job* in ``_JOBS`` (request id -> ``Job``, the one schema below), recorded with
+``add_job``. A job's ``kind`` says which panel it belongs to: the generation kinds (``GENERATION_KINDS``: Generate,
+Batch, Edit, Timeline) share the Generate panel's running/progress/status and its Cancel, one at a time; the
+library kinds (``LIBRARY_KINDS``) report to the Library panel through their own hooks and neither block nor are
+cancelled by a generation. The backend runs one request at a time and queues the others, so a job started while
+one of the other group runs says that it waits until its first progress event (``waiting_for``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any, Callable, TypedDict
 
 import bpy
 from bpy.props import BoolProperty, FloatProperty
@@ -26,8 +34,54 @@ from ..ui import history, preferences
 
 POLL_INTERVAL = 0.1
 
+GENERATION_KINDS = frozenset({"generate", "edit", "timeline"})   # the Generate panel's jobs
+LIBRARY_KINDS = frozenset({"describe", "library_index", "library_search"})   # the Library panel's jobs
+KINDS = GENERATION_KINDS | LIBRARY_KINDS | {"hello"}                # hello: Check Backend
+
+
+class Job(TypedDict, total=False):
+    """One pending request (a dict with these keys; ``kind`` and ``scene`` are required).
+
+    The hooks replace the session's default for one event; each gets the job, its scene (None when the scene was
+    removed) and the event's payload:
+
+    - ``on_progress(job, scene, event)``: a progress event (default: the Generate panel's progress and stage).
+    - ``on_result(job, scene, result) -> str | None``: the result (default: ``key_result``, the motions keyed
+      onto the panel's target). For a generation kind the session does the rest: the panel stops running, the
+      returned line becomes the status, one undo step (``undo``) is pushed, and an exception becomes the error
+      status "Could not apply the <what>: ..." with the scene left as the hook left it (hooks roll back).
+      A library job's hook owns its panel: the session does nothing else.
+    - ``on_error(job, scene, error)``: the error reply (also "cancelled" and a dead backend; default: the
+      Generate panel's error status).
+    - ``on_end(job)``: every end, first, exactly once: a result, an error, a cancelled job's late reply, the
+      backend stopped, another file opened (the job's temporary files).
+    """
+
+    kind: str                   # one of KINDS
+    scene: str                  # the name of the scene the job reports to
+    what: str                   # for its messages: "Edit", "Timeline" (default "Generation" / "motion")
+    prompt: str
+    target: str                 # the Generate panel's target ('NEW' / 'SELECTED') for the default keying
+    armature: str | None        # the target armature's name
+    start_frame: int | None     # where the default keying starts
+    batch: str                  # a batch's key in _BATCHES (ops/importing.py)
+    undo: str                   # the undo step's name after on_result
+    cancelled: bool
+    info: dict                  # hello's result
+    on_progress: Callable[[Any, Any, dict], None]
+    on_result: Callable[[Any, Any, dict], str | None]
+    on_error: Callable[[Any, Any, dict], None]
+    on_end: Callable[[Any], None]
+    # plus the operator's own keys (ops/library.py: tmp, action, query, blend_messages)
+
+
+_HOOKS = ("on_progress", "on_result", "on_error", "on_end")
+_NOUNS = {"generate": "a generation", "edit": "an edit", "timeline": "a timeline generation",
+          "describe": "a description", "library_index": "library indexing", "library_search": "a library search",
+          "hello": "a backend check"}
+
 _CLIENT: client_mod.BackendClient | None = None
-_JOBS: dict = {}          # request id -> job dict
+_JOBS: dict = {}          # request id -> Job
 _BATCHES: dict = {}       # batch key -> {"ids": [...], "results": {id: result}, "errors": [...], ...}
 _BATCH_SEQ = [0]
 
@@ -65,13 +119,74 @@ def stop_backend() -> None:
         except (AttributeError, ReferenceError, RuntimeError):
             pass                  # restricted context while Blender shuts down
         _CLIENT = None
-    _JOBS.clear()
-    _BATCHES.clear()
+    _drop_all()
 
 
 def _fail_jobs_of(c, message):
     for rid in list(_JOBS):
         _finish_error(rid, {"code": client_mod.DEAD, "message": message})
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+def add_job(rid, job: Job) -> Job:
+    """Record the request ``rid`` as ``job`` (see ``Job``); ValueError for a job that breaks the schema."""
+    if job.get("kind") not in KINDS:
+        raise ValueError(f"Unknown job kind {job.get('kind')!r}; one of {sorted(KINDS)}.")
+    if not isinstance(job.get("scene"), str):
+        raise ValueError("A job needs the name of its scene.")
+    for hook in _HOOKS:
+        if job.get(hook) is not None and not callable(job[hook]):
+            raise ValueError(f"The job's {hook} is not callable.")
+    _JOBS[rid] = job
+    return job
+
+
+def jobs(kinds=None) -> dict:
+    """The pending jobs (request id -> Job), only those of ``kinds`` when given."""
+    return {r: j for r, j in _JOBS.items() if kinds is None or j.get("kind") in kinds}
+
+
+def busy(kinds=None) -> bool:
+    """Whether a job (of ``kinds``) is pending."""
+    return bool(jobs(kinds))
+
+
+def generation_busy() -> str | None:
+    """The message for starting a generation, an edit or a timeline while one of them runs (they share the
+    Generate panel's progress, status and Cancel: one at a time); None when none runs. Library jobs do not count."""
+    running = jobs(GENERATION_KINDS)
+    if not running:
+        return None
+    job = next(iter(running.values()))
+    what = "a batch" if job.get("batch") else _NOUNS.get(job.get("kind"), "a generation")
+    return f"{what[0].upper()}{what[1:]} is already running; wait for it or press Cancel."
+
+
+def waiting_for(rids, kinds=None) -> str:
+    """What the backend (one request at a time, the others queued) runs before ``rids``: "" when no other job
+    of ``kinds`` is pending, else e.g. "queued after library indexing"."""
+    others = sorted({_NOUNS.get(j.get("kind"), "another request") for r, j in jobs(kinds).items()
+                     if r not in rids and not j.get("cancelled")})
+    return f"queued after {' and '.join(others)}" if others else ""
+
+
+def _end(job) -> None:
+    """A job's end hook, exactly once."""
+    hook = job.pop("on_end", None)
+    if callable(hook):
+        hook(job)
+
+
+def _drop_all() -> None:
+    """Forget every job (their end hooks run) and batch."""
+    for rid in list(_JOBS):
+        job = _JOBS.pop(rid, None)
+        if job is not None:
+            try:
+                _end(job)
+            except Exception as exc:   # noqa: BLE001 - a temporary file that cannot go: nothing to tell
+                print(f"ReMoMask: {exc}")
+    _BATCHES.clear()
 
 
 # ---------------------------------------------------------------------------------------------- targets
@@ -151,12 +266,11 @@ def _finish_error(rid, err: dict) -> None:
     job = _JOBS.pop(rid, None)
     if job is None:
         return
-    if callable(job.get("cleanup")):
-        job["cleanup"]()
-    if job.get("handler") is not None:   # a job that handles its own replies (ops/library.py)
-        job["handler"](job, {"id": rid, "error": err})
-        return
+    _end(job)
     scene = _scene(job)
+    if job.get("on_error") is not None:     # a job that shows its own errors (ops/library.py)
+        job["on_error"](job, scene, err)
+        return
     code = err.get("code", "error")
     msg = err.get("message", "unknown error")
     if job.get("batch"):
@@ -176,13 +290,20 @@ def _finish_error(rid, err: dict) -> None:
             set_status(scene, f"{job.get('what', 'Generation')} failed ({code}): {msg}", error=True)
 
 
+class ResultError(Exception):
+    """A result that cannot be applied, with the whole message for the status line."""
+
+
 def _finish_result(rid, result: dict) -> None:
     job = _JOBS.pop(rid, None)
     if job is None:
         return
-    if callable(job.get("cleanup")):    # a job's own request files (ops/edit.py: the read-back source)
-        job["cleanup"]()
+    _end(job)                           # a job's own request files (ops/edit.py: the read-back source)
     scene = _scene(job)
+    if job["kind"] in LIBRARY_KINDS:    # the Library panel's job: its hook does everything
+        if job.get("on_result") is not None:
+            job["on_result"](job, scene, result)
+        return
     if scene is None:
         return
     props = scene.remomask
@@ -206,26 +327,32 @@ def _finish_result(rid, result: dict) -> None:
     if job.get("cancelled"):
         set_status(scene, "Cancelled.")
         return
-    if callable(job.get("apply")):      # a job that applies its own result (ops/edit.py); one undo step
-        try:
-            set_status(scene, job["apply"](scene, result))
-        except Exception as exc:   # noqa: BLE001 - shown to the user, scene left as it was
-            set_status(scene, f"Could not apply the {job.get('what', 'result').lower()}: {exc}", error=True)
-            return
-        _undo_push(job.get("undo", "ReMoMask"))
+    apply = job.get("on_result") or key_result
+    try:
+        line = apply(job, scene, result)
+    except ResultError as exc:
+        set_status(scene, str(exc), error=True)
         return
+    except Exception as exc:   # noqa: BLE001 - shown to the user, scene left as it was
+        set_status(scene, f"Could not apply the {job.get('what', 'motion').lower()}: {exc}", error=True)
+        return
+    if line is not None:
+        set_status(scene, line)
+    _undo_push(job.get("undo", "ReMoMask: generate motion"))
+
+
+def key_result(job: Job, scene, result: dict, after=None) -> str:
+    """The default ``on_result``: key the result's motions onto the job's target (``apply_results``), then
+    ``after(scene, motions, actions) -> actions`` when given (ops/timeline.py), then the panel's retrieved
+    captions, notes, history and progress. Returns the status line; raises with the scene as it was."""
+    props = scene.remomask
     motions = list(result.get("motions") or [])
     if not motions:
-        set_status(scene, "The backend returned no motion.", error=True)
-        return
-    try:
-        actions = apply_results(scene, job["target"], job.get("armature"), motions, base_name="ReMoMask",
-                                start_frame=job.get("start_frame"))
-        if job.get("after") is not None:      # an operator's own last step (ops/timeline.py)
-            actions = job["after"](scene, motions, actions)
-    except Exception as exc:   # noqa: BLE001 - shown to the user, scene left as it was
-        set_status(scene, f"Could not apply the motion: {exc}", error=True)
-        return
+        raise ResultError("The backend returned no motion.")
+    actions = apply_results(scene, job["target"], job.get("armature"), motions, base_name="ReMoMask",
+                            start_frame=job.get("start_frame"))
+    if after is not None:
+        actions = after(scene, motions, actions)
     props.retrieved.clear()
     for cap in motions[0].get("retrieved") or []:
         props.retrieved.add().text = str(cap)
@@ -239,8 +366,7 @@ def _finish_result(rid, result: dict) -> None:
     if isinstance(fit, list) and fit and all(isinstance(x, (int, float)) for x in fit):
         fit = sum(fit) / len(fit)
     extra = f", SMPL fit error {float(fit):.1f} mm" if isinstance(fit, (int, float)) else ""
-    set_status(scene, f"Generated {len(motions)} motion(s) for {motions[0].get('prompt', '')!r}{extra}.")
-    _undo_push("ReMoMask: generate motion")
+    return f"Generated {len(motions)} motion(s) for {motions[0].get('prompt', '')!r}{extra}."
 
 
 def _maybe_finish_batch(key) -> None:
@@ -317,14 +443,11 @@ def poll_once() -> int:
         job = _JOBS.get(rid)
         if job is None:
             continue
-        if job.get("handler") is not None:   # a job that handles its own replies (ops/library.py)
-            if "result" in ev or "error" in ev:
-                _JOBS.pop(rid, None)
-            job["handler"](job, ev)
-            continue
         if ev.get("event") == "progress":
             scene = _scene(job)
-            if scene is not None and not job.get("cancelled"):
+            if job.get("on_progress") is not None:
+                job["on_progress"](job, scene, ev)
+            elif scene is not None and not job.get("cancelled"):
                 frac = float(ev.get("fraction") or 0.0)
                 if job.get("batch"):
                     b = _BATCHES.get(job["batch"])
@@ -340,10 +463,6 @@ def poll_once() -> int:
     if events:
         _redraw()
     return len(events)
-
-
-def busy() -> bool:
-    return bool(_JOBS)
 
 
 def _redraw():
@@ -399,9 +518,11 @@ class SyncMixin:
         return {'FINISHED'}
 
     def _started(self, context, rids, what: str, status: str):
-        """A request is on its way: show it running; then wait for it (synchronous) or let the timer poll."""
+        """A request is on its way: show it running (its stage says what it waits for: a library job the backend
+        runs first); then wait for it (synchronous) or let the timer poll."""
         props = context.scene.remomask
-        props.running, props.progress, props.stage = True, 0.0, "starting"
+        props.running, props.progress = True, 0.0
+        props.stage = waiting_for(rids, LIBRARY_KINDS) or "starting"
         set_status(context.scene, status)
         if self.synchronous:
             res = self._wait(rids, what)
@@ -413,16 +534,18 @@ class SyncMixin:
         return {'FINISHED'}
 
 
-def cancel_job(scene, rid=None) -> bool:
-    """Cancel one job (or all of this scene's). The scene is left as it is; a late result is dropped."""
-    ids = [rid] if rid is not None else [r for r, j in _JOBS.items() if j["scene"] == scene.name]
-    any_ = False
+def cancel_job(scene, rid=None, kinds=None) -> bool:
+    """Cancel one job, or this scene's jobs (only those of ``kinds`` when given). The scene is left as it is; a
+    late result is dropped. The Generate panel shows "Cancelling..." when one of its own jobs was cancelled."""
+    ids = [rid] if rid is not None else [r for r, j in jobs(kinds).items() if j["scene"] == scene.name]
+    any_ = panel = False
     for r in ids:
         job = _JOBS.get(r)
         if job is None:
             continue
         job["cancelled"] = True
         any_ = True
+        panel = panel or job.get("kind") not in LIBRARY_KINDS
         if job.get("batch") and job["batch"] in _BATCHES:
             _BATCHES[job["batch"]]["cancelled"] = True
         if _CLIENT is not None:
@@ -430,7 +553,7 @@ def cancel_job(scene, rid=None) -> bool:
                 _CLIENT.cancel(r)
             except (client_mod.BackendError, OSError):
                 pass
-    if any_:
+    if panel:
         scene.remomask.running = False
         scene.remomask.stage = ""
         set_status(scene, "Cancelling...")
@@ -447,8 +570,7 @@ def _on_load_pre(*_args):
                 _CLIENT.cancel(rid)
             except (client_mod.BackendError, OSError):
                 pass
-    _JOBS.clear()
-    _BATCHES.clear()
+    _drop_all()
 
 
 @bpy.app.handlers.persistent

@@ -24,9 +24,7 @@ from .render import active_armature
 
 
 def _busy_or_settings(context, settings) -> str | None:
-    if session._JOBS:
-        return "A generation is already running; wait for it or press Cancel."
-    return settings.problem()
+    return session.generation_busy() or settings.problem()
 
 
 def _send(op, context, settings, req, job: dict, what: str, status: str):
@@ -35,7 +33,7 @@ def _send(op, context, settings, req, job: dict, what: str, status: str):
     except client_mod.BackendError as exc:
         op.report({'ERROR'}, str(exc))
         return {'CANCELLED'}
-    session._JOBS[rid] = {"scene": context.scene.name, **job}
+    session.add_job(rid, {"scene": context.scene.name, **job})
     return op._started(context, [rid], what, status)
 
 
@@ -46,7 +44,8 @@ def _drop(actions) -> None:
 
 
 def after_generate(plan: tl.Plan, scene, motions, actions):
-    """Tag every keyed timeline action with its motion file and parts."""
+    """Generate Timeline's last step after ``session.key_result``: tag every keyed timeline action with its motion
+    file and parts."""
     try:
         for m, act in zip(motions, actions):
             btl.tag(act, path=m["path"], prompts=plan.prompts, seconds=plan.seconds, start_frame=plan.start_frame)
@@ -58,7 +57,8 @@ def after_generate(plan: tl.Plan, scene, motions, actions):
 
 def after_redo(armature_name: str, previous_name: str, record: dict, index: int, prompt: str, scene, motions,
                actions):
-    """Splice the re-done part into a new version of the timeline action."""
+    """Redo Part's last step after ``session.key_result``: splice the re-done part into a new version of the
+    timeline action."""
     try:
         arm = bpy.data.objects.get(armature_name)
         previous = bpy.data.actions.get(previous_name)
@@ -101,7 +101,8 @@ class REMOMASK_OT_timeline_generate(session.SyncMixin, bpy.types.Operator):
                                  out_dir=_motions_dir())
         armature = context.active_object.name if props.target == 'SELECTED' else None
         job = {"kind": "timeline", "target": props.target, "armature": armature, "prompt": " | ".join(plan.prompts),
-               "start_frame": plan.start_frame, "after": functools.partial(after_generate, plan)}
+               "start_frame": plan.start_frame,
+               "on_result": functools.partial(session.key_result, after=functools.partial(after_generate, plan))}
         return _send(self, context, settings, req, job, "Timeline",
                      f"Generating a {plan.total_seconds:.1f} s timeline of {len(plan.prompts)} parts...")
 
@@ -153,7 +154,8 @@ class REMOMASK_OT_timeline_redo_part(session.SyncMixin, bpy.types.Operator):
                                     out_dir=_motions_dir())
         job = {"kind": "edit", "target": 'SELECTED', "armature": arm.name, "prompt": prompt,
                "start_frame": record["start_frame"],
-               "after": functools.partial(after_redo, arm.name, action.name, record, index, prompt)}
+               "on_result": functools.partial(session.key_result, after=functools.partial(
+                   after_redo, arm.name, action.name, record, index, prompt))}
         return _send(self, context, settings, req, job, "Redo part", f"Re-doing part {index + 1}: {prompt!r}...")
 
 

@@ -320,6 +320,35 @@ def test_faults_give_one_message_and_change_nothing(scene):
     assert all(not os.path.exists(r[1]["source"]) for r in session._CLIENT.requests)
 
 
+def test_an_edit_runs_beside_a_library_job_but_not_beside_a_generation(scene):
+    """Edit shares the Generate panel (its progress, status and Cancel) with Generate and Timeline: one of them at a
+    time. A library job is the Library panel's: the edit is sent (the backend queues it) and says so, and the
+    Generate panel's Cancel stops the edit, not the library job."""
+    from remomask_addon.ops import session
+    _rig("smpl")
+    ep = scene.remomask_edit
+    ep.prompt, ep.range_start, ep.range_end = "a person jumps", 40, 80
+    before = scenes.everything(bpy)
+    client = session._CLIENT
+    session.add_job(900, {"kind": "generate", "scene": scene.name, "target": 'NEW', "prompt": "a person walks"})
+    with pytest.raises(RuntimeError, match="A generation is already running; wait for it or press Cancel."):
+        bpy.ops.remomask.edit(op='REGENERATE')
+    assert not client.requests and scenes.everything(bpy) == before
+    del session._JOBS[900]
+    library_errors = []
+    session.add_job(901, {"kind": "library_search", "scene": scene.name,
+                          "on_error": lambda job, sc, err: library_errors.append(err)})
+    assert bpy.ops.remomask.edit(op='REGENERATE') == {'FINISHED'}
+    assert len(client.requests) == 1 and scene.remomask.stage == "queued after a library search"
+    assert bpy.ops.remomask.cancel() == {'FINISHED'}
+    assert client.cancelled == 1 and not session._JOBS[901].get("cancelled")
+    session.poll_once()                         # the edit's late result is dropped
+    assert scene.remomask.status == "Cancelled." and scenes.everything(bpy) == before
+    assert list(session._JOBS) == [901] and not library_errors
+    assert not os.path.exists(client.requests[0][1]["source"])
+    session.remove_timer()
+
+
 def test_a_rig_with_unmapped_bones_is_refused(scene):
     rig = scenes.mixamo_rig(bpy, skip=("mixamorig:LeftForeArm", "mixamorig:LeftHand", "mixamorig:LeftHandIndex1"))
     rig.animation_data_create()
