@@ -48,7 +48,7 @@ class REMOMASK_OT_check_backend(session.SyncMixin, bpy.types.Operator):
         except client_mod.BackendError as exc:
             self.report({'ERROR'}, str(exc))
             return {'CANCELLED'}
-        session._JOBS[rid] = {"kind": "hello", "scene": context.scene.name}
+        session.add_job(rid, {"kind": "hello", "scene": context.scene.name})
         session.set_status(context.scene, "Checking the backend...")
         if self.synchronous:
             res = self._wait([rid], "Backend check")

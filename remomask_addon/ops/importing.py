@@ -120,7 +120,7 @@ class REMOMASK_OT_batch(session.SyncMixin, bpy.types.Operator):
                               samples=1)
                 rid = c.request(req.method, req.to_params())
                 ids.append(rid)
-                session._JOBS[rid] = {"kind": "generate", "scene": context.scene.name, "batch": key, "prompt": prompt}
+                session.add_job(rid, {"kind": "generate", "scene": context.scene.name, "batch": key, "prompt": prompt})
         except client_mod.BackendError as exc:
             for rid in ids:
                 session._JOBS.pop(rid, None)
