@@ -139,8 +139,9 @@ def retarget_action(source_armature, target_armature, bone_map=None, *, frame_ra
     has no active action; the source is evaluated frame by frame, so NLA layouts, constraints and
     drivers on the source are retargeted as they play). scale_root: ``"leg_length"``
     (target/source leg length), a number, or None (1.0). keep_feet_on_ground: lift the body so
-    the feet never go below their rest height; snap_contacts: also pull them down onto it where
-    the source's feet touch the ground; lock_feet: the target's ankles and toes stay where they are planted while the
+    the foot joints (ankle and toe heads) never go below their rest heights, and turn the toes up where their
+    tips would; snap_contacts: also give the lowest one the source's height above its rest height where
+    the source's feet touch the ground (``core/retarget.py``, "Foot grounding"); lock_feet: the target's ankles and toes stay where they are planted while the
     source's are (leg IK, ``core/foot_lock.py``), so a rig with other leg proportions does not slide. The new action is made the target's active action (its
     previous action is kept, with a fake user if needed); unmapped target bones are reset to rest.
     If mapped target bones carry constraints (which would override the keys), the action gets a

@@ -22,9 +22,16 @@ Method (all rotations 3x3, acting on column vectors):
   from the source's) gets the source turned about Z to match, so it walks the way it faces.
 * The root (the target of the topmost mapped source bone) moves by the source root displacement
   scaled by ``target leg length / source leg length`` (leg = hip->knee->ankle, mean of both sides).
-* Foot grounding (``foot_lift``): per frame the whole body is lifted so that the lowest point of the
-  foot bones (heads and tails) is never below the ground (the feet's lowest rest height), and, with
-  ``snap_contacts``, pulled down onto it on frames where the source's feet touch its ground.
+* Toes: SMPL's toe bone is a leaf whose tail only continues the ankle->toe direction (it points 24 degrees down,
+  3 cm under the floor at rest), so a target toe bone is aligned with the rotation of its foot bone
+  (``TOE_ALIGN``): it keeps its own rest angle to the foot, and a rig standing at rest has its toes as modelled.
+* Foot grounding (``foot_lift``): "on the floor" is measured at the foot JOINTS, the heads of the bones mapped
+  from SMPL's ankles and toes (the joints the SMPL fit grounds; SMPL's toe joint is ~1 cm above its sole): a
+  joint stands on the floor when it is at its rest height above the rig's floor, so a rig whose toe joint is
+  modelled 3 cm above its sole keeps that sole on the floor. Per frame the lowest joint's height above its rest
+  height (its "offset") is never below 0, and, with ``snap_contacts``, on frames where the source's lowest foot
+  joint is within ``CONTACT_HEIGHT`` of its own rest height, the target's lowest offset is made the source's.
+  Tails are not contact points (a toe bone's tail is the tip of the toes).
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ from .bone_map import BoneMap, RetargetError, depths
 
 #: SMPL bones used for the leg length (thigh start, knee, ankle) per side.
 LEG_CHAINS = (("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"))
-#: SMPL bones whose heads/tails are the feet (ground contact).
+#: SMPL bones whose heads are the foot joints (ankles, toes) the grounding measures.
 FOOT_BONES = ("left_ankle", "left_foot", "right_ankle", "right_foot")
+#: SMPL toe bones (leaves: their tails are a convention) and the foot bone whose rest alignment they take.
+TOE_ALIGN = {"left_foot": "left_ankle", "right_foot": "right_ankle"}
 #: Half-width (seconds) of the moving average that softens the contact corrections.
 CONTACT_SMOOTH_S = 0.05
 #: Source foot within this height (metres, source scale) of its ground counts as a contact.
@@ -232,6 +241,9 @@ class Retargeter:
         self.tgt_rest_world_rot = {t: self.tgt_rw @ M[tgt.index[t], :3, :3] for t in bm.values()}
         self.Q = {s: min_rotation(self.tgt_rest_world_rot[t][:, 1], self.src_rest_rot[s][:, 1])
                   for s, t in bm.items()}
+        for toe, foot in TOE_ALIGN.items():
+            if toe in self.Q and foot in self.Q:
+                self.Q[toe] = self.Q[foot]
         # leg lengths (world units)
         self.src_heads = {n: self.src_rest[n][:3, 3] for n in names}
         self.tgt_heads = {s: (self.tgt_mw @ M[tgt.index[t], :, 3])[:3] for s, t in bm.items()}
@@ -255,6 +267,8 @@ class Retargeter:
         if lock_feet:
             rotations, drop = self.lock_feet(P, S, root_world, rotations, fps=fps)
             root_world = root_world - (self.tgt_mw[:3, :3] @ np.array([0.0, 0.0, 1.0]))[None] * drop[:, None]
+        if keep_feet_on_ground:
+            rotations = self.toes_above_floor(rotations, root_world)
         return Solution(rotations=rotations, root_bone=self.tgt_root,
                         root_location=self.root_location(P, root_world), root_scale=float(self.k))
 
@@ -305,47 +319,82 @@ class Retargeter:
         return h_arm - P[:, self.tgt.index[self.tgt_root], :3, 3]
 
     def foot_lift(self, P, S, root_world, *, fps: float, snap_contacts: bool = True):
-        """Per-frame lift (F,) along world Z that keeps the target's feet at or above their rest ground, and with
-        ``snap_contacts`` puts them on it where the source's feet touch the source's ground (softened over
-        ``CONTACT_SMOOTH_S``). None when no foot bone is mapped."""
-        bm, tgt, src = self.bm, self.tgt, self.src
+        """Per-frame lift (F,) along world Z that keeps the target's foot joints at or above their rest heights, and
+        with ``snap_contacts`` gives the lowest one the source's offset above its rest height where the source's
+        feet touch the source's ground (softened over ``CONTACT_SMOOTH_S``). None when no foot bone is mapped."""
+        bm, tgt = self.bm, self.tgt
         foot_src = [s for s in FOOT_BONES if s in bm]
         if not foot_src:
             return None
         M, tgt_mw = tgt.rest, self.tgt_mw
         F = P.shape[0]
         shift = self._root_shift(P, root_world)
-        pts, rest_pts = [], []
-        for s in foot_src:
-            j = tgt.index[bm[s]]
-            length = tgt.lengths[j]
-            for off in (np.array([0.0, 0.0, 0.0, 1.0]), np.array([0.0, length, 0.0, 1.0])):
-                pts.append((P[:, j] @ off)[:, :3] + shift)
-                rest_pts.append((M[j] @ off)[:3])
-        pts_w = np.stack(pts, 1) @ tgt_mw[:3, :3].T + tgt_mw[:3, 3]  # (F, K, 3)
-        rest_w = np.array(rest_pts) @ tgt_mw[:3, :3].T + tgt_mw[:3, 3]
-        ground = float(rest_w[:, 2].min())
-        low = pts_w[:, :, 2].min(axis=1)
-        dz = np.maximum(0.0, ground - low)
+        cols = [tgt.index[bm[s]] for s in foot_src]
+        pts_w = (P[:, cols][:, :, :3, 3] + shift[:, None]) @ tgt_mw[:3, :3].T + tgt_mw[:3, 3]    # (F, K, 3) joints
+        rest_w = M[cols, :3, 3] @ tgt_mw[:3, :3].T + tgt_mw[:3, 3]
+        low = (pts_w[:, :, 2] - rest_w[None, :, 2]).min(axis=1)
+        dz = np.maximum(0.0, -low)
         if snap_contacts:
-            s_pts, s_rest = [], []
-            for s in foot_src:
-                i = self.source_bones.index(s)
-                length = src.lengths[src.index[s]]
-                for off in (np.array([0.0, 0.0, 0.0, 1.0]), np.array([0.0, length, 0.0, 1.0])):
-                    s_pts.append((S[:, i] @ off)[:, :3])
-                    s_rest.append((self.src_rest[s] @ off)[:3])
-            s_ground = float(np.array(s_rest)[:, 2].min())
-            s_low = np.stack(s_pts, 1)[:, :, 2].min(axis=1)
-            contact = (s_low - s_ground) < CONTACT_HEIGHT
-            need = dz
-            dz = np.where(contact, ground - low, dz)
-            # soften the steps where a contact starts or ends, never below what keeps feet up
+            idx = [self.source_bones.index(s) for s in foot_src]
+            s_rest = np.array([self.src_rest[s][2, 3] for s in foot_src])
+            s_low = (S[:, idx][:, :, 2, 3] - s_rest[None]).min(axis=1)
+            contact = (s_low < CONTACT_HEIGHT).astype(np.float64)
+            # the contact weight ramps over the frames where a contact starts or ends (a moving average of the
+            # mask): inside contacts the lowest offset is the source's (up or down), never below 0
             half = max(1, int(round(CONTACT_SMOOTH_S * fps)))
+            w = contact
             if F > 2 * half:
-                pad = np.pad(dz, half, mode="edge")
-                dz = np.maximum(np.convolve(pad, np.ones(2 * half + 1) / (2 * half + 1), "valid"), need)
+                w = np.convolve(np.pad(contact, half, mode="edge"), np.ones(2 * half + 1) / (2 * half + 1), "valid")
+            dz = w * (np.maximum(s_low, 0.0) - low) + (1.0 - w) * dz
         return dz
+
+    def forward(self, rotations):
+        """Armature-space pose matrices (F, nb, 4, 4) of the target for local rotations {bone: (F, 3, 3)} (unkeyed
+        bones at rest, the root at its rest place), composed the way ``pose`` and Blender compose them."""
+        tgt, M = self.tgt, self.tgt.rest
+        F = len(next(iter(rotations.values())))
+        P = np.broadcast_to(M, (F, len(tgt.names), 4, 4)).copy()
+        for j, name in enumerate(tgt.names):
+            p = tgt.parents[j]
+            X = np.broadcast_to(M[j] if p < 0 else P[:, p] @ (np.linalg.inv(M[p]) @ M[j])[None], (F, 4, 4)).copy()
+            if p >= 0 and not tgt.inherit_rotation[j]:
+                X[:, :3, :3] = M[j, :3, :3]
+            if name in rotations:
+                X[:, :3, :3] = X[:, :3, :3] @ rotations[name]
+            P[:, j] = X
+        return P
+
+    def toes_above_floor(self, rotations, root_world):
+        """The toe bones (mapped from SMPL's toes) turned up about their joints on frames where their tails (the
+        tips of the toes) would be below their rest height, just enough to put them at it: a foot rolling over its
+        toe joint keeps its toes on the floor (SMPL's toe rotation says nothing about the toes' bend)."""
+        toes = [self.bm[t] for t in TOE_ALIGN if t in self.bm]
+        if not toes:
+            return rotations
+        tgt, mw = self.tgt, self.tgt_mw
+        P = self.forward(rotations)
+        shift = self._root_shift(P, root_world)
+        R = orthonormal(mw[:3, :3])
+        out = dict(rotations)
+        for name in toes:
+            j = tgt.index[name]
+            tip = np.array([0.0, tgt.lengths[j], 0.0, 1.0])
+            W = orthonormal(P[:, j, :3, :3])
+            head_w = (P[:, j, :3, 3] + shift) @ mw[:3, :3].T + mw[:3, 3]
+            v = (P[:, j, :3, :3] @ tip[:3]) @ mw[:3, :3].T                                   # world head -> tail
+            floor = float((mw @ (tgt.rest[j] @ tip))[2])
+            below = head_w[:, 2] + v[:, 2] < floor
+            if not below.any() or name not in rotations:
+                continue
+            length = np.linalg.norm(v, axis=-1)
+            z = np.clip(floor - head_w[:, 2], -length, length)
+            flat = np.linalg.norm(v[:, :2], axis=-1)
+            heading = np.where(flat[:, None] > 1e-9, v[:, :2] / np.maximum(flat, 1e-12)[:, None], 0.0)
+            v_new = np.concatenate([heading * np.sqrt(length ** 2 - z ** 2)[:, None], z[:, None]], axis=1)
+            v_new = np.where(below[:, None], v_new, v)
+            dR = R.T[None] @ foot_lock.rotation_between(v, v_new) @ R[None]              # armature space
+            out[name] = rotations[name] @ np.swapaxes(W, -1, -2) @ dR @ W
+        return out
 
     def root_location(self, P, root_world):
         """The root bone's location channel (F, 3) that puts its head at ``root_world``."""

@@ -122,3 +122,55 @@ def test_locking_stops_the_slide_of_other_leg_proportions(scene, walk):
     planted = contacts[1:] & contacts[:-1]
     assert planted.sum() > 20
     assert speed[planted].mean() < 0.01
+
+
+def rest_heights(arm, names):
+    """Rest heights (4,) of the bones' heads above the armature object's floor (z-up)."""
+    mw = arm.matrix_world
+    return np.array([(mw @ arm.data.bones[b].head_local).z - mw.translation.z for b in names])
+
+
+def lowest_offset(j, rest):
+    """(F,) height of the lowest foot joint (7, 10, 8, 11) above its own rest height (z-up metres)."""
+    z = j[:, [7, 10, 8, 11], 1]
+    return (z - rest[None]).min(axis=1)
+
+
+@pytest.mark.parametrize("kind, lock", [("smpl", True), ("mixamo125", True), ("mixamo125", False),
+                                        ("odd_legs", True), ("odd_legs", False)])
+def test_feet_in_contact_stand_at_the_sources_height(scene, walk, kind, lock):
+    """Where the source has a foot planted, the target's lowest foot joint (ankle or toe head, the joints the SMPL fit
+    grounds) stands as high above its rest height (its floor) as the source's does, within 1 cm; the toe bones keep
+    their rest angle to the foot, so their tails (toe tips) stay out of the floor too. Before the fix the retarget
+    stood the toe tips on the floor (SMPL's toe tail points 24 degrees down) and the toe joints 3.6 cm above it."""
+    n = len(walk["joints"])
+    src = motion_to_armature.key_motions(scene, [walk], with_body=False).armature
+    s = feet_yup(scene, src, SMPL_FEET, n)
+    s_rest = rest_heights(src, ("left_ankle", "left_foot", "right_ankle", "right_foot"))
+    if kind == "smpl":              # keyed directly (no retarget, no foot lock)
+        rig, names = src, SMPL_FEET
+    else:
+        rig = (rigs.build_armature(bpy, "M125", rigs.mixamo_bones(rigs.target_joints(leg_scale=1.25)),
+                                   rotation_mode="XYZ") if kind == "mixamo125" else odd_legs_rig("Odd"))
+        names = MIXAMO_FEET
+        motion_to_armature.key_motions(scene, [walk], armature=rig, lock_feet=lock)
+    j = feet_yup(scene, rig, names, n)
+    rest = rest_heights(rig, ("mixamorig:LeftFoot", "mixamorig:LeftToeBase", "mixamorig:RightFoot",
+                              "mixamorig:RightToeBase") if names is MIXAMO_FEET else
+                        ("left_ankle", "left_foot", "right_ankle", "right_foot"))
+    pos = coords.points_to_zup(s[:, [7, 10, 8, 11]])
+    planted = foot_lock.detect_contacts(pos, s_rest, 0.0, fps=20.0).any(axis=1)
+    assert planted.sum() > 60
+    d = lowest_offset(j, rest)[planted] - lowest_offset(s, s_rest)[planted]
+    print(f"\n{kind} lock={lock}: lowest foot joint vs the source's on {planted.sum()} planted frames: "
+          f"mean {100 * d.mean():.2f} cm, worst {100 * np.abs(d).max():.2f} cm")
+    assert np.abs(d).max() < 0.01
+    if names is MIXAMO_FEET:
+        # the toe tips (ToeBase tails, rest height 0) on planted frames: not under the floor (1 cm)
+        tips = np.empty((n, 2))
+        for k in range(n):
+            scene.frame_set(scene.frame_start + k)
+            for i, b in enumerate(("mixamorig:LeftToeBase", "mixamorig:RightToeBase")):
+                tips[k, i] = (rig.matrix_world @ rig.pose.bones[b].tail).z - rig.matrix_world.translation.z
+        print(f"toe tips on planted frames: lowest {100 * tips[planted].min():.2f} cm")
+        assert tips[planted].min() > -0.01
