@@ -41,6 +41,20 @@ UNREACHABLE = "backend_unreachable"
 _ALL_CLIENTS: "weakref.WeakSet[BackendClient]" = weakref.WeakSet()
 
 
+
+def wait_for_reply(poll, rid, timeout: float = 30.0, interval: float = 0.02) -> list[dict]:
+    """Call ``poll()`` until the request ``rid`` has its final reply (a result or an error) or ``timeout`` s pass;
+    every event seen, in order (the local and the remote client's ``wait``)."""
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ev in poll():
+            events.append(ev)
+            if ev.get("id") == rid and ("result" in ev or "error" in ev):
+                return events
+        time.sleep(interval)
+    return events
+
 class BackendError(Exception):
     """The backend could not be started or reached (message is meant for the user)."""
 
@@ -343,15 +357,7 @@ class BackendClient:
 
     def wait(self, rid, timeout: float = 30.0, interval: float = 0.02) -> list[dict]:
         """Poll until ``rid`` has its final reply (or the timeout passes); return all events seen."""
-        events: list[dict] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ev in self.poll():
-                events.append(ev)
-                if ev.get("id") == rid and ("result" in ev or "error" in ev):
-                    return events
-            time.sleep(interval)
-        return events
+        return wait_for_reply(self.poll, rid, timeout, interval)
 
 
 def _ignore_sigpipe() -> None:

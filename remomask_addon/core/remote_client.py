@@ -27,11 +27,11 @@ import queue
 import socket
 import ssl
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .atomic import atomic_write_bytes
+from .client import wait_for_reply
 
 DEAD = "backend_died"
 UNREACHABLE = "backend_unreachable"
@@ -128,15 +128,8 @@ class ServiceClient:
                 return out
 
     def wait(self, rid, timeout: float = 30.0, interval: float = 0.02) -> list[dict]:
-        events: list[dict] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ev in self.poll():
-                events.append(ev)
-                if ev.get("id") == rid and ("result" in ev or "error" in ev):
-                    return events
-            time.sleep(interval)
-        return events
+        """Poll until ``rid`` has its final reply (or the timeout passes); return all events seen."""
+        return wait_for_reply(self.poll, rid, timeout, interval)
 
     # ------------------------------------------------------------- I/O (request threads)
     def _connect(self):

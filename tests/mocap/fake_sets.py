@@ -14,10 +14,10 @@ from backend.motion.procedural import walking_params
 J = S.JOINT_INDEX
 
 
-def _daz(path: Path, n: int, seed: int):
-    rest, rot, root = walking_params(n, turn_degrees=90, seed=seed)
-    rot = rot.copy()
-    rot[:, J["spine3"]] = 0.0
+def daz_bvh(path: Path, rest, rot, root, fps: float) -> Path:
+    """The motion (the template's rest, local rotations with spine3's at zero, root positions) as a BVH on the DAZ
+    skeleton of the CMU release: its joint names, no spine3 (chest -> neck), the toes as the ankles' end sites,
+    centimetres."""
     names_of = {k: v for k, v in DAZ_CMU.joints.items() if isinstance(v, str)}
     names_of["pelvis"] = "hip"
     keep = [k for k, nm in enumerate(S.JOINT_NAMES) if nm not in ("spine3", "left_foot", "right_foot")]
@@ -31,24 +31,36 @@ def _daz(path: Path, n: int, seed: int):
         offsets.append(rest[k] - (rest[p] if p >= 0 else 0))
     ends = {names.index(DAZ_CMU.joints[f"{s}_ankle"]): (rest[J[f"{s}_foot"]] - rest[J[f"{s}_ankle"]]) * 100
             for s in ("left", "right")}
+    return write_bvh(path, names, parents, np.array(offsets) * 100, rot[:, keep], root * 100, fps=fps,
+                     end_sites=ends)
+
+
+def m2m_bvh(path: Path, rest, rot, root, fps: float) -> Path:
+    """The motion as a BVH on Mesh2Motion's rig as Blender exports it: its names, z-up, facing -Y, metres."""
+    names_of = {k: v for k, v in MESH2MOTION.joints.items() if isinstance(v, str)}
+    names_of["pelvis"] = "pelvis"
+    names = [names_of[nm] for nm in S.JOINT_NAMES]
+    offsets = np.array([rest[k] - (rest[p] if p >= 0 else 0) for k, p in enumerate(S.PARENTS)])
+    A = MESH2MOTION.axes  # project = A @ source, so source rows are v @ A
+    return write_bvh(path, names, S.PARENTS, offsets @ A, rot @ A, root @ A, fps=fps)
+
+
+def _daz(path: Path, n: int, seed: int):
+    rest, rot, root = walking_params(n, turn_degrees=90, seed=seed)
+    rot = rot.copy()
+    rot[:, J["spine3"]] = 0.0
     # the header says 120 fps; the motion was made at 20 fps and is written as if captured at 60 (3x frames)
     t = np.arange(3 * n - 2) / 3
     i0 = np.minimum(np.floor(t).astype(int), n - 2)
     w = (t - i0)[:, None, None]
     rot60 = rot[i0] * (1 - w) + rot[i0 + 1] * w
     root60 = root[i0] * (1 - w[:, :, 0]) + root[i0 + 1] * w[:, :, 0]
-    write_bvh(path, names, parents, np.array(offsets) * 100, rot60[:, keep], root60 * 100, fps=120,
-              end_sites=ends)
+    daz_bvh(path, rest, rot60, root60, fps=120)
 
 
 def _m2m(path: Path, n: int, seed: int):
     rest, rot, root = walking_params(n, turn_degrees=0, speed=0.0, seed=seed)
-    names_of = {k: v for k, v in MESH2MOTION.joints.items() if isinstance(v, str)}
-    names_of["pelvis"] = "pelvis"
-    names = [names_of[nm] for nm in S.JOINT_NAMES]
-    offsets = np.array([rest[k] - (rest[p] if p >= 0 else 0) for k, p in enumerate(S.PARENTS)])
-    A = MESH2MOTION.axes
-    write_bvh(path, names, S.PARENTS, offsets @ A, rot @ A, root @ A, fps=24)
+    m2m_bvh(path, rest, rot, root, fps=24)
 
 
 def make_fake_mocap(root: Path, salsa_takes: int = 4) -> Path:

@@ -12,6 +12,7 @@ from backend.motion import skeleton as S
 from backend.motion.bvh import write_bvh
 from backend.motion.features import uniform_skeleton
 from backend.motion.procedural import fk, walking_params
+from tests.mocap.fake_sets import daz_bvh, m2m_bvh
 
 J = S.JOINT_INDEX
 EXACT = [n for n in S.JOINT_NAMES if n not in ("pelvis", "spine3")]  # joints each table names one-to-one
@@ -28,22 +29,7 @@ def _walk(n=60, fps=20):
 def _daz_without_foot_joints(tmp_path):
     """DAZ: the toe is an end site, so the template's foot joints are not written as joints."""
     rest, rot, root, joints, _ = _walk()
-    names_of = {n: r for n, r in DAZ_CMU.joints.items() if isinstance(r, str)}
-    names_of["pelvis"] = "hip"
-    keep = [k for k, n in enumerate(S.JOINT_NAMES) if n not in ("spine3", "left_foot", "right_foot")]
-    names, parents, offsets = [], [], []
-    for k in keep:
-        p = S.PARENTS[k]
-        while p >= 0 and p not in keep:
-            p = S.PARENTS[p]
-        names.append(names_of[S.JOINT_NAMES[k]])
-        parents.append(keep.index(p) if p >= 0 else -1)
-        offsets.append(rest[k] - (rest[p] if p >= 0 else 0))
-    end_sites = {names.index(DAZ_CMU.joints[f"{s}_ankle"]): (rest[J[f"{s}_foot"]] - rest[J[f"{s}_ankle"]]) * 100
-                 for s in ("left", "right")}
-    p = write_bvh(tmp_path / "daz.bvh", names, parents, np.array(offsets) * 100, rot[:, keep], root * 100, fps=20,
-                  end_sites=end_sites)
-    return p, joints
+    return daz_bvh(tmp_path / "daz.bvh", rest, rot, root, fps=20), joints
 
 
 def test_pelvis_fraction_is_the_templates():
@@ -66,14 +52,8 @@ def test_daz_table_reads_a_known_motion(tmp_path):
 
 def test_mesh2motion_table_reads_a_known_motion_in_z_up(tmp_path):
     rest, rot, root, expected, _ = _walk()
-    names_of = {n: r for n, r in MESH2MOTION.joints.items() if isinstance(r, str)}
-    names_of["pelvis"] = "pelvis"
-    names = [names_of[n] for n in S.JOINT_NAMES]
-    parents = list(S.PARENTS)
-    offsets = np.array([rest[k] - (rest[p] if p >= 0 else 0) for k, p in enumerate(parents)])
     A = MESH2MOTION.axes
-    # z-up, facing -Y: source vectors are A^T @ project vectors (rows: v @ A)
-    p = write_bvh(tmp_path / "m2m.bvh", names, parents, offsets @ A, rot @ A, root @ A, fps=20)
+    p = m2m_bvh(tmp_path / "m2m.bvh", rest, rot, root, fps=20)
     j, _, smap = source_joints(p)
     assert smap is MESH2MOTION
     idx = [J[n] for n in S.JOINT_NAMES if n != "pelvis"]
