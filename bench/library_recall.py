@@ -6,6 +6,10 @@ with a model folder's Part-TMR (default: the shipped starter), then
   families ``backend.mocap.heldout``) -> is a clip of that family among the first 5 hits?
 - search by example R@1: a mirrored copy and a 1.25x re-timed copy of clips (written beside, not indexed) -> is
   the original clip the first hit?
+- search by example family precision@5: new corpus clips (another seed, not indexed) as examples -> the share of
+  the first 5 hits that are clips of the example's family;
+- each search by example with the embedding only (``search_embedding``, the ranking before the pose re-ranking)
+  and as the product does it (``search_like``: embedding + pose re-ranking), with the time per query.
 
     python bench/library_recall.py [--clips 500] [--models DIR] [--mocap DIR|none] [--threads 1] [--examples 100]
 
@@ -50,7 +54,8 @@ def main(argv=None) -> int:
     from backend.generation.model_folder import load_pipeline
     from backend.library.embed import MotionEmbedder
     from backend.library.index import build_index
-    from backend.library.search import load_index, search_like, search_text
+    from backend.library.reading import read_motion
+    from backend.library.search import load_index, search_embedding, search_like, search_text
     from backend.motion.features import mirror_joints
     from backend.synthetic import make_corpus
     from backend.synthetic.corpus import caption_variants
@@ -102,14 +107,38 @@ def main(argv=None) -> int:
         ex_dir.mkdir()
         names = sorted(fam_of)
         pick = rng.choice(len(names), size=min(a.examples, len(names)), replace=False)
-        found = {"mirrored": [], "retimed_1.25x": []}
+        window = int(lib.meta["window"])
+
+        def embedding_only(q, k):
+            return search_embedding(lib, emb.embed([read_motion(q).features[:window]])[0], k)
+
+        ways = {"embedding": embedding_only, "reranked": lambda q, k: search_like(emb, lib, q, k=k)}
+        found = {w: {"mirrored": [], "retimed_1.25x": []} for w in ways}
+        secs = {w: [] for w in ways}
+
+        def timed(w, q, k):
+            t = time.perf_counter()
+            hits = ways[w](str(q), k)
+            secs[w].append(time.perf_counter() - t)
+            return hits
+
         for k in pick:
             j = np.load(root / names[k])
             for kind, jj in (("mirrored", mirror_joints(j)), ("retimed_1.25x", _retime(j, 1.25))):
                 q = ex_dir / f"{kind}_{names[k]}"
                 np.save(q, jj.astype(np.float32))
-                top = search_like(emb, lib, str(q), k=1)
-                found[kind].append(bool(top) and top[0]["file"] == names[k])
+                for w in ways:
+                    top = timed(w, q, 1)
+                    found[w][kind].append(bool(top) and top[0]["file"] == names[k])
+        # family precision@5: other clips of the library's families (not indexed) as examples
+        others = [c for c in make_corpus(int(a.examples / 0.7) + 10, seed=8, split="test")
+                  if "+" not in c.family][:a.examples]
+        prec = {w: [] for w in ways}
+        for i, c in enumerate(others):
+            q = ex_dir / f"other{i:05d}.npy"
+            np.save(q, c.joints)
+            for w in ways:
+                prec[w].append(np.mean([fam_of[h["file"]] == c.family for h in timed(w, q, 5)]))
     synth_fams = sorted({c.family for c in corpus})
     real_fams = sorted({c.family for c in real})
     out = {
@@ -120,16 +149,23 @@ def main(argv=None) -> int:
         "text_R@5_synthetic_families": round(float(np.mean([text[f][0] for f in synth_fams if f in text])), 3),
         "text_R@5_real_families": (round(float(np.mean([text[f][0] for f in real_fams if f in text])), 3)
                                    if real_fams else None),
-        "example_R@1": {k: round(float(np.mean(v)), 3) for k, v in found.items()},
+        "example_R@1": {w: {k: round(float(np.mean(v)), 3) for k, v in f.items()} for w, f in found.items()},
+        "example_family_P@5": {w: round(float(np.mean(v)), 3) for w, v in prec.items()},
+        "example_ms_per_query": {w: round(1000 * float(np.mean(v)), 1) for w, v in secs.items()},
+        "example_ms_per_query_max": {w: round(1000 * float(np.max(v)), 1) for w, v in secs.items()},
         "examples": int(len(pick)),
+        "family_examples": len(others),
     }
     print(f"library: {len(corpus)} synthetic + {len(real)} real clips, {rep.windows} windows, "
           f"indexed in {index_s:.1f} s")
     print("text search R@5 by family (held-out phrasings):")
     for f, (v, n) in sorted(text.items()):
         print(f"  {f:18s} {v:5.2f}  ({n} queries){'  [real motion]' if f in real_fams else ''}")
-    print(f"search by example R@1 over {len(pick)} clips: " +
-          ", ".join(f"{k} {v:.2f}" for k, v in out["example_R@1"].items()))
+    for w in ways:
+        print(f"search by example ({w}): R@1 over {len(pick)} clips " +
+              ", ".join(f"{k} {v:.2f}" for k, v in out["example_R@1"][w].items()) +
+              f"; family P@5 over {len(others)} other clips {out['example_family_P@5'][w]:.2f}; "
+              f"{out['example_ms_per_query'][w]:.0f} ms/query (max {out['example_ms_per_query_max'][w]:.0f})")
     print(json.dumps(out))
     return 0
 
