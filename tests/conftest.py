@@ -28,6 +28,11 @@ ALLOWED_SKIPS = ("needs a CUDA GPU", "needs ../shared/data/mocap")
 _SKIPS: list = []
 
 
+def pytest_collectreport(report):
+    """A whole module skipped at import (``pytest.importorskip`` at module level) counts like a skipped test."""
+    pytest_runtest_logreport(report)
+
+
 def pytest_runtest_logreport(report):
     if report.skipped and not hasattr(report, "wasxfail"):
         reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)

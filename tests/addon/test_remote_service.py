@@ -9,13 +9,12 @@ import pytest
 
 from addon_helpers import PKG, poll_until, scene_snapshot
 
-pytest.importorskip("ray", reason="the [scale] extra (ray) is not installed")
-
 pytestmark = [pytest.mark.blender, pytest.mark.slow]  # a real Ray + Serve
 
 
 @pytest.fixture(scope="module")
 def service_url(tmp_path_factory):
+    pytest.importorskip("ray", reason="the [scale] extra (ray) is not installed")
     from tests.release_fixture import make_tiny_release
     from tests.scale.service_fixture import running_service
 
