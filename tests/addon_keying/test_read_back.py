@@ -42,3 +42,41 @@ def test_other_rigs_need_a_bone_map(bpy_clean, motion_factory):
     with pytest.raises(read_back.ReadBackError, match="empty frame range"):
         read_back.armature_joints(arm, scene=scene, frame_range=(10, 5))
     assert read_back.sample_frames(1, 31, 30.0).tolist() == [1.0 + 1.5 * k for k in range(21)]
+
+
+@pytest.mark.parametrize("leg_scale, tol", [(1.0, 0.03), (1.25, None)])
+def test_a_retargeted_mixamo_rig_reads_back_through_its_bone_map(bpy_clean, motion_factory, leg_scale, tol):
+    """Issue #15 item 1 on another rig: a motion retargeted onto a Mixamo-named rig (the retarget's automatic bone
+    map) reads back as the same 22 joints: within 3 cm on a rig of SMPL's proportions (foot locking and the
+    retarget's smoothing move the legs a little); on a rig with 1.25x legs the read-back is that rig's own
+    joints, so the pose is compared as bone directions (within 2 degrees at every joint and frame; measured 0.36).
+    Measured on the SMPL-proportioned rig: 1.93 cm at worst."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "retarget"))
+    import rigs
+    from remomask_addon.blender import edit_apply
+
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 20, 1.0
+    rig = rigs.build_armature(bpy, "Mixamo", rigs.mixamo_bones(rigs.target_joints(leg_scale=leg_scale)))
+    motion = motion_factory(T=40, seed=3)
+    motion_to_armature.key_motions(scene, [motion], armature=rig, placement=None, select=False)
+    joints = read_back.armature_joints(rig, scene=scene, bone_map=edit_apply.smpl_bone_map(rig))
+    assert joints.shape == (40, 22, 3)
+    src = np.asarray(motion["joints"], np.float64)
+    if tol is not None:
+        want = src - src[0, 0] + joints[0, 0]
+        err = np.linalg.norm(joints - want, axis=-1)
+        assert err.max() < tol, err.max()
+    from remomask_addon.core.smpl_rig import SMPL_PARENTS
+
+    par = np.array(SMPL_PARENTS[:22])
+    kids = np.arange(1, 22)
+
+    def dirs(j):
+        v = j[:, kids] - j[:, par[kids]]
+        return v / np.linalg.norm(v, axis=-1, keepdims=True)
+    ang = np.degrees(np.arccos(np.clip((dirs(joints) * dirs(src)).sum(-1), -1, 1)))
+    assert ang.max() < 2.0, ang.max()  # measured: 0.36 degrees at worst, p95 0.02
