@@ -34,6 +34,7 @@ def test_a_manifest_version_other_than_the_backends_is_refused(bx, tmp_path, mon
     assert bx.backend_version() == backend.__version__
 
 
+@pytest.mark.slow  # out of make test-fast (its 90 s budget); CI runs it
 @pytest.mark.blender
 def test_a_zip_over_the_limit_is_refused_and_not_left_behind(bx, tmp_path, monkeypatch):
     pytest.importorskip("bpy")

@@ -81,6 +81,7 @@ def test_dtw_warps_time_but_not_poses():
     assert descriptor(np.zeros((5, 22, 3))).shape == (3, 69)
 
 
+@pytest.mark.slow  # out of make test-fast (its 90 s budget); CI runs it
 def test_a_mirrored_or_retimed_copy_finds_the_very_take_first(embedder, many_takes, takes, tmp_path):
     assert len(many_takes) >= 100
     names = sorted(takes)[::5]  # 21 takes, every family

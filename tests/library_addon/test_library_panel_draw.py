@@ -28,6 +28,7 @@ def _draw(bpy, panel_cls):
     return log
 
 
+@pytest.mark.slow  # out of make test-fast (its 90 s budget); CI runs it
 def test_describe_and_library_panels(fresh, bpy_mod, tmp_path):
     bpy, mod = bpy_mod, fresh
     scene = bpy.context.scene

@@ -61,6 +61,7 @@ def test_vit_b32_state_dict_file(tmp_path, vit_b32):
     assert not any(k.startswith("visual.") for k in enc.clip_model.state_dict())  # vision tower dropped
 
 
+@pytest.mark.slow  # out of make test-fast (its 90 s budget); CI runs it
 def test_text_only_safetensors(tmp_path, vit_b32):
     from safetensors.torch import save_file
 
