@@ -64,12 +64,11 @@ def _canonical_name(name: str) -> str:
 
 
 def _bvh_joints(path: Path) -> tuple[np.ndarray, float]:
-    from backend.motion.bvh import BVHError, bvh_forward_kinematics, read_bvh
+    from backend.motion.bvh import BVHError, bvh_positions, read_bvh
 
     try:
         b = read_bvh(path)
-        offsets = b["offsets"] if b.get("frame_offsets") is None else b["frame_offsets"]
-        pos = bvh_forward_kinematics(b["parents"], offsets, b["rotations"], b["root_positions"])
+        pos, _ends = bvh_positions(b)
     except BVHError as exc:
         raise MotionReadError(str(exc)) from None
     except (ValueError, IndexError) as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.motion.bvh import BVHError, bvh_forward_kinematics, read_bvh
+from backend.motion.bvh import BVHError, bvh_positions, read_bvh
 from backend.motion.features import uniform_skeleton
 from backend.motion.skeleton import FPS, default_rest_joints
 
@@ -104,33 +104,15 @@ def source_joints(path, smap: SkeletonMap | None = None) -> tuple[np.ndarray, fl
     if smap is None:
         raise MocapError(f"{path}: the skeleton ({len(b['names'])} joints, e.g. {', '.join(b['names'][:4])}) "
                          f"is not one of the mapped skeletons")
-    offsets = b["offsets"] if b["frame_offsets"] is None else b["frame_offsets"]
-    pos = bvh_forward_kinematics(b["parents"], offsets, b["rotations"], b["root_positions"])
-    from scipy.spatial.transform import Rotation
-
-    # end sites: the joint's world rotation applied to the end-site offset
-    ends = {}
-    if b["end_sites"]:
-        world = _world_rotations(b["parents"], Rotation.from_rotvec(b["rotations"].reshape(-1, 3)).as_matrix()
-                                 .reshape(b["rotations"].shape[:2] + (3, 3)))
-        for j, off in b["end_sites"].items():
-            ends[j] = pos[:, j] + world[:, j] @ np.asarray(off, np.float64)
+    pos, ends = bvh_positions(b)
     return map_joints(smap, b["names"], pos, ends), float(b["fps"]), smap
-
-
-def _world_rotations(parents, local):
-    world = np.zeros_like(local)
-    for j, p in enumerate(parents):
-        world[:, j] = local[:, j] if p < 0 else world[:, p] @ local[:, j]
-    return world
 
 
 def settled_range(joints: np.ndarray, factor: float = 8.0, calm: int = 3) -> tuple[int, int]:
     """[start, end) without the unsettled frames at a take's ends: the CMU takes start with 4-5 frames where
     joints jump by 5-130 cm per frame (the capture settling) against a median of millimetres. A frame-to-frame
     step is a jump when some joint moves more than ``factor`` times the take's median largest step; the take
-    starts after the last jump that is followed by ``calm`` calm steps... i.e. at the first run of ``calm`` calm
-    steps, and ends symmetrically."""
+    starts at the first run of ``calm`` calm steps and ends with the last such run."""
     j = np.asarray(joints, dtype=np.float64)
     n = j.shape[0]
     if n < 2 * calm + 2:

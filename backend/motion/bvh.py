@@ -294,10 +294,8 @@ def read_bvh(path, scale: float = 1.0) -> dict:
                 channel_orders=orders, end_sites=end_sites, frame_offsets=frame_offsets)
 
 
-def bvh_forward_kinematics(parents, offsets, rotations, root_positions) -> np.ndarray:
-    """World joint positions (T, J, 3) for the BVH convention above (parents must precede children,
-    as in any ``read_bvh`` result). ``offsets`` is (J, 3), or (T, J, 3) for offsets that change per frame
-    (``read_bvh``'s ``frame_offsets``)."""
+def _forward_kinematics(parents, offsets, rotations, root_positions) -> tuple[np.ndarray, np.ndarray]:
+    """(world joint positions (T, J, 3), world rotation matrices (T, J, 3, 3))."""
     parents = [int(p) for p in parents]
     offsets = np.asarray(offsets, dtype=np.float64)
     rotations = np.asarray(rotations, dtype=np.float64)
@@ -315,4 +313,20 @@ def bvh_forward_kinematics(parents, offsets, rotations, root_positions) -> np.nd
             world[:, j] = world[:, p] @ local[:, j]
             off = offsets[j] if offsets.ndim == 2 else offsets[:, j, :, None]
             out[:, j] = out[:, p] + (world[:, p] @ off).reshape(T, 3)
-    return out
+    return out, world
+
+
+def bvh_forward_kinematics(parents, offsets, rotations, root_positions) -> np.ndarray:
+    """World joint positions (T, J, 3) for the BVH convention above (parents must precede children,
+    as in any ``read_bvh`` result). ``offsets`` is (J, 3), or (T, J, 3) for offsets that change per frame
+    (``read_bvh``'s ``frame_offsets``)."""
+    return _forward_kinematics(parents, offsets, rotations, root_positions)[0]
+
+
+def bvh_positions(bvh: dict) -> tuple[np.ndarray, dict]:
+    """A ``read_bvh`` result -> (world joint positions (T, J, 3), {joint index: its end site's world positions
+    (T, 3)}), with the file's per-frame offsets where it has them."""
+    offsets = bvh["offsets"] if bvh.get("frame_offsets") is None else bvh["frame_offsets"]
+    pos, world = _forward_kinematics(bvh["parents"], offsets, bvh["rotations"], bvh["root_positions"])
+    ends = {j: pos[:, j] + world[:, j] @ np.asarray(off, np.float64) for j, off in bvh["end_sites"].items()}
+    return pos, ends
