@@ -32,12 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _retime(j: np.ndarray, factor: float) -> np.ndarray:
-    """Play a clip ``factor`` times slower (linear resampling at 20 fps)."""
-    n = len(j)
-    t = np.linspace(0, n - 1, int(round((n - 1) * factor)) + 1)
-    i0 = np.minimum(np.floor(t).astype(int), n - 2)
-    w = (t - i0)[:, None, None]
-    return (j[i0] * (1 - w) + j[i0 + 1] * w).astype(np.float32)
+    """Play a clip ``factor`` times slower: its frames read as if taken at 20 / factor fps, resampled to 20."""
+    from backend.motion.timing import resample
+
+    return resample(j, 20.0 / factor, 20.0).astype(np.float32)
 
 
 def main(argv=None) -> int:

@@ -43,16 +43,10 @@ class MotionInput:
 
 
 def resample(joints: np.ndarray, fps: float) -> np.ndarray:
-    """(T, J, 3) at ``fps`` -> 20 fps by linear interpolation."""
-    if abs(fps - FPS) < 1e-6 or len(joints) < 2:
-        return joints
-    t = len(joints)
-    n = max(2, int(round((t - 1) * FPS / fps)) + 1)
-    src = np.linspace(0, t - 1, n)
-    lo = np.floor(src).astype(int)
-    hi = np.minimum(lo + 1, t - 1)
-    w = (src - lo)[:, None, None]
-    return ((1 - w) * joints[lo] + w * joints[hi]).astype(np.float32)
+    """(T, J, 3) at ``fps`` -> 20 fps float32 (``backend.motion.timing.resample``)."""
+    from backend.motion.timing import resample as to_fps
+
+    return np.asarray(to_fps(np.asarray(joints), fps, FPS), dtype=np.float32)
 
 
 def _canonical_name(name: str) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 from backend.motion.bvh import BVHError, bvh_positions, read_bvh
 from backend.motion.features import uniform_skeleton
 from backend.motion.skeleton import FPS, default_rest_joints
+from backend.motion.timing import resample
 
 from .skeletons import SkeletonMap, find_map, map_joints
 
@@ -50,20 +51,6 @@ def dataset_frame_rates(folder) -> dict:
                 if m:
                     rates[m.group(1)] = float(m.group(2))
     return rates
-
-
-def resample(x: np.ndarray, src_fps: float, dst_fps: float = FPS) -> np.ndarray:
-    """Linear resampling along the first axis, from src_fps to dst_fps, keeping the first frame's time."""
-    n = x.shape[0]
-    if n < 2 or abs(src_fps - dst_fps) < 1e-9:
-        return x.copy()
-    duration = (n - 1) / src_fps
-    t = np.arange(int(np.floor(duration * dst_fps + 1e-9)) + 1) / dst_fps
-    pos = t * src_fps
-    i0 = np.clip(np.floor(pos).astype(int), 0, n - 1)
-    i1 = np.clip(i0 + 1, 0, n - 1)
-    w = (pos - i0).reshape((-1,) + (1,) * (x.ndim - 1))
-    return x[i0] * (1 - w) + x[i1] * w
 
 
 def floor_height(joints: np.ndarray, band: float = 0.02, share: float = 0.1) -> float:

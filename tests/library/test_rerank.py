@@ -12,6 +12,7 @@ from backend.library.rerank import descriptor, dtw_distances, pose_distances
 from backend.library.search import load_index, search_like
 from backend.motion.features import mirror_joints
 from backend.motion.motion_file import save_motion
+from backend.motion.timing import resample
 from backend.synthetic import generate_clip
 
 FAMILIES = ("walk", "squat", "wave", "jump_in_place", "spin")
@@ -19,11 +20,8 @@ SEEDS = range(1, 22)  # 5 families x 21 takes = 105 clips: many similar takes of
 
 
 def _retime(j: np.ndarray, factor: float) -> np.ndarray:
-    n = len(j)
-    t = np.linspace(0, n - 1, int(round((n - 1) * factor)) + 1)
-    lo = np.minimum(np.floor(t).astype(int), n - 2)
-    w = (t - lo)[:, None, None]
-    return (j[lo] * (1 - w) + j[lo + 1] * w).astype(np.float32)
+    """The clip played ``factor`` times slower (its frames read as if taken at 20 / factor fps)."""
+    return resample(j, 20.0 / factor, 20.0).astype(np.float32)
 
 
 def _turn_and_move(j: np.ndarray, angle: float, offset) -> np.ndarray:

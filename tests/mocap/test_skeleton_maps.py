@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from backend.mocap.read import (MocapError, below_floor, floor_height, put_on_floor, read_mocap_bvh, resample,
-                                 settled_range, source_joints)
+from backend.mocap.read import (MocapError, below_floor, floor_height, put_on_floor, read_mocap_bvh, settled_range,
+                                 source_joints)
+from backend.motion.timing import resample
 from backend.mocap.skeletons import DAZ_CMU, MESH2MOTION, pelvis_fraction
 from backend.motion import skeleton as S
 from backend.motion.bvh import write_bvh
