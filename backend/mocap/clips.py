@@ -21,6 +21,7 @@ import numpy as np
 from backend.motion.features import foot_contacts, mirror_joints
 from backend.motion.skeleton import FPS
 from backend.synthetic.captions import SUBJECTS
+from backend.synthetic.checks import root_yaw
 from backend.synthetic.corpus import Clip
 
 from .labels import M2M_EXCLUDED, PHRASES, TEMPO, TRAVEL, TURNING, family_for
@@ -74,19 +75,12 @@ def extend_short(joints: np.ndarray, min_len: int = 2 * MIN_FRAMES, loop_tol: fl
         joints.dtype)
 
 
-def _yaw_turned(j: np.ndarray) -> float:
-    """Total absolute turning of the hips over the window, degrees."""
-    across = j[:, 1] - j[:, 2]
-    ang = np.unwrap(np.arctan2(across[:, 2], across[:, 0]))
-    return float(np.degrees(np.abs(np.diff(ang)).sum())) if len(ang) > 1 else 0.0
-
-
 def measure(j: np.ndarray) -> dict:
     """What captions may say about a window: mean joint speed (m/s), root path length (m), turning (deg)."""
     root = j[:, 0, [0, 2]]
     return {"speed": float(np.linalg.norm(np.diff(j, axis=0), axis=-1).mean() * FPS) if len(j) > 1 else 0.0,
             "travel": float(np.linalg.norm(np.diff(root, axis=0), axis=-1).sum()),
-            "turn": _yaw_turned(j)}
+            "turn": float(np.degrees(np.abs(np.diff(root_yaw(j))).sum())) if len(j) > 1 else 0.0}
 
 
 def swap_sides(text: str) -> str:
