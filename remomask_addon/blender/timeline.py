@@ -4,8 +4,8 @@ part becomes: a copy of the timeline action whose keys change only on the frames
 
 A timeline action carries ``remomask_timeline`` (JSON: ``path`` of its motion file, ``prompts``, ``seconds``,
 ``start_frame``). Re-doing a part keys the edited motion as usual (``motion_to_armature.key_motions``: SMPL
-armature or retargeted rig), then ``splice_version`` copies the previous version and takes the new keys only over
-the changed frames; the keys outside them stay bit-identical, the temporary action is removed, the previous
+armature or retargeted rig), then ``action_splice.splice_action`` (the Edit panel's splice) copies the previous version
+and takes the new keys only over the changed frames; the keys outside them stay bit-identical, the temporary action is removed, the previous
 version is kept (fake user) and the new one becomes active.
 """
 
@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 import bpy
 
 from ..core import timeline as tl
-from . import anim_compat, keying
+from . import action_splice, anim_compat, keying
 
 RECORD = "remomask_timeline"
 
@@ -66,46 +64,6 @@ def part_at(record, frame: int, scene_fps: float) -> int:
     return len(spans) - 1
 
 
-def _keys(fc):
-    n = len(fc.keyframe_points)
-    co = np.empty(2 * n, dtype=np.float32)
-    fc.keyframe_points.foreach_get("co", co)
-    return co
-
-
-def splice_version(armature, previous, edited, first: int, last: int, *, name: str | None = None):
-    """A new action: ``previous`` with the key values of ``edited`` on scene frames ``first..last`` (inclusive), for
-    every F-Curve both have; every other key is ``previous``'s, bit for bit. Returns the new action (not
-    assigned)."""
-    version = previous.copy()
-    try:
-        if name:
-            version.name = name
-        by_path = {(fc.data_path, fc.array_index): fc for fc in anim_compat.fcurves(edited)}
-        for fc in anim_compat.fcurves(version):
-            src = by_path.get((fc.data_path, fc.array_index))
-            if src is None:
-                continue
-            co, sco = _keys(fc), _keys(src)
-            frames, sframes = co[0::2], sco[0::2]
-            values = dict(zip(np.round(sframes).astype(int).tolist(), sco[1::2].tolist()))
-            inside = (frames >= first - 1e-3) & (frames <= last + 1e-3)
-            if not inside.any():
-                continue
-            new_vals = co[1::2].copy()
-            for i in np.flatnonzero(inside):
-                v = values.get(int(round(float(frames[i]))))
-                if v is not None:
-                    new_vals[i] = v
-            co[1::2] = new_vals
-            fc.keyframe_points.foreach_set("co", co)
-            fc.update()
-    except Exception:
-        bpy.data.actions.remove(version)
-        raise
-    return version
-
-
 def finish_redo(armature, previous, edited, changed20, record, *, index: int, prompt: str, path: str,
                 scene_fps: float):
     """The new version of a timeline action after part ``index`` was re-done: splice ``edited`` (the freshly
@@ -114,8 +72,9 @@ def finish_redo(armature, previous, edited, changed20, record, *, index: int, pr
     first, last = tl.scene_span(changed20, record["start_frame"], scene_fps)
     prompts = list(record["prompts"])
     prompts[index] = prompt
-    version = splice_version(armature, previous, edited, first, last,
-                             name=f"{previous.name.split(' [')[0]} [part {index + 1}: {prompt[:24]}]")
+    version = action_splice.splice_action(previous, edited, (first, last),
+                                          name=f"{previous.name.split(' [')[0]} [part {index + 1}: {prompt[:24]}]",
+                                          slot=getattr(armature.animation_data, "action_slot", None))
     tag(version, path=path, prompts=prompts, seconds=record["seconds"], start_frame=record["start_frame"])
     version["remomask_timeline_previous"] = previous.name
     previous.use_fake_user = True
