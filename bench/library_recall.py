@@ -55,12 +55,12 @@ def main(argv=None) -> int:
     from backend.library.reading import read_motion
     from backend.library.search import load_index, search_embedding, search_like, search_text
     from backend.motion.features import mirror_joints
-    from backend.synthetic import make_corpus
+    from backend.synthetic import is_compound, make_corpus
     from backend.synthetic.corpus import caption_variants
 
     emb = MotionEmbedder.from_pipeline(load_pipeline(a.models))
     # single-action clips only (a two-part clip has no one family to find); enough of them for --clips
-    corpus = [c for c in make_corpus(int(a.clips / 0.7) + 10, seed=7, split="test") if "+" not in c.family][:a.clips]
+    corpus = [c for c in make_corpus(int(a.clips / 0.7) + 10, seed=7, split="test") if not is_compound(c.family)][:a.clips]
     real = []
     mocap_dir = None
     if a.mocap != "none":
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                     found[w][kind].append(bool(top) and top[0]["file"] == names[k])
         # family precision@5: other clips of the library's families (not indexed) as examples
         others = [c for c in make_corpus(int(a.examples / 0.7) + 10, seed=8, split="test")
-                  if "+" not in c.family][:a.examples]
+                  if not is_compound(c.family)][:a.examples]
         prec = {w: [] for w in ways}
         for i, c in enumerate(others):
             q = ex_dir / f"other{i:05d}.npy"

@@ -21,6 +21,7 @@ import numpy as np
 from backend.motion.features import foot_contacts, mirror_joints
 from backend.motion.skeleton import FPS
 from backend.synthetic.captions import SUBJECTS
+from backend.synthetic.wording import everyday, typo_variant
 from backend.synthetic.checks import root_yaw
 from backend.synthetic.corpus import Clip
 
@@ -107,7 +108,7 @@ def captions_for(family: str, side: str | None, m: dict, tempo: str | None, rng:
         subject = SUBJECTS[int(rng.integers(len(SUBJECTS)))]
         phrase = phrases[int(rng.integers(len(phrases)))].format(side=side or "")
         mod = mods[int(rng.integers(len(mods)))]
-        c = re.sub(r"\s+", " ", f"{subject} {phrase} {mod}").strip()
+        c = everyday(subject, [re.sub(r"\s+", " ", f"{phrase} {mod}").strip()], "{s} {a}", rng)
         if c not in out:
             out.append(c)
     return out
@@ -169,7 +170,7 @@ def load_mocap_corpus(root, seed: int = 0, mirror: bool = True, captions_per_cli
         for mirrored in ((False, True) if mirror else (False,)):
             jj = mirror_joints(j).astype(np.float32) if mirrored else j
             s = ({"left": "right", "right": "left"}[side] if mirrored and side else side)
-            caps = captions_for(fam, s, m, tempo, rng, captions_per_clip)
+            caps = typo_variant(captions_for(fam, s, m, tempo, rng, captions_per_clip), rng)
             params = {"source": f"{path.parent.name}/{path.name}", "window": [int(a), int(b)],
                       "mirrored": mirrored, "side": s, "tempo": tempo, **{k: round(v, 3) for k, v in m.items()}}
             contacts = foot_contacts(jj) > 0.5

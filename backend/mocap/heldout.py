@@ -3,8 +3,8 @@ type (everyday verbs, short forms, a typo or two), never used in training; ``tes
 caption can produce one of them. Used to measure, not to train."""
 
 HELDOUT_PROMPTS = {
-    "dance_salsa": ["a couple's salsa, one dancer", "someone doing latin dance steps", "salsa dancing person",
-                    "a guy dancing salsa"],
+    "dance_salsa": ["a couple's salsa, one dancer", "someone doing latin dance steps", "someone dancing to a salsa beat",
+                    "a guy grooving to salsa"],
     "dance_indian": ["bharatanatyam style dancing", "someone does a bollywood dance", "a dancer with indian hand gestures"],
     "martial_arts": ["karate kata", "a fighter practicing kicks and punches like karate", "someone does kung-fu moves",
                      "martial artist training"],

@@ -8,7 +8,7 @@
 
 from .captions import N_TRAIN, SUBJECTS, TEMPLATES
 from .corpus import (MAX_FRAMES, MIN_FRAMES, Clip, caption_variants, corpus_stats, generate_clip, generate_sequence,
-                     make_corpus)
+                     generate_while, is_compound, make_corpus, parts_of)
 from .families import END_STATE, FAMILIES, START_STATE
 
 TRAIN_TEMPLATES = {f: t[:N_TRAIN] for f, t in TEMPLATES.items()}
@@ -17,6 +17,7 @@ TEST_TEMPLATES = {f: t[N_TRAIN:] for f, t in TEMPLATES.items()}
 __all__ = [
     "caption_variants",
     "Clip", "FAMILIES", "TEMPLATES", "TRAIN_TEMPLATES", "TEST_TEMPLATES", "SUBJECTS", "START_STATE",
-    "END_STATE", "MIN_FRAMES", "MAX_FRAMES", "generate_clip", "generate_sequence", "make_corpus",
+    "END_STATE", "MIN_FRAMES", "MAX_FRAMES", "generate_clip", "generate_sequence", "generate_while",
+    "is_compound", "parts_of", "make_corpus",
     "corpus_stats",
 ]

@@ -12,28 +12,43 @@ import re
 
 import numpy as np
 
-N_TRAIN = 5  # templates 0..4 of each family are used for training, the rest are held out
+from . import wording
+
+N_TRAIN = 12  # templates 0..11 of each family are used for training, the rest are held out
 
 SUBJECTS = ("a person", "someone", "a man", "a woman", "the person", "a figure", "the man", "the woman")
 SEQ_JOINERS = ("{s} {a}, then {b}", "{s} {a} and then {b}", "{s} {a}, and afterwards {b}", "{s} first {a}, then {b}")
 
 NUM = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
        9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
-TIMES = {1: ["once", "one time"], 2: ["twice", "two times"], 3: ["three times"], 4: ["four times"],
+TIMES = {1: ["once", "one time"], 2: ["twice", "two times"], 3: ["three times", "thrice"], 4: ["four times"],
          5: ["five times"], 6: ["six times"]}
 
 # Synonyms per parameter value.
-DIR = {"forward": ["forward", "ahead", "straight ahead"], "backward": ["backward", "backwards"]}
-PACE_ADV = {"slow": ["slowly", "at a slow pace", "leisurely"],
-            "normal": ["at a normal pace", "at a steady pace", "at a regular pace"],
-            "fast": ["quickly", "briskly", "at a fast pace"]}
-PACE_ADJ = {"slow": ["slow", "leisurely", "unhurried"], "normal": ["steady", "regular", "normal"],
-            "fast": ["fast", "quick", "brisk"]}
-WALK_VERB = {"slow": ["strolls", "ambles"], "normal": ["walks", "paces"], "fast": ["hurries", "strides"]}
+DIR = {"forward": ["forward", "ahead", "straight ahead", "forwards", "straight"],
+       "backward": ["backward", "backwards", "back", "in reverse"]}
+PACE_ADV = {"slow": ["slowly", "at a slow pace", "leisurely", "slow", "gently", "lazily"],
+            "normal": ["at a normal pace", "at a steady pace", "at a regular pace", "normally", "casually"],
+            "fast": ["quickly", "briskly", "at a fast pace", "fast", "rapidly", "in a hurry"]}
+PACE_ADJ = {"slow": ["slow", "leisurely", "unhurried", "lazy", "gentle"], "normal": ["steady", "regular", "normal",
+            "casual"], "fast": ["fast", "quick", "brisk", "rapid", "speedy"]}
+WALK_VERB = {"slow": ["strolls", "ambles", "saunters", "wanders", "meanders"], "normal": ["walks", "paces", "steps",
+             "marches"], "fast": ["hurries", "strides", "rushes", "power-walks", "speed-walks"]}
+JOG_VERB = {"slow": ["jogs", "trots", "jogs gently"], "normal": ["jogs", "trots", "runs slowly"],
+            "fast": ["jogs", "lopes", "runs lightly"]}
+RUN_VERB = {"slow": ["runs", "runs slowly"], "normal": ["runs", "races", "dashes"],
+            "fast": ["sprints", "races", "bolts", "dashes"]}
 SIDE = {"left": ["left"], "right": ["right"]}
-CURVE = {"straight": [""], "left": [" while turning left", " in a curve to the left", ", curving left"],
-         "right": [" while turning right", " in a curve to the right", ", curving right"]}
-TURN_ANGLE = {90: ["ninety degrees", "a quarter turn"], 180: ["around", "a half turn", "180 degrees"]}
+ROT = {"left": ["counterclockwise", "anticlockwise", "in a counterclockwise direction"],
+       "right": ["clockwise", "in a clockwise direction", "clockwise"]}  # as many choices each: mirrored clips stay mirrored
+POSS = ("the", "the", "his", "her", "their")
+CURVE = {"straight": [""], "left": [" while turning left", " in a curve to the left", ", curving left", " veering left",
+                                    " in a counterclockwise arc", " bearing to the left"],
+         "right": [" while turning right", " in a curve to the right", ", curving right", " veering right",
+                   " in a clockwise arc", " bearing to the right"]}
+TURN_ANGLE = {90: ["ninety degrees", "a quarter turn", "90 degrees", "sideways"],
+              180: ["around", "a half turn", "180 degrees", "all the way round", "to face the other way",
+                    "to face backwards", "about"]}
 
 TEMPLATES = {
     "walk": [
@@ -42,7 +57,13 @@ TEMPLATES = {
         "takes {nsteps} {adj} steps {dir}{curve}",
         "is walking {dir} {adv}{curve}",
         "moves {dir} with {adj} steps{curve}",
-        # held out
+        "{walkverb} {dir} {adv}{curve}",
+        "goes for a {adj} walk {dir}{curve}",
+        "walks {dir}{curve}",
+        "walks along {dir}{curve}",
+        "takes a {adj} walk {dir}{curve}",
+        "{walkverb} {dir} for {nsteps} steps{curve}",
+        "walks {dir} {nsteps} steps{curve}",
         "is moving {dir} on foot {adv}{curve}",
         "walks {adv} {dir}{curve}",
     ],
@@ -52,6 +73,13 @@ TEMPLATES = {
         "is jogging {dir}{curve}",
         "trots {dir} {adv}{curve}",
         "runs lightly {dir} at a {adj} jogging pace{curve}",
+        "{jogverb} {dir}{curve}",
+        "jogs {adv} {dir}{curve}",
+        "goes jogging {dir}{curve}",
+        "{jogverb} {dir} {adv}{curve}",
+        "does a {adj} jog {dir}{curve}",
+        "jogs {dir} {nsteps} strides{curve}",
+        "jogs along {dir}{curve}",
         "moves {dir} at a {adj} jog{curve}",
         "jogs {dir} for {nsteps} strides{curve}",
     ],
@@ -61,6 +89,13 @@ TEMPLATES = {
         "is running {dir}{curve}",
         "breaks into a {adj} run {dir}{curve}",
         "runs {dir} for {nsteps} strides{curve}",
+        "{runverb} {dir}{curve}",
+        "{runverb} {dir} {adv}{curve}",
+        "runs {adv} {dir}{curve}",
+        "takes off running {dir}{curve}",
+        "goes for a {adj} run {dir}{curve}",
+        "runs {dir} {nsteps} strides{curve}",
+        "runs off {dir}{curve}",
         "moves {dir} at a {adj} run{curve}",
         "is running {dir} {adv}{curve}",
     ],
@@ -70,6 +105,13 @@ TEMPLATES = {
         "jumps straight up {times}",
         "does {nwords} {heightadj} jump{s} on the spot",
         "leaps {height} into the air {times} without moving",
+        "jumps {times}",
+        "jumps up {times}",
+        "bounces up and down {times}",
+        "does {nwords} vertical jump{s}",
+        "springs up {times} in place",
+        "jumps {height} {times}",
+        "hops {times} with both feet in place",
         "performs {nwords} {heightadj} jump{s} in place",
         "jumps up and down {times} on the spot",
     ],
@@ -79,6 +121,13 @@ TEMPLATES = {
         "does {nwords} {faradj} forward jump{s}",
         "jumps ahead with both feet {times}",
         "makes a {faradj} leap forward{more}",
+        "jumps forward",
+        "leaps ahead {times}",
+        "does a {faradj} jump forward{more}",
+        "jumps forward {times} with both feet",
+        "springs forward {times}",
+        "does a broad jump{more}",
+        "jumps {far} ahead{more}",
         "leaps {far} ahead {times}",
         "does {nwords} {faradj} jump{s} ahead",
     ],
@@ -88,6 +137,13 @@ TEMPLATES = {
         "balances on the {leg} leg and hops {times}",
         "lifts the {other} foot and hops {hopdir} {times}",
         "does {nwords} one-legged hop{s} on the {leg} leg",
+        "hops on one foot {times}",
+        "hops on one leg, the {leg}, {times}",
+        "hops {times} on the {leg} foot",
+        "hops {hopdir} on one leg {times}",
+        "bounces on the {leg} foot {times}",
+        "stands on the {leg} leg and hops",
+        "does {nwords} hop{s} on the {leg} foot",
         "jumps on one leg, the {leg} one, {times}",
         "hops {times} {hopdir} using the {leg} foot",
     ],
@@ -97,6 +153,13 @@ TEMPLATES = {
         "waves hello with the {hand} arm",
         "lifts the {hand} arm above the head and waves",
         "greets someone by waving the {hand} hand",
+        "waves the {hand} hand {times}",
+        "waves hi with the {hand} hand",
+        "waves goodbye with the {hand} hand",
+        "says hello, waving the {hand} hand",
+        "gives a wave with {poss} {hand} hand",
+        "waves {poss} {hand} arm {times}",
+        "waves bye with the {hand} hand",
         "waves {times} with the {hand} hand",
         "lifts the {hand} hand and waves hello",
     ],
@@ -106,6 +169,13 @@ TEMPLATES = {
         "applauds, clapping {nwords} times",
         "brings the hands together {times}",
         "gives {nwords} clap{s} in front of the chest",
+        "claps {times}",
+        "claps",
+        "applauds {times}",
+        "claps the hands together {times}",
+        "gives a round of applause",
+        "claps {nwords} times in front of the chest",
+        "puts the hands together {times}",
         "is clapping the hands {times}",
         "claps hands together {nwords} times",
     ],
@@ -115,6 +185,13 @@ TEMPLATES = {
         "puts both arms up {style} and lowers them{repeat}",
         "holds both arms {style} for a moment",
         "stretches both arms {style}{repeat}",
+        "raises both hands {style}",
+        "puts the hands up {style}{repeat}",
+        "lifts both hands {style}{repeat}",
+        "throws both arms up {style}",
+        "raises {poss} arms {style}{repeat}",
+        "reaches {style} with both arms",
+        "holds both hands {style}",
         "brings both arms up {style}, then down",
         "lifts the arms {style} and brings them back down",
     ],
@@ -124,6 +201,13 @@ TEMPLATES = {
         "boxes, punching with {handp} {times}",
         "jabs forward {times} using {handp}",
         "strikes forward with {handp} {times}",
+        "punches {times}",
+        "throws a punch with {handp}{more}",
+        "hits forward with {handp} {times}",
+        "punches the air {times} with {handp}",
+        "boxes with {handp}",
+        "throws {nwords} straight punch{es}",
+        "performs {nwords} punch{es} with {handp}",
         "punches forward {times} using {handp}",
         "does {nwords} punch{es} straight ahead with {handp}",
     ],
@@ -133,6 +217,13 @@ TEMPLATES = {
         "bends forward at the waist {bowadv}",
         "makes a {bowadj} bow and straightens up",
         "leans the upper body forward in a {bowadj} bow",
+        "bows",
+        "takes a bow",
+        "bows down {bowadv}",
+        "does a {bowadj} bow",
+        "bows to the audience {bowadv}",
+        "bends over in a {bowadj} bow",
+        "gives a polite {bowadj} bow",
         "bows {bowadv} and stands back up",
         "gives a {bowadj} bow",
     ],
@@ -142,6 +233,13 @@ TEMPLATES = {
         "bends the knees and squats down {times}",
         "performs {nwords} {sqadj} squat{s}",
         "crouches {sqadv} and stands back up {times}",
+        "squats {times}",
+        "does squats",
+        "crouches down {times}",
+        "drops into a {sqadj} squat {times}",
+        "bends the knees {sqadv} {times}",
+        "does {nwords} squat{s}",
+        "squats down {sqadv} and gets back up",
         "lowers into a {sqadj} squat {times}",
         "does {sqadj} knee bends {times}",
     ],
@@ -151,6 +249,13 @@ TEMPLATES = {
         "kicks forward with the {leg} leg{times2}",
         "throws a {kickadj} {leg} kick{times2}",
         "lifts the {leg} leg and kicks {kickh}{times2}",
+        "kicks with the {leg} leg{times2}",
+        "does a front kick with the {leg} leg{times2}",
+        "kicks {kickh}{times2}",
+        "kicks out with the {leg} foot{times2}",
+        "kicks the air with the {leg} leg{times2}",
+        "swings the {leg} leg up in a {kickadj} kick{times2}",
+        "does a {kickadj} {leg} front kick{times2}",
         "kicks {kickh} using the {leg} foot{times2}",
         "performs a {kickadj} front kick with the {leg} leg{times2}",
     ],
@@ -160,6 +265,13 @@ TEMPLATES = {
         "shuffles to the {dir}",
         "moves to the {dir} with {nwords} side step{s}",
         "takes {nwords} step{s} to the {dir} without turning",
+        "sidesteps to the {dir} {times}",
+        "shuffles sideways to the {dir}",
+        "steps to the side, to the {dir}",
+        "slides to the {dir} with side steps",
+        "moves sideways to the {dir} {times}",
+        "takes {nwords} side step{s} to the {dir}",
+        "strafes to the {dir}",
         "steps to the {dir} side {times}",
         "moves sideways to the {dir} with side steps",
     ],
@@ -169,6 +281,13 @@ TEMPLATES = {
         "turns {dir} in place",
         "rotates {angle} to the {dir}",
         "steps around in place, turning {dir} {angle}",
+        "turns {angle}",
+        "turns {rot}",
+        "pivots {angle} to the {dir}",
+        "turns {angle} {rot}",
+        "pivots to the {dir}",
+        "turns to {poss} {dir}",
+        "rotates {rot} in place",
         "rotates in place, turning {angle} to the {dir}",
         "makes a {dir} turn in place",
     ],
@@ -178,6 +297,13 @@ TEMPLATES = {
         "turns all the way around to the {dir}",
         "does a full turn to the {dir}",
         "makes a complete 360 degree turn to the {dir}",
+        "spins around {rot}",
+        "twirls around to the {dir}",
+        "spins in a full circle {rot}",
+        "does a 360 to the {dir}",
+        "turns a full circle {rot}",
+        "pirouettes to the {dir}",
+        "spins 360 degrees to the {dir}",
         "spins all the way around to the {dir}",
         "rotates a full circle to the {dir}",
     ],
@@ -187,6 +313,13 @@ TEMPLATES = {
         "lowers into a seat",
         "takes a seat",
         "sits down slowly",
+        "sits",
+        "plops down on a chair",
+        "sits down on a seat",
+        "has a seat",
+        "settles into a chair",
+        "drops into a chair",
+        "sits down on the chair behind",
         "bends down and sits on a chair",
         "lowers the body and sits down",
     ],
@@ -196,6 +329,13 @@ TEMPLATES = {
         "gets up from the seat",
         "rises from sitting",
         "gets to the feet",
+        "gets up",
+        "stands up from sitting",
+        "rises to the feet",
+        "gets up out of the chair",
+        "stands up slowly",
+        "rises from the seat",
+        "gets back up on the feet",
         "rises from a chair and stands up",
         "gets up from sitting on a chair",
     ],
@@ -206,10 +346,12 @@ def _slots(family: str, p: dict, rng: np.random.Generator) -> dict:
     pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
     n = int(p.get("count", 1))
     s = {"times": pick(TIMES.get(n, [f"{NUM.get(n, n)} times"])), "nwords": NUM.get(n, str(n)),
-         "s": "" if n == 1 else "s", "es": "" if n == 1 else "es"}
+         "s": "" if n == 1 else "s", "es": "" if n == 1 else "es", "poss": pick(POSS),
+         "more": "" if n == 1 else f" {pick(TIMES.get(n, [f'{NUM.get(n, n)} times']))}"}
     if family in ("walk", "jog", "run"):
         s.update(dir=pick(DIR[p["direction"]]), adv=pick(PACE_ADV[p["speed"]]), adj=pick(PACE_ADJ[p["speed"]]),
-                 walkverb=pick(WALK_VERB[p["speed"]]), nsteps=NUM.get(p["steps"], str(p["steps"])),
+                 walkverb=pick(WALK_VERB[p["speed"]]), jogverb=pick(JOG_VERB[p["speed"]]),
+                 runverb=pick(RUN_VERB[p["speed"]]), nsteps=NUM.get(p["steps"], str(p["steps"])),
                  curve=pick(CURVE[p.get("curve", "straight")]))
     elif family == "jump_in_place":
         s.update(height={"low": pick(["a little", "slightly"]), "high": pick(["high", "very high"])}[p["height"]],
@@ -245,7 +387,8 @@ def _slots(family: str, p: dict, rng: np.random.Generator) -> dict:
     elif family == "side_step":
         s.update(dir=p["direction"])
     elif family in ("turn", "spin"):
-        s.update(dir=p["direction"], angle=pick(TURN_ANGLE.get(p["angle"], ["all the way around"])))
+        s.update(dir=p["direction"], angle=pick(TURN_ANGLE.get(p["angle"], ["all the way around"])),
+                 rot=pick(ROT[p["direction"]]))
     return s
 
 
@@ -266,11 +409,15 @@ def predicate(family: str, params: dict, rng: np.random.Generator, split: str = 
     return _clean(TEMPLATES[family][idx].format(**_slots(family, params, rng))), idx
 
 
-def sentence(subject: str, preds: list[str], rng: np.random.Generator) -> str:
+def sentence(subject: str, preds: list[str], rng: np.random.Generator, joiner: str | None = None,
+             keep_second: bool = False) -> str:
+    """The caption: subject + predicate(s), in the everyday forms of ``wording.everyday`` (imperative, gerund,
+    digits, short forms, a typo now and then). A two-part caption uses ``joiner`` or a random SEQ_JOINER."""
     if len(preds) == 1:
-        return _clean(f"{subject} {preds[0]}")
-    joiner = SEQ_JOINERS[int(rng.integers(len(SEQ_JOINERS)))]
-    return _clean(joiner.format(s=subject, a=preds[0], b=preds[1]))
+        joiner = "{s} {a}"
+    elif joiner is None:
+        joiner = SEQ_JOINERS[int(rng.integers(len(SEQ_JOINERS)))]
+    return _clean(wording.everyday(subject, preds, joiner, rng, keep_second=keep_second))
 
 
 def vocabulary() -> set[str]:
@@ -282,7 +429,8 @@ def vocabulary() -> set[str]:
 
     texts: list[str] = [t for ts in TEMPLATES.values() for t in ts] + list(SUBJECTS) + list(SEQ_JOINERS)
     texts += list(NUM.values()) + [w for ws in TIMES.values() for w in ws]
-    for table in (DIR, PACE_ADV, PACE_ADJ, WALK_VERB, SIDE, CURVE, TURN_ANGLE):
+    texts += list(POSS)
+    for table in (DIR, PACE_ADV, PACE_ADJ, WALK_VERB, JOG_VERB, RUN_VERB, SIDE, ROT, CURVE, TURN_ANGLE):
         texts += [w for ws in table.values() for w in ws]
     tree = ast.parse(inspect.getsource(_slots))
     keys = {id(n.slice) for n in ast.walk(tree) if isinstance(n, ast.Subscript)}  # p["height"]: a parameter name
@@ -294,4 +442,4 @@ def vocabulary() -> set[str]:
     words = set()
     for t in texts:
         words.update(re.findall(r"[a-z]+", re.sub(r"\{[^}]*\}", " ", t.lower())))
-    return words
+    return wording.forms_vocabulary(words)

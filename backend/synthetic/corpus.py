@@ -8,14 +8,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import captions
-from .families import END_STATE, FAMILIES, PLANNERS, START_STATE, sample_params
+from . import captions, wording
+from .families import SIDES, END_STATE, FAMILIES, PLANNERS, START_STATE, sample_params
 from .kinematics import FPS, Controls, solve
 from .plan import extend, smoothstep
 from .skeleton import CONTACT_JOINTS, make_body
 
 MIN_FRAMES, MAX_FRAMES = 40, 196
 SEQUENCE_SHARE = 0.25
+WHILE_SHARE = 0.12
+# "X while Y": a locomotion with an upper-body action over it ("walks forward while waving")
+WHILE_LOCO = ("walk", "jog", "run", "side_step")
+WHILE_UPPER = ("wave", "clap", "raise_arms")
+WHILE_JOINERS = ("{s} {a} while {b}", "{s} {a}, {b} at the same time", "{s} {a} and keeps {b}",
+                 "{s} {a}, {b} all the while")
 _SPLIT_CODE = {"train": 0, "test": 1, "all": 2}
 
 
@@ -105,6 +111,10 @@ def generate_clip(family: str, rng_or_seed, split: str = "all", **params) -> Cli
     held-out ones for split="test", any for "all"."""
     seed = int(rng_or_seed) if isinstance(rng_or_seed, (int, np.integer)) else None
     rng = _rng(rng_or_seed)
+    if "&" in family:
+        a, b = family.split("&", 1)
+        return generate_while(a, b, rng, split=split, params_a=params.get("params_a"),
+                              params_b=params.get("params_b"), seed=seed)
     if "+" in family:
         a, b = family.split("+", 1)
         return generate_sequence(a, b, rng, split=split, params_a=params.get("params_a"),
@@ -151,17 +161,73 @@ def generate_sequence(first: str, second: str, rng_or_seed, split: str = "all", 
                    {"parts": [_public(pa), _public(pb)], "template": tpls, "boundary": int(ca.T + gap)}, seed)
 
 
+def parts_of(family: str) -> list[str]:
+    """The families of a clip's family name: 'walk' -> [walk]; 'walk+wave' (then) and 'walk&wave' (while)
+    -> [walk, wave]."""
+    return re.split(r"[+&]", family)
+
+
+def is_compound(family: str) -> bool:
+    return len(parts_of(family)) > 1
+
+
+def _while_caption(loco: str, upper: str, pa: dict, pb: dict, rng, split: str) -> tuple[str, list[int]]:
+    """"a man walks forward while waving the right hand" or "a man waves the right hand while walking
+    forward": the second part is always an -ing phrase."""
+    (ta, ia), (tb, ib) = captions.predicate(loco, pa, rng, split), captions.predicate(upper, pb, rng, split)
+    subject = captions.SUBJECTS[int(rng.integers(len(captions.SUBJECTS)))]
+    if rng.random() < 0.35:
+        preds, joiner = [tb, wording.progressive(ta)], "{s} {a} while {b}"
+    else:
+        preds = [ta, wording.progressive(tb)]
+        joiner = WHILE_JOINERS[int(rng.integers(len(WHILE_JOINERS)))]
+    return captions.sentence(subject, preds, rng, joiner=joiner, keep_second=True), [ia, ib]
+
+
+def generate_while(loco: str, upper: str, rng_or_seed, split: str = "all", params_a=None, params_b=None,
+                   seed=None) -> Clip:
+    """An upper-body action over a locomotion ("walks forward while waving"): the walk's legs, root and trunk,
+    the action's arms (a one-handed wave keeps the other arm swinging), cross-faded over 0.3 s at each end."""
+    rng = _rng(rng_or_seed)
+    if loco not in WHILE_LOCO or upper not in WHILE_UPPER:
+        raise ValueError(f"'{loco} while {upper}': the first must be one of {WHILE_LOCO}, the second one of "
+                         f"{WHILE_UPPER}")
+    body = make_body(rng)
+    ca, pa = _plan(loco, body, rng, params_a or {}, MAX_FRAMES)
+    ca = _pad(ca, rng, 60)
+    cb, pb = _plan(upper, body, rng, params_b or {}, ca.T)
+    start = int(rng.integers(0, ca.T - cb.T + 1))
+    n = min(6, cb.T // 4)
+    w = np.ones(cb.T)
+    w[:n], w[cb.T - n:] = smoothstep(np.arange(n) / n), smoothstep(np.arange(n)[::-1] / n)
+    arms = [SIDES.index(pb["hand"])] if upper == "wave" else [0, 1]
+    seg = slice(start, start + cb.T)
+    for k in arms:
+        mixed = (1 - w)[:, None, None] * ca.arms[seg, k] + w[:, None, None] * cb.arms[:, k]
+        ca.arms[seg, k] = mixed / np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-9)
+    ca.spine_roll[seg] += cb.spine_roll
+    ca.head_pitch[seg] += cb.head_pitch
+    caption, tpls = _while_caption(loco, upper, pa, pb, rng, split)
+    return _finish(ca, body, rng, f"{loco}&{upper}", caption,
+                   {"parts": [_public(pa), _public(pb)], "template": tpls, "window": [start, start + cb.T]}, seed)
+
+
 def caption_variants(clip: Clip, n: int, rng_or_seed, split: str = "train") -> list[str]:
     """Up to ``n`` distinct captions of the clip: its own first, then new phrasings of the same parameters
     (other subjects, synonyms, templates of the same split, joiners), like the several captions per motion
     of HumanML3D. Fewer when the templates cannot say it more ways."""
     rng = _rng(rng_or_seed)
-    fams = clip.family.split("+")
+    fams = parts_of(clip.family)
     parts = clip.params["parts"] if len(fams) == 2 else [clip.params]
     out = [clip.caption]
     for _ in range(4 * n):
         if len(out) >= n:
             break
+        if "&" in clip.family:
+            c = _while_caption(fams[0], fams[1], parts[0], parts[1], rng, split)[0]
+            if c not in out:
+                out.append(c)
+            continue
         preds = [captions.predicate(f, p, rng, split)[0] for f, p in zip(fams, parts)]
         subject = captions.SUBJECTS[int(rng.integers(len(captions.SUBJECTS)))]
         c = captions.sentence(subject, preds, rng)
@@ -175,7 +241,7 @@ def _pairs():
 
 
 def make_corpus(n: int, seed: int, split: str = "train", sequence_share: float = SEQUENCE_SHARE,
-                captions_per_clip: int = 1) -> list[Clip]:
+                captions_per_clip: int = 1, while_share: float = WHILE_SHARE) -> list[Clip]:
     """n captioned clips. Clip i uses SeedSequence(seed, spawn_key=(split, i)), so the train and test
     splits never share a clip seed; the test split's captions use only held-out templates. With
     ``captions_per_clip`` > 1 every clip also gets ``clip.captions`` (caption_variants, its own first) from a
@@ -189,16 +255,21 @@ def make_corpus(n: int, seed: int, split: str = "train", sequence_share: float =
     for i in range(n):
         ss = np.random.SeedSequence(int(seed), spawn_key=(_SPLIT_CODE[split], i))
         rng = np.random.default_rng(ss)
-        if rng.random() < sequence_share:
+        r = rng.random()
+        if r < sequence_share:
             a, b = pairs[int(rng.integers(len(pairs)))]
             clip = generate_sequence(a, b, rng, split=split)
+        elif r < sequence_share + while_share:
+            a = WHILE_LOCO[int(rng.integers(len(WHILE_LOCO)))]
+            clip = generate_while(a, WHILE_UPPER[int(rng.integers(len(WHILE_UPPER)))], rng, split=split)
         else:
             fam = FAMILIES[(i + int(seed)) % len(FAMILIES)]
             clip = generate_clip(fam, rng, split=split)
         clip.seed = int(ss.generate_state(1)[0])
         if captions_per_clip > 1:
             vrng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(_SPLIT_CODE[split], i, 1)))
-            clip.captions = tuple(caption_variants(clip, captions_per_clip, vrng, split))
+            vs = caption_variants(clip, captions_per_clip, vrng, split)
+            clip.captions = tuple(wording.typo_variant(vs, vrng) if split == "train" else vs)
         clips.append(clip)
     return clips
 
@@ -209,7 +280,7 @@ def corpus_stats(clips: list[Clip]) -> dict:
     templates: dict[str, set] = {}
     words = Counter()
     for c in clips:
-        parts = c.family.split("+")
+        parts = parts_of(c.family)
         tpl = c.params.get("template")
         tpl = tpl if isinstance(tpl, list) else [tpl]
         for f, t in zip(parts, tpl):
@@ -220,6 +291,7 @@ def corpus_stats(clips: list[Clip]) -> dict:
     return {
         "clips": len(clips),
         "sequences": sum("+" in c.family for c in clips),
+        "while": sum("&" in c.family for c in clips),
         "families": dict(sorted(fam.items())),
         "templates_per_family": {f: len(s) for f, s in sorted(templates.items())},
         "distinct_captions": len({c.caption for c in clips}),

@@ -35,7 +35,7 @@ _TINY = {
 
 _STARTER = {
     "name": "starter",
-    "corpus": {"n_train": 1600, "n_test": 90, "seed": 0, "captions_per_clip": 8},
+    "corpus": {"n_train": 2000, "n_test": 90, "seed": 0, "captions_per_clip": 10},
     "part_tmr": {
         "motion_embedding_dims": 64, "num_layers": 1, "num_heads": 4, "ff_size": 128, "projection_dims": 128,
         "dropout": 0.0, "max_len": 256, "queue_size": 512,

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from backend.synthetic import checks as C
+from backend.synthetic import is_compound
 from backend.synthetic.skeleton import J
 
 
@@ -202,7 +203,7 @@ def motion_text_eval(directory=None, n_test: int | None = None, seed: int | None
         out[f"m2t_family_R@{k}"] = float(np.mean([any(fam[j] == fam[i] for j in order[i, :k]) for i in range(n)]))
         out[f"m2t_database_family_R@{k}"] = float(np.mean(
             [any(db_fam[j] == fam[i] for j in _top(st[i], keys, k)) for i in range(n)]))
-    single = [i for i in range(n) if "+" not in fam[i]]
+    single = [i for i in range(n) if not is_compound(fam[i])]
     out["m2t_database_family_R@1_single_actions"] = float(np.mean(
         [db_fam[_top(st[i], keys, 1)[0]] == fam[i] for i in single]))
     return out

@@ -142,22 +142,27 @@ def test_settled_range_cuts_the_capture_settling():
 
 
 def test_heldout_prompts_are_never_training_captions():
-    """Every caption the training templates can make (subject + phrase + modifier), against the held-out prompts:
-    no held-out prompt is one of them, nor contains a whole training phrase."""
+    """Every caption the training templates can make (subject + phrase + modifier, and the everyday forms of
+    backend.synthetic.wording: imperative, -ing), against the held-out prompts: no held-out prompt is one of them,
+    nor contains a whole training phrase in any of those forms."""
     import itertools
     import re
 
     from backend.mocap.heldout import HELDOUT_PROMPTS
     from backend.mocap.labels import PHRASES, TEMPO, TRAVEL, TURNING
     from backend.synthetic.captions import SUBJECTS
+    from backend.synthetic.wording import imperative, progressive
 
     mods = [""] + [w for ws in TEMPO.values() for w in ws] + [w for ws in TRAVEL.values() for w in ws] + TURNING
     train = set()
     for fam, phrases in PHRASES.items():
         for subj, ph, mod, side in itertools.product(SUBJECTS, phrases, mods, ("left", "right")):
-            train.add(re.sub(r"\s+", " ", f"{subj} {ph.format(side=side)} {mod}").strip())
+            pred = re.sub(r"\s+", " ", f"{ph.format(side=side)} {mod}").strip()
+            train.update({f"{subj} {pred}", progressive(pred), f"{subj} {progressive(pred)}", imperative(pred)})
     assert set(HELDOUT_PROMPTS) <= set(PHRASES)
     for fam, prompts in HELDOUT_PROMPTS.items():
         for p in prompts:
             assert p not in train, p
-            assert not any(ph.format(side=s) in p for ph in PHRASES[fam] for s in ("left", "right")), p
+            forms = [ph.format(side=s) for ph in PHRASES[fam] for s in ("left", "right")]
+            forms += [g for f in forms for g in (progressive(f), imperative(f)) if g and " " in g]  # a phrase
+            assert not any(f and re.search(rf"\b{re.escape(f)}\b", p) for f in forms), p
