@@ -116,6 +116,12 @@ def test_rerun_on_a_trained_folder(tmp_path, fake_mocap, capsys):
     assert train_main(["coverage", "--out", str(out), "--mocap", str(fake_mocap)]) == 0
     assert train_main(["coverage", "--out", str(tmp_path / "nope")]) == 2
     assert "no such model folder" in capsys.readouterr().err
+    # the shipped starter only with --overwrite, like training
+    from backend.generation.project_weights import STARTER_DIR
+
+    before = (STARTER_DIR / COVERAGE_FILE).read_bytes()
+    assert train_main(["coverage", "--out", str(STARTER_DIR)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and (STARTER_DIR / COVERAGE_FILE).read_bytes() == before
 
 
 def test_old_and_new_files_load(tmp_path):
