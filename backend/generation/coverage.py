@@ -24,8 +24,12 @@ SUBJECT_WORDS = frozenset(
     "their its i we you".split())
 
 
-# Words too common to say which example a prompt is close to.
-FILLER_WORDS = frozenset("with to and of in on at then while times time".split())
+# Words too common to say which example a prompt is close to (a shared "does" or "left" is no reason to
+# suggest "does the charleston" or "turns to the left").
+FILLER_WORDS = frozenset(
+    "with to and of in on at then while times time do does doing did done perform performs performing make makes "
+    "take takes give gives is are be go goes left right forward backward both one two three four five six once "
+    "twice".split())
 
 
 def words_of(text: str) -> list[str]:

@@ -224,3 +224,14 @@ def test_hello_carries_the_examples(tmp_path):
     # a folder without families: no examples key (the official release has none)
     (model / COVERAGE_FILE).write_text(json.dumps({"words": ["walks"], "min_similarity": None}))
     assert "examples" not in load_pipeline(model, load_retrieval=False).info
+
+
+def test_a_shared_common_word_is_no_suggestion():
+    fams = (_fam("dance_charleston", "someone does the charleston"), _fam("turn", "a person turns to the left"),
+            _fam("wave", "a person waves with the right hand"))
+    words = {w for f in fams for e in f.examples for w in words_of(e)}
+    cov = Coverage(frozenset(words), None, fams)
+    (w,) = cov.warnings("a man does a cartwheel to the left")
+    assert "'cartwheel'" in w and "try" not in w
+    (w,) = cov.warnings("a person waves the right hand frantically")
+    assert w.endswith("try 'a person waves with the right hand'")
