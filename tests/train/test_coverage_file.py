@@ -235,3 +235,13 @@ def test_a_shared_common_word_is_no_suggestion():
     assert "'cartwheel'" in w and "try" not in w
     (w,) = cov.warnings("a person waves the right hand frantically")
     assert w.endswith("try 'a person waves with the right hand'")
+
+
+def test_training_writes_the_families(tmp_path):
+    """run_stages writes coverage.json (families included) before its first stage."""
+    from backend.train import run_stages
+
+    assert run_stages([], "tiny", tmp_path, progress=False) == {}
+    d = json.loads((tmp_path / COVERAGE_FILE).read_text())
+    assert [f["name"] for f in d["families"]][:3] == ["walk", "jog", "run"]
+    assert d["families"] == families(get_config("tiny"))
