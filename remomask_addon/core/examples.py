@@ -3,7 +3,8 @@ list of ``{"family", "label", "prompt"}``, written from the model folder's ``cov
 
 The session (``ops/session.py``) remembers them with the client settings they came from; a backend started with
 other settings (another model folder, a remote server) makes them stale, so they are forgotten then. The
-Generate panel offers them in a drop-down (``ops/examples.py``) only when the backend gave some.
+Generate panel offers them in a drop-down (``ops/examples.py``) only when the backend gave some; before the first
+hello it offers a button that asks (Check Backend).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class Example(NamedTuple):
     prompt: str
 
 
-_STATE: dict = {"settings": None, "examples": ()}
+_STATE: dict = {"settings": None, "examples": (), "asked": False}
 
 
 def parse(models) -> tuple[Example, ...]:
@@ -45,7 +46,7 @@ def parse(models) -> tuple[Example, ...]:
 def remember(hello_result, settings=None) -> tuple[Example, ...]:
     """Keep the examples of a ``hello`` result, got with client settings ``settings``; returns them."""
     models = hello_result.get("models") if isinstance(hello_result, dict) else None
-    _STATE["settings"], _STATE["examples"] = settings, parse(models)
+    _STATE["settings"], _STATE["examples"], _STATE["asked"] = settings, parse(models), True
     return _STATE["examples"]
 
 
@@ -56,7 +57,13 @@ def keep_for(settings) -> None:
 
 
 def forget() -> None:
-    _STATE["settings"], _STATE["examples"] = None, ()
+    _STATE["settings"], _STATE["examples"], _STATE["asked"] = None, (), False
+
+
+def asked() -> bool:
+    """Whether a hello has been answered since the examples were last forgotten (an answer without examples
+    means the model lists none)."""
+    return _STATE["asked"]
 
 
 def current() -> tuple[Example, ...]:

@@ -43,16 +43,19 @@ def _draw(bpy):
 
 
 def _offered(log):
-    return [e for e in log if e[0] == "operator_menu_enum" or e == ("operator", "remomask.example_prompt")]
+    return [e for e in log if e[0] == "operator_menu_enum" or e[:2] in (("operator", "remomask.example_prompt"),
+                                                                           ("operator", "remomask.check_backend"))]
 
 
 def test_no_examples_nothing_shown(fresh, bpy_mod):
     bpy = bpy_mod
     ex = fresh.core.examples
     ex.forget()
+    # before any hello: a button that asks the backend (Check Backend)
+    assert _offered(_draw(bpy)) == [("operator", "remomask.check_backend")]
     assert bpy.ops.remomask.check_backend(synchronous=True, timeout=20) == {'FINISHED'}
-    assert ex.current() == ()
-    assert _offered(_draw(bpy)) == []
+    assert ex.current() == () and ex.asked()
+    assert _offered(_draw(bpy)) == []  # the backend listed none: nothing
     sp = bpy.context.scene.remomask
     sp.prompt = "mine"
     with pytest.raises(TypeError):  # the only item is NONE, which is no example
@@ -75,8 +78,8 @@ def test_examples_from_hello_fill_the_prompt(fresh, bpy_mod, monkeypatch, tmp_pa
         ("walk/1", EXAMPLES[0]["prompt"]), ("walk/2", EXAMPLES[1]["prompt"]),
         ("dance_salsa/1", "a person dances salsa"), ("push_ups/1", "a person does push-ups")]
     log = _draw(bpy)
-    assert ("operator_menu_enum", "remomask.example_prompt", "example") in log
-    assert ("operator", "remomask.example_prompt") in log          # the search button
+    assert _offered(log) == [("operator_menu_enum", "remomask.example_prompt", "example"),
+                             ("operator", "remomask.example_prompt")]   # the drop-down and the search button
     # the menu entry sits right under the prompt field
     props = [i for i, e in enumerate(log) if e[0] in ("prop", "operator_menu_enum")]
     assert log[props[0]] == ("prop", "prompt") and log[props[1]][0] == "operator_menu_enum"
@@ -99,6 +102,7 @@ def test_examples_from_hello_fill_the_prompt(fresh, bpy_mod, monkeypatch, tmp_pa
     assert bpy.ops.remomask.check_backend(synchronous=True, timeout=20) == {'FINISHED'}
     assert ex.current() == () and _offered(_draw(bpy)) == []
     ex.forget()
+    assert _offered(_draw(bpy)) == [("operator", "remomask.check_backend")]
 
 
 def test_core_examples_parse_and_keep_for():
@@ -113,8 +117,9 @@ def test_core_examples_parse_and_keep_for():
         assert ex.find("push_ups/1").prompt == "a person does push-ups" and ex.find("nope") is None
         ex.keep_for(("a",))
         assert len(ex.current()) == 4
+        assert ex.asked()
         ex.keep_for(("b",))
-        assert ex.current() == ()
+        assert ex.current() == () and not ex.asked()
         assert ex.parse({"kind": "official"}) == () and ex.parse(None) == () and ex.parse({"examples": "x"}) == ()
         assert ex.parse({"examples": [{"family": "f", "prompt": "p"}]})[0].label == "f"
     finally:
