@@ -5,10 +5,11 @@ examples from a backend with other settings are forgotten."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
-from addon_helpers import scene_snapshot
+from addon_helpers import PKG, scene_snapshot
 from test_panels import Recorder
 
 pytestmark = pytest.mark.blender
@@ -19,6 +20,15 @@ EXAMPLES = [
     {"family": "dance_salsa", "label": "Salsa dance", "prompt": "a person dances salsa"},
     {"family": "push_ups", "label": "Push-ups", "prompt": "a person does push-ups"},
 ]
+
+
+@pytest.fixture(autouse=True)
+def _forget_examples():
+    """No example outlives a test (other panel tests draw with a layout stand-in that has no menus)."""
+    yield
+    for name in (PKG + ".core.examples", "remomask_addon.core.examples"):
+        if name in sys.modules:
+            sys.modules[name].forget()
 
 
 class MenuRecorder(Recorder):
