@@ -31,6 +31,7 @@ def classes() -> tuple:
     from .ops import root_motion, timeline
     from .ui import edit_panel, history, library_panel, library_props, panels, preferences, props
     from .ui import rootline_panel
+    from .ops import examples as example_ops
     return (
         *library_props.CLASSES,
         props.REMOMASK_PG_caption, props.REMOMASK_PG_history_item, props.REMOMASK_PG_scene,
@@ -47,6 +48,7 @@ def classes() -> tuple:
         root_motion.REMOMASK_OT_root_motion,
         timeline.REMOMASK_OT_timeline_generate, timeline.REMOMASK_OT_timeline_redo_part,
         *edit.CLASSES, *library.CLASSES,
+        *example_ops.CLASSES,
         panels.REMOMASK_PT_generate, panels.REMOMASK_PT_options, panels.REMOMASK_PT_history,
         panels.REMOMASK_PT_import_batch, panels.REMOMASK_PT_backend, panels.REMOMASK_PT_render,
         panels.REMOMASK_PT_retarget,

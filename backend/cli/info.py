@@ -1,5 +1,6 @@
 """``remomask info [--models DIR] [--json] [--load]``: what a models folder holds (without ``--load``, no
-weights are read); with ``--load`` every model is loaded and the pipeline's own description is printed."""
+weights are read); with ``--load`` every model is loaded and the pipeline's own description is printed. Both
+end with what the model knows: its families (label, source, one example prompt) from ``coverage.json``."""
 
 from __future__ import annotations
 
@@ -31,6 +32,27 @@ def _print(desc: dict, as_json: bool, skip=()) -> None:
             print(f"{k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}")
 
 
+def _families(models) -> tuple[list[dict], str | None]:
+    """(the folder's families as JSON, a problem reading coverage.json or None)."""
+    from backend.errors import ModelError
+    from backend.generation.coverage import load_coverage
+
+    try:
+        return [f.to_json() for f in load_coverage(models).families], None
+    except ModelError as e:
+        return [], str(e)
+
+
+def _print_families(families: list[dict]) -> None:
+    if not families:
+        print("families: not listed (the folder's coverage.json names none)")
+        return
+    print(f"families: {len(families)} (label, source, an example prompt)")
+    for f in families:
+        ex = f["examples"][0] if f["examples"] else ""
+        print(f"  {f['label']} ({f['source']}): {ex!r}")
+
+
 def run(args) -> int:
     models = models_dir(args.models)
     if args.generator is None and not args.load:
@@ -38,9 +60,15 @@ def run(args) -> int:
         from backend.generation.model_folder import describe_folder
 
         desc = describe_folder(models)
+        families, problem = _families(models)
         problems = desc.get("problems") or []
+        if problem:
+            problems.append(problem)
+        if args.json:
+            desc["families"] = families
         _print(desc, args.json, skip=("problems",))
         if not args.json:
+            _print_families(families)
             for pr in problems:
                 print(f"problem: {pr}")
         if problems:
@@ -50,11 +78,13 @@ def run(args) -> int:
         return EXIT_OK
     gen, device = load_generator(models, args.device, args.generator)
     info = gen.describe()
+    families, _problem = _families(models)  # the loaded pipeline has read coverage.json already
     if args.json:
-        _print(info, True)
+        _print({**info, "families": families}, True)
         return EXIT_OK
     print(f"models folder: {info.get('path', models)}")
     print(f"kind: {info.get('kind', 'unknown')}")
-    _print(info, False, skip=("path", "kind"))
+    _print(info, False, skip=("path", "kind", "examples"))
+    _print_families(families)
     print(f"loaded on: {device}")
     return EXIT_OK

@@ -24,14 +24,63 @@ SUBJECT_WORDS = frozenset(
     "their its i we you".split())
 
 
+# Words too common to say which example a prompt is close to (a shared "does" or "left" is no reason to
+# suggest "does the charleston" or "turns to the left").
+FILLER_WORDS = frozenset(
+    "with to and of in on at then while times time do does doing did done perform performs performing make makes "
+    "take takes give gives is are be go goes left right forward backward both one two three four five six once "
+    "twice".split())
+
+
 def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z]+", str(text).lower())
+
+
+def _stem(word: str) -> str:
+    """Crude: 'dances', 'dancing', 'dance' -> 'danc' (only for matching a prompt to an example)."""
+    for suffix in ("ing", "es", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[:-len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _content(text: str) -> set[str]:
+    return {_stem(w) for w in words_of(text) if w not in SUBJECT_WORDS and w not in FILLER_WORDS}
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    label: str
+    source: str
+    examples: tuple = ()
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "label": self.label, "source": self.source, "examples": list(self.examples)}
 
 
 @dataclass(frozen=True)
 class Coverage:
     words: frozenset | None = None          # None: unknown vocabulary, no word check
     min_similarity: float | None = None     # None: no similarity check
+    families: tuple = ()                    # Family entries; () when the folder does not say
+
+    def examples(self) -> list[dict]:
+        """Every example prompt, as {"family", "label", "prompt"} (what the server's hello carries)."""
+        return [{"family": f.name, "label": f.label, "prompt": e} for f in self.families for e in f.examples]
+
+    def closest_example(self, prompt: str) -> str | None:
+        """The example prompt sharing the most words with ``prompt`` (stems, subjects and fillers left out,
+        ties: the shorter example); None when none shares a word."""
+        want = _content(prompt)
+        best, key = None, None
+        for ex in self.examples():
+            have = _content(ex["prompt"])
+            shared = len(want & have)
+            if shared and (key is None or (shared / len(have) ** 0.5, -len(have)) > key):
+                best, key = ex["prompt"], (shared / len(have) ** 0.5, -len(have))
+        return best
 
     def unknown_words(self, prompt: str) -> list[str]:
         if self.words is None:
@@ -48,8 +97,9 @@ class Coverage:
         unknown = self.unknown_words(prompt)
         if unknown:
             listed = ", ".join(repr(w) for w in unknown[:6]) + (" ..." if len(unknown) > 6 else "")
+            near = self.closest_example(prompt)
             out.append(f"{prompt!r}: the model never saw {listed} in training, so it may show another action "
-                       f"or stand still")
+                       f"or stand still" + (f"; try {near!r}" if near else ""))
         if self.min_similarity is not None and similarity is not None and similarity < self.min_similarity:
             near = f" (closest: {closest!r})" if closest else ""
             out.append(f"{prompt!r} is far from every motion the model knows: similarity {similarity:.2f} < "
@@ -57,7 +107,10 @@ class Coverage:
         return out
 
     def to_json(self) -> dict:
-        return {"words": sorted(self.words or ()), "min_similarity": self.min_similarity}
+        out = {"words": sorted(self.words or ()), "min_similarity": self.min_similarity}
+        if self.families:
+            out["families"] = [f.to_json() for f in self.families]
+        return out
 
 
 def load_coverage(folder: str | Path, database_captions=None) -> Coverage:
@@ -69,11 +122,16 @@ def load_coverage(folder: str | Path, database_captions=None) -> Coverage:
             d = json.loads(p.read_text())
             words = frozenset(str(w) for w in d["words"]) if d.get("words") is not None else None
             ms = d.get("min_similarity")
-            return Coverage(words, None if ms is None else float(ms))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            fams = tuple(Family(str(f["name"]), str(f.get("label") or f["name"]), str(f.get("source", "")),
+                                tuple(str(e) for e in f.get("examples") or ()))
+                         for f in d.get("families") or ())
+            return Coverage(words, None if ms is None else float(ms), fams)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             from backend.errors import ModelError
 
-            raise ModelError(f"{p}: expected {{\"words\": [...], \"min_similarity\": number or null}} ({e})") from None
+            raise ModelError(f"{p}: expected {{\"words\": [...], \"min_similarity\": number or null, "
+                             f"\"families\" (optional): [{{\"name\", \"label\", \"source\", \"examples\"}}]}} "
+                             f"({e})") from None
     if database_captions is not None and len(database_captions):
         return Coverage(frozenset(w for c in database_captions for w in words_of(c)), None)
     return Coverage()

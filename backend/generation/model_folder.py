@@ -149,6 +149,8 @@ def load_pipeline(models_dir: str | os.PathLike | None = None, device: str = "cp
     db = getattr(pipe.retriever, "db", None)
     pipe.coverage = load_coverage(d, getattr(db, "captions", None))
     pipe.info["vocabulary_words"] = len(pipe.coverage.words) if pipe.coverage.words is not None else None
+    if pipe.coverage.families:  # the example prompts the add-on offers (hello's models.examples)
+        pipe.info["examples"] = pipe.coverage.examples()
     if pipe.models.length_estimator is None:  # lengths must be given; hello then leaves the capability out
         pipe.info["length_estimator"] = None
     else:

@@ -59,16 +59,9 @@ def run_stages(stages, config: str | dict, out: str | os.PathLike,
                             + (" + backend.mocap (real motion read at training time, never stored)"
                                if cfg["corpus"].get("mocap") else "")}})
     prov.setdefault("started_utc", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    from backend.generation.coverage import COVERAGE_FILE, Coverage
-    from backend.synthetic.captions import vocabulary
+    from backend.train.coverage_file import write_coverage
 
-    words = set(vocabulary())
-    if cfg["corpus"].get("mocap"):
-        from backend.mocap.labels import vocabulary as mocap_vocabulary
-
-        words |= mocap_vocabulary()
-    atomic_write_json(out / COVERAGE_FILE, Coverage(frozenset(words),
-                                                    cfg.get("coverage_min_similarity")).to_json())
+    write_coverage(out, cfg)
     gen_path = out / "generation.json"
     if cfg.get("generation"):
         atomic_write_json(gen_path, cfg["generation"])
@@ -104,8 +97,10 @@ def run_stages(stages, config: str | dict, out: str | os.PathLike,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m backend.train", description=__doc__)
-    p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'")
-    p.add_argument("--config", default="starter", help="tiny | starter")
+    p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'; or 'coverage': (re)write only the "
+                                 "folder's coverage.json (families, example prompts, words), no training")
+    p.add_argument("--config", default=None, help="tiny | starter (default starter; for 'coverage' the "
+                                                  "folder's PROVENANCE.json config)")
     p.add_argument("--out", required=True, help="model folder to write (the shipped starter, backend/starter, "
                                                  "only together with --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="allow --out to be the shipped starter folder")
@@ -126,10 +121,12 @@ def main(argv=None) -> int:
     if out.resolve() == starter.resolve() and not a.overwrite:
         print(f"error: {out} is the shipped starter model; to replace it, add --overwrite", file=sys.stderr)
         return 2
+    if a.stage == "coverage":
+        return _coverage_main(out, a.config, a.mocap)
     try:
         from backend.train.configs import get_config
 
-        cfg = get_config(a.config)
+        cfg = get_config(a.config or "starter")
         if a.mocap:
             if not Path(a.mocap).expanduser().is_dir():
                 print(f"error: --mocap: no such folder: {a.mocap}", file=sys.stderr)
@@ -141,6 +138,23 @@ def main(argv=None) -> int:
         return 2
     if a.stage == "all":
         record_evaluation(out)
+    return 0
+
+
+def _coverage_main(out: Path, config: str | None, mocap: str | None) -> int:
+    from backend.train.coverage_file import config_of_folder, write_coverage
+
+    if not out.is_dir():
+        print(f"error: no such model folder: {out}", file=sys.stderr)
+        return 2
+    try:
+        path = write_coverage(out, config_of_folder(out, config, mocap))
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    fams = json.loads(path.read_text())["families"]
+    print(f"wrote {path}: {len(fams)} families "
+          f"({sum('captured' in f['source'] for f in fams)} with captured motion)")
     return 0
 
 

@@ -29,6 +29,7 @@ from ..blender import motion_to_armature, take_placement
 from ..blender.armature import is_smpl_armature
 from ..core import backend_setup
 from ..core import client as client_mod
+from ..core import examples
 from ..core import remote_client
 from ..ui import history, preferences
 
@@ -100,6 +101,7 @@ def get_client(settings: preferences.Settings) -> client_mod.BackendClient:
     else:
         new = client_mod.BackendClient(settings.python, settings.models_dir, settings.device, remote=settings.remote,
                                        token=settings.token, project_dir=settings.project_dir, log_path=log)
+    examples.keep_for(new.settings_key())      # the examples came from a backend with these settings
     if _CLIENT is not None and _CLIENT.settings_key() == new.settings_key():
         return _CLIENT
     if _CLIENT is not None:
@@ -315,6 +317,7 @@ def _finish_result(rid, result: dict) -> None:
         old = backend_setup.version_problem(result.get("version"), backend_setup.addon_version())
         set_status(scene, f"{old}. {line}" if old else line, error=bool(old))
         job["info"] = result
+        examples.remember(result, _CLIENT.settings_key() if _CLIENT is not None else None)
         return
     if job.get("batch"):
         b = _BATCHES.get(job["batch"])

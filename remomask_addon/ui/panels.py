@@ -7,6 +7,7 @@ from __future__ import annotations
 import bpy
 
 from ..core import backend_setup
+from . import examples as example_prompts
 
 
 class _Base:
@@ -24,6 +25,7 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
         props = context.scene.remomask
         col = layout.column()
         col.prop(props, "prompt", text="")
+        example_prompts.draw(col)
         row = col.row(align=True)
         row.prop(props, "auto_length", text="Auto length")
         sub = row.row(align=True)

@@ -11,7 +11,7 @@ FAKE_BACKEND_STEPS (progress events per generate, default 4), FAKE_BACKEND_EXIT_
 code 3 after the first progress event, writing a last line to stderr), FAKE_BACKEND_FAIL_WORD (a generate
 whose prompt contains it gets a model_error reply), FAKE_BACKEND_LOG (a file: every request line is appended
 to it, so tests can check what the add-on sent), FAKE_BACKEND_VERSION and FAKE_BACKEND_DEVICE (what hello reports;
-default fake-0.1 and cpu).
+default fake-0.1 and cpu), FAKE_BACKEND_EXAMPLES (JSON: hello's models.examples; none by default).
 
 Boolean generate params (``use_retrieval``, ``fit``, ``ground_feet``) are checked like the real server does
 (``invalid_params`` unless true or false).
@@ -129,7 +129,9 @@ class Server:
         if method == "hello":
             send({"id": rid, "result": {"protocol": 1, "version": os.environ.get("FAKE_BACKEND_VERSION", "fake-0.1"),
                                         "device": os.environ.get("FAKE_BACKEND_DEVICE", "cpu"), "torch": None,
-                                        "models": {"kind": "fake", "path": self.models}}})
+                                        "models": {"kind": "fake", "path": self.models,
+                                                   **({"examples": json.loads(os.environ["FAKE_BACKEND_EXAMPLES"])}
+                                                      if os.environ.get("FAKE_BACKEND_EXAMPLES") else {})}}})
         elif method == "generate":
             prompts = params.get("prompts") or ([params["prompt"]] if params.get("prompt") else [])
             if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
