@@ -24,16 +24,17 @@ leave it out): for each real-motion family the model was trained on (its ``PROVE
 ``--families a,b`` or ``all`` to choose), ``--seeds`` motions of the prompt "a person <the family's first
 training phrase>" next to every window of that family's real clips (``backend.mocap.load_mocap_corpus``, the
 mirrored copies left out), both sides measured by the same functions (``real_figures``): contact skate (cm/s),
-the lowest ankle/toe joint (cm; median, worst, share of clips > 1 cm below), mean joint speed (m/s), jerk, and
-"body on the floor" (share of frames where a joint other than the ankles/toes is within 15 cm of the floor);
-ratios generated / real for skate, speed and jerk. Families whose real clips have the body on the floor on more
+the lowest ankle/toe joint (cm; median, worst, share of clips > 1 cm below), mean joint speed (m/s), root travel
+(m/s), jerk, and "body on the floor" (share of frames where a joint other than the ankles/toes is within 15 cm of
+the floor); ratios generated / real for skate, speed and jerk. Families whose real clips have the body on the floor on more
 than a quarter of the frames (crawl, push-ups, lying, sitting, kneeling) are marked: their feet are not the
 (only) contacts, so "contact skate" there is the speed of toes near the floor whatever carries the weight (a
 crawl drags them), not a standing foot sliding; they are left out of the summary ratios. A model trained without
 real motion (the first starter) gets the real clips' own figures and says so. Each real window is put on its own
 floor when read (``backend.mocap.read.put_on_floor``), so its lowest foot joint is about 0 by construction; the
 skate ratio of a family whose real clip stands nearly still (~0 cm/s) is large and says little, so generated -
-real is printed next to it.
+real is printed next to it. A real locomotion keyed in place (root under 0.1 m/s, toes near the floor over 1 m/s:
+the hand-keyed anime run) is marked too and left out of the summary: its skate is a treadmill's.
 
 ``--quick``: the walk prompt only (``--n 1``) and 3 seeds, for both parts (under 2 minutes on a 2-core CPU).
 """
@@ -118,6 +119,8 @@ def table(res: dict) -> str:
 
 ON_FLOOR_HEIGHT = 0.15   # m: a joint other than the ankles/toes this low carries weight (knees, hands, hips)
 OFF_FEET_SHARE = 0.25    # families whose real clips have the body on the floor this often are not on their feet
+TREADMILL = (0.1, 1.0)   # m/s: real clips whose root travels slower than this while their toes near the floor
+#                          move faster than that are a locomotion keyed in place (a run on a treadmill)
 SIDE = "right"           # the side word of a family's prompt ("throws a {side} jab")
 
 
@@ -150,6 +153,7 @@ def real_figures(clips) -> dict:
     else:
         out.update(lowest_median_cm=float("nan"), lowest_worst_cm=float("nan"), share_below_1cm=float("nan"))
     out["speed_m_s"] = gm.mean_defined(measure(j)["speed"] for j in clips)
+    out["travel_m_s"] = gm.mean_defined(measure(j)["travel"] * gm.FPS / (len(j) - 1) for j in clips if len(j) > 1)
     out["jerk_mm"] = 1000 * gm.mean_defined(gm.jerk(j) for j in clips)
     out["body_on_floor"] = gm.mean_defined(body_on_floor(j) for j in clips)
     return out
@@ -221,12 +225,14 @@ def real_section(generate, real: dict, families: list[str], seeds: int) -> dict:
     out: dict = {"families": {}, "generation_seconds": round(time.monotonic() - t0, 1)}
     for f in sorted(real):
         r = real_figures(real[f])
-        row = {"prompt": family_prompt(f), "real": r, "off_feet": bool(r["body_on_floor"] > OFF_FEET_SHARE)}
+        row = {"prompt": family_prompt(f), "real": r, "off_feet": bool(r["body_on_floor"] > OFF_FEET_SHARE),
+               "in_place": bool(r["travel_m_s"] < TREADMILL[0] and r["skate_cm_s"] > 100 * TREADMILL[1])}
         if f in gen:
             row["generated"] = real_figures(gen[f])
             row["ratio"] = ratios(row["generated"], r)
         out["families"][f] = row
-    on_feet = [row["ratio"] for row in out["families"].values() if "ratio" in row and not row["off_feet"]]
+    on_feet = [row["ratio"] for row in out["families"].values()
+               if "ratio" in row and not row["off_feet"] and not row["in_place"]]
     out["median_ratio_on_feet"] = {k: _median(x[k] for x in on_feet) for k in RATIOS}
     out["median_skate_diff_on_feet_cm_s"] = _median(x["skate_diff_cm_s"] for x in on_feet)
     out["families_on_feet_compared"] = len(on_feet)
@@ -245,18 +251,21 @@ def _cell(v, fmt: str) -> str:
 def real_table(sec: dict) -> str:
     cols = ("family", "clips real / gen", "skate real (cm/s)", "skate gen", "skate gen/real", "skate gen-real",
             "lowest foot real, median (cm)", "lowest foot gen", "speed real (m/s)", "speed gen", "speed gen/real",
-            "body on the floor, real")
+            "root travel real / gen (m/s)", "body on the floor, real")
     lines = ["| " + " | ".join(cols) + " |", "| --- |" + " ---: |" * (len(cols) - 1)]
     for f, row in sec["families"].items():
         r, g, q = row["real"], row.get("generated"), row.get("ratio")
         gv = (lambda k: g[k]) if g else (lambda k: None)
         qv = (lambda k: q[k]) if q else (lambda k: None)
-        cells = [f + (" *" if row["off_feet"] else ""), f"{r['clips']} / {g['clips'] if g else '-'}",
+        mark = (" *" if row["off_feet"] else "") + (" \u2020" if row["in_place"] else "")
+        cells = [f + mark, f"{r['clips']} / {g['clips'] if g else '-'}",
                  _cell(r["skate_cm_s"], "{:.1f}"), _cell(gv("skate_cm_s"), "{:.1f}"),
                  _cell(qv("skate_cm_s"), "{:.2f}"), _cell(qv("skate_diff_cm_s"), "{:+.1f}"),
                  _cell(r["lowest_median_cm"], "{:+.1f}"), _cell(gv("lowest_median_cm"), "{:+.1f}"),
                  _cell(r["speed_m_s"], "{:.2f}"), _cell(gv("speed_m_s"), "{:.2f}"),
-                 _cell(qv("speed_m_s"), "{:.2f}"), _cell(r["body_on_floor"], "{:.0%}")]
+                 _cell(qv("speed_m_s"), "{:.2f}"),
+                 f"{_cell(r['travel_m_s'], '{:.2f}')} / {_cell(gv('travel_m_s'), '{:.2f}')}",
+                 _cell(r["body_on_floor"], "{:.0%}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -431,6 +440,9 @@ def print_real(sec: dict) -> None:
           f"on more than {OFF_FEET_SHARE:.0%} of the real frames: the feet are not the (only) contacts, so contact "
           "skate there is the speed of toes near the floor whatever carries the weight (dragged while crawling, "
           "resting while lying), not a standing foot sliding; left out of the medians below")
+    print(f"\u2020 a locomotion keyed in place: the real root travels under {TREADMILL[0]} m/s while its toes near "
+          f"the floor move over {TREADMILL[1]} m/s (a run on a treadmill), so its skate is the treadmill's; left "
+          "out of the medians below")
     if fams:
         med = sec["median_ratio_on_feet"]
         print(f"generated / real, median over the {sec['families_on_feet_compared']} families on their feet: "
