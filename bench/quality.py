@@ -251,7 +251,7 @@ def _cell(v, fmt: str) -> str:
 def real_table(sec: dict) -> str:
     cols = ("family", "clips real / gen", "skate real (cm/s)", "skate gen", "skate gen/real", "skate gen-real",
             "lowest foot real, median (cm)", "lowest foot gen", "speed real (m/s)", "speed gen", "speed gen/real",
-            "root travel real / gen (m/s)", "body on the floor, real")
+            "root travel real / gen (m/s)", "body on the floor real / gen")
     lines = ["| " + " | ".join(cols) + " |", "| --- |" + " ---: |" * (len(cols) - 1)]
     for f, row in sec["families"].items():
         r, g, q = row["real"], row.get("generated"), row.get("ratio")
@@ -265,7 +265,7 @@ def real_table(sec: dict) -> str:
                  _cell(r["speed_m_s"], "{:.2f}"), _cell(gv("speed_m_s"), "{:.2f}"),
                  _cell(qv("speed_m_s"), "{:.2f}"),
                  f"{_cell(r['travel_m_s'], '{:.2f}')} / {_cell(gv('travel_m_s'), '{:.2f}')}",
-                 _cell(r["body_on_floor"], "{:.0%}")]
+                 f"{_cell(r['body_on_floor'], '{:.0%}')} / {_cell(gv('body_on_floor'), '{:.0%}')}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
