@@ -192,9 +192,9 @@ def trained_families(model_dir, available) -> tuple[list[str], str]:
     """The real-motion families the model folder was trained on, of those ``available``, and why: a folder whose
     PROVENANCE.json names a mocap folder knows every family read from it (coverage.json's ``families``, where it
     lists them, narrows that); any other folder knows none."""
-    from backend.generation.model_folder import _starter_dir
+    from backend.generation.project_weights import STARTER_DIR
 
-    d = Path(model_dir).expanduser() if model_dir is not None else _starter_dir()
+    d = Path(model_dir).expanduser() if model_dir is not None else STARTER_DIR.resolve()
     try:
         prov = json.loads((d / "PROVENANCE.json").read_text())
     except (OSError, ValueError):
