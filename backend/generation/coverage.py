@@ -65,6 +65,31 @@ class Coverage:
     words: frozenset | None = None          # None: unknown vocabulary, no word check
     min_similarity: float | None = None     # None: no similarity check
     families: tuple = ()                    # Family entries; () when the folder does not say
+    spelling: bool = False                  # correct misspelt words to known ones (a closed-vocabulary text tower)
+
+    def corrected(self, prompt: str) -> tuple[str, list[tuple[str, str]]]:
+        """(prompt with each unknown word of 4+ letters replaced by the known word it most likely misspells,
+        [(word, replacement), ...]). 'jumpin' -> 'jumping', 'shuffling' -> 'shuffles', 'wavs' -> 'waves';
+        a word with no known word close enough (difflib ratio >= 0.8) stays as it is."""
+        if not self.spelling or not self.words:
+            return prompt, []
+        import difflib
+
+        known = sorted(self.words)
+        fixes: list[tuple[str, str]] = []
+
+        def fix(m):
+            w = m.group(0)
+            lw = w.lower()
+            if lw in self.words or lw in SUBJECT_WORDS or len(lw) < 4:
+                return w
+            near = difflib.get_close_matches(lw, known, n=1, cutoff=0.8)
+            if not near:
+                return w
+            fixes.append((w, near[0]))
+            return near[0]
+
+        return re.sub(r"[A-Za-z]+", fix, prompt), fixes
 
     def examples(self) -> list[dict]:
         """Every example prompt, as {"family", "label", "prompt"} (what the server's hello carries)."""
@@ -125,7 +150,8 @@ def load_coverage(folder: str | Path, database_captions=None) -> Coverage:
             fams = tuple(Family(str(f["name"]), str(f.get("label") or f["name"]), str(f.get("source", "")),
                                 tuple(str(e) for e in f.get("examples") or ()))
                          for f in d.get("families") or ())
-            return Coverage(words, None if ms is None else float(ms), fams)
+            return Coverage(words, None if ms is None else float(ms), fams,
+                            spelling=bool(d.get("correct_spelling", words is not None)))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             from backend.errors import ModelError
 

@@ -123,6 +123,21 @@ class Pipeline:
         batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
         A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
         (scaled down when the whole would pass 196 frames)."""
+        original = list(prompts)
+        fixed = [self.coverage.corrected(p) for p in original]  # misspellings, for a closed-vocabulary model
+        if any(f for _, f in fixed):
+            out = self.generate([t for t, _ in fixed], lengths, seed, samples, cond_scale, time_steps, temperature,
+                                topk, use_retrieval, progress, cancelled, res_cond_scale, compose_sequences)
+            back: dict[str, list] = {}  # two prompts may read the same once corrected: hand them back in order
+            for p, (t, f) in zip(original, fixed):
+                back.setdefault(t, []).extend([(p, f)] * samples)
+            for s in out:
+                q = back.get(s.prompt)
+                p, f = q.pop(0) if q else (s.prompt, [])
+                s.prompt = p
+                if f:
+                    s.warnings = ["read " + ", ".join(f"{a!r} as {b!r}" for a, b in f)] + list(s.warnings or [])
+            return out
         given = {"cond_scale": cond_scale, "time_steps": time_steps, "temperature": temperature, "topk": topk,
                  "res_cond_scale": res_cond_scale, "compose_sequences": compose_sequences}
         sp = {k: self.sampling[k] if v is None else v for k, v in given.items()}

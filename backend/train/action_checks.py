@@ -20,13 +20,12 @@ from backend.synthetic.skeleton import J
 FEET = [J["left_ankle"], J["left_foot"], J["right_ankle"], J["right_foot"]]
 AIR = 0.04          # m above the floor: a foot this high is off the ground
 HAND_MEET = 0.15    # m between the wrists: hands together
-SPEEDS = {          # m/s of root_speed: the planners' ranges (families.GAIT) as root_speed measures them (it
-    #                   includes the start and the stop, ~7 % under the cruising speed), split between neighbours
-    "walk": {"slow": (0.0, 0.9), "normal": (0.9, 1.35), "fast": (1.35, 2.0)},
-    "jog": {"slow": (1.2, 1.7), "normal": (1.7, 2.15), "fast": (2.15, 2.8)},
-    "run": {"slow": (2.0, 2.7), "normal": (2.7, 3.25), "fast": (3.25, 9.0)},
+SPEEDS = {          # cruising speed (m/s, root_speed): the planners' ranges (families.GAIT), split half-way
+    "walk": {"slow": (0.0, 0.93), "normal": (0.93, 1.35), "fast": (1.35, 2.0)},
+    "jog": {"slow": (1.2, 1.85), "normal": (1.85, 2.35), "fast": (2.35, 2.9)},
+    "run": {"slow": (2.0, 3.05), "normal": (3.05, 3.6), "fast": (3.6, 9.0)},
 }
-GAIT_SPEED = {"walk": (0.3, 1.8), "jog": (1.2, 2.8), "run": (2.0, 9.0)}  # any pace of each gait
+GAIT_SPEED = {"walk": (0.3, 1.85), "jog": (1.3, 2.9), "run": (2.2, 9.0)}  # any pace of each gait
 
 
 # ------------------------------------------------------------------------------------ measures ---
@@ -58,11 +57,14 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def root_speed(a: np.ndarray) -> float:
-    """Mean horizontal pelvis speed (m/s) over the middle 60 % of the motion (starts and stops left out)."""
-    n = len(a)
-    lo, hi = int(0.2 * n), max(int(0.8 * n), int(0.2 * n) + 2)
-    d = np.linalg.norm(np.diff(a[lo:hi, 0, [0, 2]], axis=0), axis=-1)
-    return float(d.mean() * FPS) if len(d) else 0.0
+    """Cruising speed (m/s): the 80th percentile of the horizontal pelvis speed averaged over 0.5 s windows (a
+    gait's start and stop, and its step-to-step sway, left out)."""
+    from scipy.ndimage import uniform_filter1d
+
+    d = np.linalg.norm(np.diff(a[:, 0, [0, 2]], axis=0), axis=-1) * FPS
+    if len(d) == 0:
+        return 0.0
+    return float(np.percentile(uniform_filter1d(d, size=min(10, len(d)), mode="nearest"), 80))
 
 
 def travel(a: np.ndarray) -> np.ndarray:
@@ -185,20 +187,30 @@ def raised_foot(a) -> str | None:
 
 
 def wave(a, hand: str | None = None) -> Check:
-    """A wrist above the head (the asked one, or either), moving side to side there."""
+    """A wrist above the head (the asked one, or either) going side to side there: at least two turns of its
+    sideways motion, over > 8 cm."""
     hands = [hand] if hand else ["left", "right"]
-    best = None
+    _, le = heading_frame(a, per_frame=True)
+    best = (hands[0], 0, 0.0)
     for h in hands:
         w = a[:, J[f"{h}_wrist"]]
         up = w[:, 1] > a[:, J["head"], 1] - 0.05
-        _, le = heading_frame(a, per_frame=True)
-        lat = np.einsum("ti,ti->t", w - a[:, J[f"{h}_shoulder"]], le)[up]
-        sway = float(lat.max() - lat.min()) if up.sum() >= 3 else 0.0
-        if best is None or sway > best[1]:
-            best = (h, sway, int(up.sum()))
-    h, sway, n = best
-    ok = n >= 4 and sway > 0.08
-    return _ok(ok, sway, 0.08, f"{h} wrist above the head on {n} frames, side to side {sway:.2f} m (need >= 4, > 0.08)")
+        lat = np.einsum("ti,ti->t", w - a[:, J[f"{h}_shoulder"]], le)
+        turns, sway = 0, 0.0
+        for s0, e0 in _runs(up):
+            x = lat[s0:e0]
+            if len(x) < 3:
+                continue
+            sway = max(sway, float(x.max() - x.min()))
+            v = np.diff(x)
+            sign = np.sign(v[np.abs(v) > 0.004])
+            turns += int((np.diff(sign) != 0).sum())
+        if (turns, sway) > best[1:]:
+            best = (h, turns, sway)
+    h, turns, sway = best
+    ok = turns >= 2 and sway > 0.08
+    return _ok(ok, turns, 2, f"{h} wrist above the head turning side to side {turns} times over {sway:.2f} m "
+                             f"(need >= 2, > 0.08)")
 
 
 def waving_hand(a) -> str | None:
@@ -261,8 +273,8 @@ def bow(a) -> Check:
 def squat(a) -> Check:
     h0 = max(np.median(a[: max(2, len(a) // 8), 0, 1]), 1e-6)
     low, end = float(a[:, 0, 1].min() / h0), float(a[-1, 0, 1] / h0)
-    ok = low < 0.8 and end > 0.9 and float(np.linalg.norm(travel(a))) < 0.5
-    return _ok(ok, low, 0.8, f"lowest pelvis {low:.2f} of start (need < 0.8), final {end:.2f} (need > 0.9)")
+    ok = low < 0.85 and end > 0.9 and float(np.linalg.norm(travel(a))) < 0.5
+    return _ok(ok, low, 0.85, f"lowest pelvis {low:.2f} of start (need < 0.85), final {end:.2f} (need > 0.9)")
 
 
 def kick(a, leg: str | None = None) -> Check:

@@ -88,7 +88,7 @@ HELDOUT_EVERYDAY: list[tuple[str, str, str, Callable, list]] = [
     # captured families (the prompts of backend/mocap/heldout.py are added below)
     ("salsa_word", "salsa", "dance", _a("dance_salsa"), []),
     ("salsa_woman", "a woman doing a salsa dance", "dance", _a("dance_salsa"), []),
-    ("dance_word", "dancing", "dance", _a("dance_generic"), []),
+    ("dance_party", "dancing at a party", "dance", _a("dance_generic"), []),
     ("dance_happy", "happy little dance", "dance", _a("dance_generic"), []),
     ("charleston_word", "charleston", "dance", _a("dance_charleston"), []),
     ("karate_combo", "karate kick and punch combo", "martial_arts", _a("martial_arts"), []),
@@ -96,7 +96,7 @@ HELDOUT_EVERYDAY: list[tuple[str, str, str, Callable, list]] = [
     ("pushups_word", "push ups", "push_ups", _a("push_ups"), []),
     ("crawl_baby", "crawling baby", "crawl", _a("crawl"), []),
     ("jacks_5", "5 jumping jacks", "jumping_jacks", _a("jumping_jacks"), []),
-    ("backflip_word", "backflip", "backflip", _a("backflip"), []),
+    ("backflip_standing", "a standing backflip", "backflip", _a("backflip"), []),
     ("meditation", "cross-legged meditation", "meditate", _a("meditate"), []),
     ("throw_baseball", "throw a baseball", "throw", _a("throw"), []),
     ("celebrate_goal", "celebrating a goal", "celebrate", _a("celebrate"), []),

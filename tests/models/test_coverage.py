@@ -39,6 +39,9 @@ def test_starter_vocabulary_is_its_corpus():
 
 def test_coverage_file_and_database_fallback(tmp_path):
     (tmp_path / COVERAGE_FILE).write_text(json.dumps({"words": ["walks"], "min_similarity": 0.7}))
+    assert load_coverage(tmp_path) == Coverage(frozenset({"walks"}), 0.7, spelling=True)
+    (tmp_path / COVERAGE_FILE).write_text(json.dumps({"words": ["walks"], "min_similarity": 0.7,
+                                                      "correct_spelling": False}))
     assert load_coverage(tmp_path) == Coverage(frozenset({"walks"}), 0.7)
     assert load_coverage(tmp_path / "nothing", ["A person jumps."]) == Coverage(frozenset({"a", "person", "jumps"}))
     (tmp_path / COVERAGE_FILE).write_text("{nope")
@@ -52,6 +55,30 @@ def test_pipeline_attaches_warnings_to_samples(tiny, encoder, retriever):
     p.coverage = Coverage(frozenset({"a", "person", "walks"}), None)
     out = p.generate(["a person walks", "a person moonwalks"], [8, 8], time_steps=1)
     assert out[0].warnings == [] and len(out[1].warnings) == 1 and "'moonwalks'" in out[1].warnings[0]
+
+
+def test_misspelt_words_are_read_as_known_ones():
+    c = Coverage(frozenset({"a", "person", "walks", "walk", "forward", "jumping", "jacks", "does", "waves"}), None,
+                 spelling=True)
+    assert c.corrected("a persn walkss forwrd") == ("a person walks forward", [("persn", "person"),
+                                                                              ("walkss", "walks"),
+                                                                              ("forwrd", "forward")])
+    assert c.corrected("A person does Jumpin jacks!") == ("A person does jumping jacks!", [("Jumpin", "jumping")])
+    assert c.corrected("a person moonwalks") == ("a person moonwalks", [])  # nothing close enough: unchanged
+    assert c.corrected("a person wav") == ("a person wav", [])  # < 4 letters: too short to guess
+    off = Coverage(c.words, None)
+    assert off.corrected("a persn walkss") == ("a persn walkss", [])
+
+
+def test_pipeline_generates_the_corrected_prompt_and_says_so(tiny, encoder, retriever):
+    p = Pipeline(tiny, encoder, retriever)
+    p.coverage = Coverage(frozenset({"a", "person", "walks", "jumps"}), None, spelling=True)
+    (typo,), (right,) = (p.generate([t], [8], time_steps=1, seed=3) for t in ("a person wlaks", "a person walks"))
+    assert typo.prompt == "a person wlaks" and right.prompt == "a person walks"
+    assert typo.warnings == ["read 'wlaks' as 'walks'"] and right.warnings == []
+    np.testing.assert_allclose(typo.joints, right.joints, atol=1e-5)  # the same text reached the model
+    two = p.generate(["a person wlaks", "a person walsk"], [8, 8], time_steps=1, samples=2)
+    assert [s.prompt for s in two] == ["a person wlaks"] * 2 + ["a person walsk"] * 2
 
 
 @pytest.mark.slow
