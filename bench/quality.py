@@ -207,8 +207,9 @@ def trained_families(model_dir, available) -> tuple[list[str], str]:
         listed = json.loads((d / "coverage.json").read_text()).get("families")
     except (OSError, ValueError):
         listed = None
-    if listed:
-        fams = [f for f in fams if f in set(listed)]
+    if listed:  # coverage.json "families": [{"name", "label", "source", "examples"}, ...]
+        names = {f["name"] if isinstance(f, dict) else f for f in listed}
+        fams = [f for f in fams if f in names]
     return fams, f"{d.name} was trained with real motion from {mocap.get('dir', '?')}"
 
 

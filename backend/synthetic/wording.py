@@ -150,7 +150,9 @@ def forms_vocabulary(words: set[str]) -> set[str]:
     out = set(words)
     for w in words:
         b = base_form(w)
-        out.update({b, gerund(b)})
+        if len(b) > 1:
+            out.update({b, gerund(b)})
     out.update(NUMBER_WORDS.values())
     out.update(x for xs in SHORT_FORMS.values() for x in xs if x.isalnum())
+    out.discard("")
     return out

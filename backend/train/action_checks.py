@@ -146,10 +146,12 @@ def gait(kind: str):
         s = root_speed(a)
         fw, le = heading_travel(a)
         d = float(np.linalg.norm(a[-1, 0, [0, 2]] - a[0, 0, [0, 2]]))
-        jumps = [r for r in flights(a, 2) if r[1] - r[0] >= 4]  # 0.2 s in the air: a jump, not a running stride
-        ok = d > 1.0 and lo <= s < hi and abs(fw) > abs(le) and not jumps
+        jumps = _jumps(a)
+        straight = d / max(fw + le, 1e-6)  # net travel over the path: a dance's back-and-forth steps go nowhere
+        ok = d > 1.0 and lo <= s < hi and abs(fw) > abs(le) and not jumps and straight > 0.5
         return _ok(ok, s, lo, f"travelled {d:.2f} m (need > 1, mostly forward or back: {fw:.2f} m vs {le:.2f} m "
-                              f"sideways), speed {s:.2f} m/s (need {lo}-{hi} for a {kind}), {len(jumps)} jumps")
+                              f"sideways), speed {s:.2f} m/s (need {lo}-{hi} for a {kind}), {len(jumps)} jumps, "
+                              f"net/path {straight:.2f} (need > 0.5)")
     return f
 
 
@@ -166,6 +168,13 @@ def jump(a, min_lift: float = 0.12) -> Check:
 def stays(a, max_m: float = 0.5) -> Check:
     v = float(np.linalg.norm(travel(a)))
     return _ok(v < max_m, v, max_m, f"pelvis ended {v:.2f} m from the start (need < {max_m})")
+
+
+def _jumps(a) -> list[tuple[int, int]]:
+    """Flight phases that lift the pelvis > 10 cm above its median height: jumps, not running strides (a stride
+    bobs the pelvis 3-5 cm) nor feet that float a little above the floor."""
+    med = float(np.median(a[:, 0, 1]))
+    return [(s, e) for s, e in flights(a, 2) if a[s:e + 1, 0, 1].max() > med + 0.1]
 
 
 def hop(a) -> Check:

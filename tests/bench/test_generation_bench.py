@@ -1,13 +1,14 @@
 """bench/generation.py: its quick mode runs standalone and reports both sides, every stage and positive FLOP/s;
 the restatement of the reference draws the same token ids as the pipeline where the two control flows agree."""
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.bench.scripts import load_bench
 import torch
 
 pytestmark = pytest.mark.slow  # the benchmarks' quick modes
@@ -19,10 +20,7 @@ COUNTED = ("text", "retrieval", "mask_aux", "mask_ts", "res_aux", "res_ts", "dec
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_generation", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("generation")
 
 
 @pytest.fixture(scope="module")

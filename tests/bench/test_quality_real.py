@@ -3,13 +3,14 @@ clips, measured by the same functions on both sides. Run on the fake mocap folde
 tiny random-weight release; no data or trained model needed."""
 
 import contextlib
-import importlib.util
 import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.bench.scripts import load_bench
 
 from backend.motion.features import mirror_joints
 from tests.mocap.fake_sets import make_fake_mocap
@@ -20,10 +21,7 @@ FAMILIES = {"dance_salsa", "jumping_jacks", "push_ups", "jab"}  # what the fake 
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_quality", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("quality")
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +104,13 @@ def test_trained_families_from_the_model_folder(q, tmp_path):
     (tmp_path / "PROVENANCE.json").write_text(json.dumps({"corpus": {"mocap": {"dir": "/data/mocap"}}}))
     assert q.trained_families(tmp_path, fams) == (fams, f"{tmp_path.name} was trained with real motion from "
                                                         "/data/mocap")
-    (tmp_path / "coverage.json").write_text(json.dumps({"words": [], "families": ["jab", "crawl"]}))
+    (tmp_path / "coverage.json").write_text(json.dumps({"words": [], "families": [  # as coverage_file writes it
+        {"name": "jab", "label": "Jab", "source": "captured", "examples": ["a person throws a left jab"]},
+        {"name": "crawl", "label": "Crawl", "source": "captured", "examples": []}]}))
     assert q.trained_families(tmp_path, fams)[0] == ["jab"]
-    # the shipped starter was trained on procedural motion only
+    # the shipped starter (issue #16) was trained with real motion
     got, why = q.trained_families(None, fams)
-    assert got == [] and "without real motion" in why
+    assert got == fams and "with real motion" in why
 
 
 def test_bad_arguments_are_one_message(q, tmp_path, capsys):

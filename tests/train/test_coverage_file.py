@@ -127,7 +127,7 @@ def test_rerun_on_a_trained_folder(tmp_path, fake_mocap, capsys):
 def test_old_and_new_files_load(tmp_path):
     (tmp_path / COVERAGE_FILE).write_text(json.dumps({"words": ["walks"], "min_similarity": 0.7}))
     old = load_coverage(tmp_path)
-    assert old == Coverage(frozenset({"walks"}), 0.7) and old.families == () and old.examples() == []
+    assert old == Coverage(frozenset({"walks"}), 0.7, spelling=True) and old.families == () and old.examples() == []
     assert "families" not in old.to_json()
     new = {"words": ["a", "person", "dances", "salsa"], "min_similarity": None,
            "families": [{"name": "dance_salsa", "label": "Salsa dance", "source": "captured",

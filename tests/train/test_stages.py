@@ -21,6 +21,8 @@ def _cfg():
         cfg[s]["steps"] = 40
     cfg["vq"]["steps"] = 60
     cfg["residual"]["steps"] = 100  # a random residual layer per step: noisier, needs more steps to show
+    for s in ("part_tmr", "length"):  # captions in everyday forms (issue #16): more varied text, more steps to show
+        cfg[s]["steps"] = 80
     cfg["generation"] = {"cond_scale": 1.5}
     return cfg
 
