@@ -123,6 +123,7 @@ def test_bad_arguments_are_one_message(q, tmp_path, capsys):
         assert text in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # > 1.4 s: make test-fast stays under 90 s
 def test_quick_run_on_a_tiny_model(q, fake, tmp_path):
     import torch
 

@@ -53,6 +53,7 @@ def _check_outputs(out: Path, expect_items: int) -> list[dict]:
     return recs
 
 
+@pytest.mark.slow  # > 1.4 s: make test-fast stays under 90 s
 def test_local_batch_failures_retry_and_resume(tiny, tmp_path):
     prompts = tmp_path / "p.txt"
     prompts.write_text("a person walks forward\nthis always fails\nthis fails once\n"

@@ -405,6 +405,7 @@ def test_cancel_race_invariant(tmp_path):
         s.close()
 
 
+@pytest.mark.slow  # > 1.4 s: make test-fast stays under 90 s
 def test_tcp_disconnect_cancels_that_clients_job(tmp_path):
     p, port = _tcp_server(tmp_path, "--listen", "127.0.0.1:0", "--token", "s3cret-token",
                           env={"REMOMASK_STANDIN_DELAY": "0.4"})  # 2 s per request
@@ -431,6 +432,7 @@ def test_tcp_disconnect_cancels_that_clients_job(tmp_path):
         p.wait()
 
 
+@pytest.mark.slow  # > 1.4 s: make test-fast stays under 90 s
 def test_requests_during_a_slow_model_load(tmp_path):
     s = ServerProc(env={"REMOMASK_STANDIN_LOAD_DELAY": "1.5"})
     try:

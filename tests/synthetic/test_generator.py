@@ -240,6 +240,7 @@ def test_captions_reflect_parameters():
                                                                             "sit_down", "stand_up", "punch")
 
 
+@pytest.mark.slow  # > 1.4 s: make test-fast stays under 90 s
 def test_train_and_test_splits_use_disjoint_templates_and_seeds():
     train = make_corpus(500, seed=3, split="train")
     test = make_corpus(80, seed=3, split="test")
