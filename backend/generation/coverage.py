@@ -75,7 +75,6 @@ class Coverage:
             return prompt, []
         import difflib
 
-        known = sorted(self.words)
         fixes: list[tuple[str, str]] = []
 
         def fix(m):
@@ -83,7 +82,7 @@ class Coverage:
             lw = w.lower()
             if lw in self.words or lw in SUBJECT_WORDS or len(lw) < 4:
                 return w
-            near = difflib.get_close_matches(lw, known, n=1, cutoff=0.8)
+            near = difflib.get_close_matches(lw, sorted(self.words), n=1, cutoff=0.8)  # only for unknown words
             if not near:
                 return w
             fixes.append((w, near[0]))

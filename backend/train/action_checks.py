@@ -11,6 +11,8 @@ directions, speeds, angles) are built by the functions below.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy.ndimage import binary_closing, binary_opening
 
@@ -481,6 +483,23 @@ def _any(*checks: Check) -> Check:
         if c:
             return c
     return Check(False, checks[0].value, checks[0].threshold, " | ".join(c.message for c in checks))
+
+
+def both(*fns: Callable) -> Callable:
+    """A check of joints that passes when every one of ``fns`` does (the first one's value and threshold)."""
+    return lambda joints: _all(*(fn(joints) for fn in fns))
+
+
+def then(first: Callable, second: Callable) -> Callable:
+    """A two-part prompt ("X, then Y"): ``first`` holds on the first half of the motion, ``second`` on the
+    second half."""
+    def f(joints) -> Check:
+        a = np.asarray(joints)
+        h = len(a) // 2
+        r1, r2 = first(a[:h]), second(a[h:])
+        return Check(bool(r1) and bool(r2), r2.value, r2.threshold,
+                     f"first half: {r1.message}; second half: {r2.message}")
+    return f
 
 
 def _all(*checks: Check) -> Check:

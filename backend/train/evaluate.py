@@ -16,6 +16,7 @@ import numpy as np
 from backend.synthetic import checks as C
 from backend.synthetic import is_compound
 from backend.synthetic.skeleton import J
+from backend.train.action_checks import both, then
 
 
 def _stand_up(joints) -> C.Check:
@@ -47,30 +48,12 @@ def _stays(joints) -> C.Check:
     return C.Check(v < 0.5, v, 0.5, f"root moved {v:.2f} m (need < 0.5)")
 
 
-def _both(*fns):
-    def f(joints):
-        res = [fn(joints) for fn in fns]
-        return C.Check(all(res), res[0].value, res[0].threshold, "; ".join(r.message for r in res))
-    return f
-
-
-def _then(first, second):
-    """A two-part prompt: ``first`` holds on the first half of the motion, ``second`` on the second half."""
-    def f(joints):
-        a = np.asarray(joints)
-        h = len(a) // 2
-        r1, r2 = first(a[:h]), second(a[h:])
-        return C.Check(bool(r1) and bool(r2), r2.value, r2.threshold,
-                       f"first half: {r1.message}; second half: {r2.message}")
-    return f
-
-
 # (name, prompt, check)
 SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
     ("walk_forward", "a person walks forward", C.check_walk_forward),
     ("run_forward", "a person runs forward", C.check_walk_forward),
     ("jog_forward", "someone jogs forward", C.check_walk_forward),
-    ("jump_in_place", "a person jumps in place", _both(C.check_jump, _stays)),
+    ("jump_in_place", "a person jumps in place", both(C.check_jump, _stays)),
     ("jump_forward", "a man jumps forward", C.check_jump),
     ("wave_right", "a person waves with the right hand", lambda j: C.check_wave(j, "right")),
     ("wave_left", "a woman waves with the left hand", lambda j: C.check_wave(j, "left")),
@@ -82,9 +65,9 @@ SEMANTIC_SUITE: list[tuple[str, str, Callable]] = [
     ("raise_arms", "a person raises both arms above the head", _raise_both),
     ("squat", "a person does a squat", _squat),
     ("walk_then_wave", "a person walks forward, then waves with the right hand",
-     _then(C.check_walk_forward, lambda j: C.check_wave(j, "right"))),
+     then(C.check_walk_forward, lambda j: C.check_wave(j, "right"))),
     ("jump_then_wave", "a person jumps in place, then waves with the right hand",
-     _then(C.check_jump, lambda j: C.check_wave(j, "right"))),
+     then(C.check_jump, lambda j: C.check_wave(j, "right"))),
 ]
 
 

@@ -23,23 +23,6 @@ def _a(family: str) -> Callable:
     return lambda j: A.check_action(family, j)
 
 
-def _all(*fns) -> Callable:
-    def f(j):
-        res = [fn(j) for fn in fns]
-        return Check(all(res), res[0].value, res[0].threshold, "; ".join(r.message for r in res))
-    return f
-
-
-def _then(first: Callable, second: Callable) -> Callable:
-    """'X, then Y': X in the first half of the motion, Y in the second."""
-    def f(j):
-        a = np.asarray(j)
-        h = len(a) // 2
-        r1, r2 = first(a[:h]), second(a[h:])
-        return Check(bool(r1) and bool(r2), r2.value, r2.threshold, f"first half: {r1.message}; second half: {r2.message}")
-    return f
-
-
 def _travels(j):
     a = np.asarray(j)
     d = float(np.linalg.norm(a[-1, 0, [0, 2]] - a[0, 0, [0, 2]]))
@@ -80,10 +63,10 @@ HELDOUT_EVERYDAY: list[tuple[str, str, str, Callable, list]] = [
     ("spin_full", "does a full spin", "spin", _a("spin"), []),
     ("sit_onto", "plops down onto a chair", "sit_down", _a("sit_down"), []),
     ("stand_off", "gets up off the chair", "stand_up", _a("stand_up"), []),
-    ("walk_while_wave", "walking and waving at the same time", "compound", _all(_travels, _a("wave")), []),
-    ("jog_while_clap", "a runner clapping along as she jogs", "compound", _all(_travels, _a("clap")), []),
-    ("walk_then_sit", "walk over and sit down", "compound", _then(_travels, _a("sit_down")), []),
-    ("jump_then_turn", "jump, then turn around", "compound", _then(_a("jump_in_place"), _a("turn")),
+    ("walk_while_wave", "walking and waving at the same time", "compound", A.both(_travels, _a("wave")), []),
+    ("jog_while_clap", "a runner clapping along as she jogs", "compound", A.both(_travels, _a("clap")), []),
+    ("walk_then_sit", "walk over and sit down", "compound", A.then(_travels, _a("sit_down")), []),
+    ("jump_then_turn", "jump, then turn around", "compound", A.then(_a("jump_in_place"), _a("turn")),
      [lambda j: A.turn(np.asarray(j)[len(j) // 2:], None, 135.0, 225.0)]),
     # captured families (the prompts of backend/mocap/heldout.py are added below)
     ("salsa_word", "salsa", "dance", _a("dance_salsa"), []),
