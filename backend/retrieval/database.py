@@ -149,6 +149,20 @@ def load_database(directory: str | os.PathLike) -> MotionDatabase:
     return db
 
 
+def keep_first_entries(directory: str | os.PathLike, n: int) -> MotionDatabase:
+    """Rewrite ``directory``'s database with only its first ``n`` entries (the four files replaced together, as
+    one folder). Used to ship a model without the entries of data that may not be redistributed."""
+    d = Path(directory)
+    load_database(d)  # valid before anything is written
+    arrays = {name: np.load(d / name, allow_pickle=False) for name in REQUIRED_FILES}
+    if not 0 < n <= len(arrays[MOTION_IDS]):
+        raise DatabaseError(f"retrieval database {d}: cannot keep {n} of {len(arrays[MOTION_IDS])} entries")
+    with atomic_dir(d) as tmp:
+        for name, arr in arrays.items():
+            np.save(tmp / name, arr[:n], allow_pickle=False)
+    return load_database(d)
+
+
 # ----------------------------------------------------------------------------- building
 def _normalise(x: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(x, axis=1, keepdims=True)

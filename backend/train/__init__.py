@@ -98,7 +98,8 @@ def run_stages(stages, config: str | dict, out: str | os.PathLike,
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m backend.train", description=__doc__)
     p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'; or 'coverage': (re)write only the "
-                                 "folder's coverage.json (families, example prompts, words), no training")
+                                 "folder's coverage.json (families, example prompts, words), no training; or "
+                                 "'ship': remove the real-motion entries from the folder's retrieval database")
     p.add_argument("--config", default=None, help="tiny | starter (default starter; for 'coverage' the "
                                                   "folder's PROVENANCE.json config)")
     p.add_argument("--out", required=True, help="model folder to write (the shipped starter, backend/starter, "
@@ -123,6 +124,8 @@ def main(argv=None) -> int:
         return 2
     if a.stage == "coverage":
         return _coverage_main(out, a.config, a.mocap)
+    if a.stage == "ship":
+        return _ship_main(out)
     try:
         from backend.train.configs import get_config
 
@@ -138,6 +141,20 @@ def main(argv=None) -> int:
         return 2
     if a.stage == "all":
         record_evaluation(out)
+    return 0
+
+
+def _ship_main(out: Path) -> int:
+    from backend.retrieval.database import DatabaseError
+    from backend.train.ship import drop_captured_entries
+
+    try:
+        n = drop_captured_entries(out)
+    except (ValueError, DatabaseError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{out}: {n} real-motion entries removed from the retrieval database" if n else
+          f"{out}: no real-motion entries in the retrieval database")
     return 0
 
 

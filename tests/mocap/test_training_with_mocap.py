@@ -60,6 +60,36 @@ def test_train_with_mocap_puts_its_captions_in_the_database(fake, tmp_path):
     assert "backend.mocap" in prov["corpus"]["generator"] and prov["corpus"]["mocap"]["dir"] == str(fake)
     # nothing of the data is stored in the model folder but embeddings: no file holds the raw joints
     assert not any(p.suffix in (".bvh", ".npz") for p in out.rglob("*"))
+    # shipping drops the real windows' entries (embeddings and captions converted from the data): the procedural
+    # clips come first, and they are what stays, unchanged
+    n = prov["corpus"]["n_train"]
+    before = {f: np.load(out / "database" / f, allow_pickle=False) for f in
+              ("all_captions.npy", "encoded_motions.npy", "encoded_texts.npy", "motion_ids.npy")}
+    assert len(before["motion_ids.npy"]) > n
+    assert main(["ship", "--out", str(out)]) == 0
+    for f, arr in before.items():
+        np.testing.assert_array_equal(np.load(out / "database" / f, allow_pickle=False), arr[:n])
+    captions = [str(c) for c in np.load(out / "database" / "all_captions.npy", allow_pickle=False)]
+    assert not any("salsa" in c for c in captions)
+    prov = json.loads((out / "PROVENANCE.json").read_text())
+    assert prov["stages"]["database"]["entries"] == n
+    assert prov["stages"]["database"]["captured_entries_removed"] == len(before["motion_ids.npy"]) - n
+    assert main(["ship", "--out", str(out)]) == 0  # again: nothing left to remove, nothing changes
+    assert len(np.load(out / "database" / "motion_ids.npy")) == n
+    assert main(["ship", "--out", str(tmp_path / "nope")]) == 2
+
+
+def test_shipped_starter_database_holds_no_real_motion_entries():
+    """The shipped starter was trained with real motion; its database keeps only the procedural clips' entries."""
+    from backend.generation.project_weights import STARTER_DIR
+    from backend.retrieval.database import load_database
+
+    prov = json.loads((STARTER_DIR / "PROVENANCE.json").read_text())
+    db = load_database(STARTER_DIR / "database")
+    assert prov["corpus"].get("mocap") and len(db) == prov["corpus"]["n_train"]
+    assert prov["stages"]["database"]["captured_entries_removed"] > 0
+    real_words = ("salsa", "karate", "charleston", "push-up", "jumping jack", "backflip", "crawl", "meditat")
+    assert not [c for c in db.captions if any(w in str(c) for w in real_words)]
 
 
 def test_missing_mocap_folder_is_one_message(tmp_path, capsys):

@@ -22,10 +22,10 @@ SEEDS = tuple(range(20))
 SEMANTIC_NOT_REACHED = ("turn_left", "turn_right")
 HELDOUT_NOT_REACHED = ("walk_forward", "spin_left", "turn_left", "turn_right")
 # Issue #16's targets on the everyday held-out prompts (backend/train/heldout.py): action right in >= 85 %, details
-# in >= 70 %. Starter 2 reaches 53 % and 33 % (seeds 0-9): the floors below guard that level, the targets are open.
+# in >= 70 %. Starter 2 reaches 57 % and 36 % (seeds 0-9): the floors below guard that level, the targets are open.
 TARGETS = {"action_rate": 0.85, "detail_rate": 0.70}
 EVERYDAY_FLOORS = {"action_rate": 0.50, "detail_rate": 0.30}
-FAMILY_FLOORS = {"dance": 0.65, "martial_arts": 0.5, "jumping_jacks": 0.7, "walk": 0.8, "wave": 0.8, "jog": 0.8,
+FAMILY_FLOORS = {"dance": 0.65, "martial_arts": 0.5, "jumping_jacks": 0.6, "walk": 0.8, "wave": 0.8, "jog": 0.8,
                  "punch": 0.8, "squat": 0.9, "sit_down": 0.9, "stand_up": 0.9, "jump_in_place": 0.9, "bow": 0.9}
 
 
