@@ -25,7 +25,9 @@ __all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLik
 # ``compose_sequences``: generate a sequential prompt ("..., then ...") part by part and join the parts
 # (backend.generation.prompt_parts, backend.motion.compose); off for the official release, which learned such captions.
 SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "topk": 0.9, "res_cond_scale": 5.0,
-                     "compose_sequences": False}
+                     "compose_sequences": False, "candidates": 1}
+# ``candidates``: each motion is the best of this many draws, as the model's own Part-TMR scores them against
+# the prompt (``_best_of``); 1 = no re-ranking. Needs the retrieval model; costs that many times the sampling.
 BLEND_TOKENS = 2  # parts of a composed motion cross-fade over 2 tokens = 8 frames
 MIN_PART_TOKENS = 3  # a part shorter than this is not worth a part: the prompt is generated whole
 
@@ -110,7 +112,8 @@ class Pipeline:
                  cond_scale: float | None = None, time_steps: int | None = None, temperature: float | None = None,
                  topk: float | None = None, use_retrieval: bool = True,
                  progress: Callable[[str, float], None] | None = None, cancelled: Callable[[], bool] | None = None,
-                 res_cond_scale: float | None = None, compose_sequences: bool | None = None) -> list[GeneratedSample]:
+                 res_cond_scale: float | None = None, compose_sequences: bool | None = None,
+                 candidates: int | None = None) -> list[GeneratedSample]:
         """Generate ``samples`` motions for each prompt. ``lengths`` in frames (rounded down to a multiple of 4),
         or None to sample them from the length estimator. Settings left at None take the model's
         (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
@@ -122,12 +125,17 @@ class Pipeline:
         the same
         batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
         A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
-        (scaled down when the whole would pass 196 frames)."""
+        (scaled down when the whole would pass 196 frames).
+
+        With ``candidates`` > 1 every motion (every part of a composed one) is drawn that many times and the
+        draw whose Part-TMR motion embedding is closest to the prompt's text embedding is kept
+        (``_best_of``)."""
         original = list(prompts)
         fixed = [self.coverage.corrected(p) for p in original]  # misspellings, for a closed-vocabulary model
         if any(f for _, f in fixed):
             out = self.generate([t for t, _ in fixed], lengths, seed, samples, cond_scale, time_steps, temperature,
-                                topk, use_retrieval, progress, cancelled, res_cond_scale, compose_sequences)
+                                topk, use_retrieval, progress, cancelled, res_cond_scale, compose_sequences,
+                                candidates)
             back: dict[str, list] = {}  # two prompts may read the same once corrected: hand them back in order
             for p, (t, f) in zip(original, fixed):
                 back.setdefault(t, []).extend([(p, f)] * samples)
@@ -144,9 +152,12 @@ class Pipeline:
         tok_given = self._check(prompts, lengths, samples)
         if sp["time_steps"] < 1:
             raise InvalidInput("time_steps must be >= 1")
+        n_cand = self.sampling["candidates"] if candidates is None else candidates
+        if isinstance(n_cand, bool) or not isinstance(n_cand, (int, np.integer)) or not 1 <= n_cand <= 64:
+            raise InvalidInput("candidates must be an integer from 1 to 64")
         args = dict(seed=seed, samples=samples, cond_scale=sp["cond_scale"], time_steps=sp["time_steps"],
                     temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
-                    use_retrieval=use_retrieval, progress=progress, cancelled=cancelled)
+                    use_retrieval=use_retrieval, progress=progress, cancelled=cancelled, candidates=int(n_cand))
         plans = [[p] for p in prompts]
         if sp["compose_sequences"]:
             from backend.editing.tasks import generate_prompts, split_while
@@ -246,8 +257,14 @@ class Pipeline:
         return emb, re_dict, captions, ids
 
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
-                        res_cond_scale, use_retrieval, progress, cancelled) -> list[GeneratedSample]:
-        """All prompts x samples as one batch; ``tok_given`` token lengths per prompt, or None."""
+                        res_cond_scale, use_retrieval, progress, cancelled, candidates=1) -> list[GeneratedSample]:
+        """All prompts x samples as one batch; ``tok_given`` token lengths per prompt, or None. With
+        ``candidates`` > 1: prompts x samples x candidates rows, the best of each ``candidates`` kept."""
+        scorer = self._scorer() if candidates > 1 else None
+        if scorer is not None:
+            rows = self._generate_batch(prompts, tok_given, seed, samples * candidates, cond_scale, time_steps,
+                                        temperature, topk, res_cond_scale, use_retrieval, progress, cancelled)
+            return self._best_of(scorer, prompts, rows, samples, candidates)
         m = self.models
         dev = self.device
         report = progress or (lambda stage, frac: None)
@@ -302,6 +319,34 @@ class Pipeline:
                                            retrieved=captions[p][:], retrieved_ids=[str(x) for x in ids[p]]))
         report("done", 1.0)
         return results
+
+    def _scorer(self):
+        """The Part-TMR motion/text embedder that ranks candidates, or None (no retrieval model: no ranking)."""
+        if getattr(self, "_scorer_cache", None) is None:
+            from backend.library.embed import MotionEmbedder, NoRetrievalModel
+
+            try:
+                self._scorer_cache = MotionEmbedder.from_pipeline(self)
+            except NoRetrievalModel:
+                self._scorer_cache = False
+        return self._scorer_cache or None
+
+    @staticmethod
+    def _best_of(scorer, prompts, rows, samples, candidates) -> list[GeneratedSample]:
+        """Rows are prompt-major, samples * candidates per prompt; keep, per prompt and sample, the candidate
+        whose motion embedding has the highest cosine with the prompt's text embedding."""
+        text = scorer.embed_text(list(prompts))
+        motion = scorer.embed([r.features for r in rows])
+        per = samples * candidates
+        out = []
+        for p in range(len(prompts)):
+            for s in range(samples):
+                k0 = p * per + s * candidates
+                best = k0 + int(np.argmax(motion[k0:k0 + candidates] @ text[p]))
+                r = rows[best]
+                r.sample_index = s
+                out.append(r)
+        return out
 
     def _decode(self, ids_aux: torch.Tensor, ids_ts: torch.Tensor, m_lens: torch.Tensor) -> torch.Tensor:
         """RVQ-VAE decode, one batch per distinct length, cut to that length: the decoder's convolutions

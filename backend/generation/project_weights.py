@@ -138,12 +138,15 @@ def load_sampling(directory: str | os.PathLike) -> dict:
     def ok(k, v):
         if isinstance(SAMPLING_DEFAULTS.get(k), bool):
             return isinstance(v, bool)
+        if k == "candidates":
+            return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64
         return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
     if not isinstance(d, dict) or set(d) - set(SAMPLING_DEFAULTS) or not all(ok(k, v) for k, v in d.items()):
-        raise StarterError(f"{p}: expected non-negative numbers (compose_sequences: true/false) for some of "
+        raise StarterError(f"{p}: expected non-negative numbers (compose_sequences: true/false; candidates: 1 to 64) for some of "
                            f"{', '.join(SAMPLING_DEFAULTS)}")
-    return {k: (v if isinstance(v, bool) else int(v) if k == "time_steps" else float(v)) for k, v in d.items()}
+    return {k: (v if isinstance(v, bool) else int(v) if k in ("time_steps", "candidates") else float(v))
+            for k, v in d.items()}
 
 
 def load_starter_bundle(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu",

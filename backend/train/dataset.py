@@ -3,7 +3,9 @@
 Two views of one corpus, as the two training stages need them:
 
 - ``MotionWindowDataset`` (RVQ-VAE stage): every window of ``window`` consecutive feature frames of every
-  clip, normalised -> float32 tensor (window, 263).
+  clip, normalised -> float32 tensor (window, 263). ``clip_balanced_batches`` draws a clip first, then a
+  window of it, so a 2-second clip is seen as often as a 10-second one; a clip shorter than the window is
+  never seen (``skipped`` counts them: the window must not be longer than the corpus's shortest clips).
 - ``TextMotionDataset`` (masked / residual transformer and retrieval stages): one item per clip ->
   dict(caption, motion (max_frames, 263) normalised and zero-padded, length (frames, a multiple of
   ``unit_length``), tokens (= length // unit_length, the token length after the VQ's temporal
@@ -27,7 +29,8 @@ from backend.motion.skeleton import FEATURE_DIM
 
 UNIT_LENGTH = 4          # frames per motion token (the VQ's temporal down-sampling)
 MAX_MOTION_LENGTH = 196  # frames, as the official model
-WINDOW = 64              # RVQ-VAE training window (frames)
+WINDOW = 64              # RVQ-VAE training window (frames) by default; the starter config uses 32 (its
+                         # shortest clips have 39 feature frames: a longer window never shows them to the VQ)
 
 
 @dataclass
@@ -67,6 +70,8 @@ class MotionWindowDataset(Dataset):
         self.window = int(window)
         self.data = [normalizer.normalize(it.features).astype(np.float32)
                      for it in items if len(it.features) >= window]
+        self.skipped = sorted({it.family for it in items if len(it.features) < window})
+        self.n_skipped = sum(len(it.features) < window for it in items)
         if not self.data:
             raise ValueError(f"no clip has {window} feature frames")
         counts = [len(d) - window + 1 for d in self.data]
@@ -81,6 +86,17 @@ class MotionWindowDataset(Dataset):
         k = int(np.searchsorted(self.cumsum, i, side="right") - 1)
         s = i - int(self.cumsum[k])
         return torch.from_numpy(self.data[k][s:s + self.window])
+
+    def clip_balanced_batches(self, bs: int, g: torch.Generator):
+        """Endless (bs, window, 263) batches: each row a clip drawn uniformly, then a window of it drawn
+        uniformly. Drawing windows uniformly instead lets long clips dominate (a 190-frame clip has 3x the
+        windows of a 90-frame one and 150x those of a 65-frame one at window 64)."""
+        counts = torch.as_tensor(np.diff(self.cumsum), dtype=torch.float64)
+        while True:
+            clips = torch.randint(len(self.data), (bs,), generator=g)
+            offs = (torch.rand(bs, generator=g, dtype=torch.float64) * counts[clips]).long()
+            yield torch.stack([torch.from_numpy(self.data[int(c)][int(o):int(o) + self.window])
+                               for c, o in zip(clips, offs)])
 
 
 class TextMotionDataset(Dataset):

@@ -9,6 +9,7 @@ resumable checkpoint under ``state_dir/<stage>``, logs losses as JSON lines, eva
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,11 +389,18 @@ def train_vq(ctx: Context) -> dict:
     ema1, ema2 = EMACodebooks(vq.quantizer1d), EMACodebooks(vq.quantizer2d)
     opt = torch.optim.AdamW(vq.parameters(), lr=c["lr"], betas=(0.9, 0.99), weight_decay=0.0)
     g = ctx.gen("vq")
-    batches = _batches(len(windows), min(c["batch_size"], len(windows)), g)
+    if windows.skipped:
+        print(f"[train] vq: {windows.n_skipped} clips are shorter than the {windows.window}-frame window and are "
+              f"not seen ({', '.join(windows.skipped[:8])}{', ...' if len(windows.skipped) > 8 else ''})",
+              file=sys.stderr, flush=True)
+    if c.get("sampling", "window") == "clip":  # every clip equally often (dataset.clip_balanced_batches)
+        batches = windows.clip_balanced_batches(c["batch_size"], g)
+    else:
+        idx_batches = _batches(len(windows), min(c["batch_size"], len(windows)), g)
+        batches = (torch.stack([windows[int(i)] for i in idx]) for idx in idx_batches)
 
     def step(_):
-        idx = next(batches)
-        x = torch.stack([windows[int(i)] for i in idx])
+        x = next(batches)
         nq = vq.num_quantizers
         if float(torch.rand((), generator=g)) < c["quantize_dropout"]:
             nq = int(torch.randint(1, vq.num_quantizers + 1, (), generator=g))
@@ -418,7 +426,7 @@ def train_vq(ctx: Context) -> dict:
                    load_extra=load_extra, progress=ctx.progress)
     metrics = vq_eval(vq, norm, test)
     save_module(vq, ctx.out, "vq")
-    return {**run, "eval": metrics}
+    return {**run, "eval": metrics, "window": windows.window, "clips_not_seen": windows.n_skipped}
 
 
 # ------------------------------------------------------------------------------- token data (stages 4-6) ---

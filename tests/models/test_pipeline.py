@@ -189,3 +189,45 @@ def test_composed_lengths_from_the_estimator_fit_196_frames(tiny, encoder):
     # too short for its parts: generated whole
     short = p.generate(["walk, then jump"], lengths=[8], seed=0, time_steps=2)[0]
     assert short.parts == [] and short.length == 8
+
+
+class _HeightScorer:
+    """Stands in for the Part-TMR embedder: 'text' is the unit x axis and a motion's embedding has its mean
+    root height (feature 3) on x, so the best candidate is the highest one."""
+
+    def embed_text(self, texts):
+        return np.tile(np.array([[1.0, 0.0]], np.float32), (len(texts), 1))
+
+    def embed(self, feats):
+        return np.array([[float(np.mean(f[:, 3])), 0.0] for f in feats], np.float32)
+
+
+def test_candidates_keep_the_best_scored_draw(tiny, encoder):
+    p = Pipeline(tiny, encoder)
+    p._scorer_cache = _HeightScorer()
+    prompts, lengths = ["kick", "walk"], [24, 40]
+    draws = p.generate(prompts, lengths, seed=7, samples=2 * 3, time_steps=2, candidates=1)
+    best = p.generate(prompts, lengths, seed=7, samples=2, time_steps=2, candidates=3)
+    assert [(s.prompt, s.sample_index) for s in best] == [("kick", 0), ("kick", 1), ("walk", 0), ("walk", 1)]
+    for i, s in enumerate(best):
+        group = draws[(i // 2) * 6 + (i % 2) * 3:(i // 2) * 6 + (i % 2) * 3 + 3]
+        heights = [float(np.mean(d.features[:, 3])) for d in group]
+        assert len(set(np.round(heights, 6))) == 3  # the draws differ, so the choice means something
+        assert np.array_equal(s.features, group[int(np.argmax(heights))].features)
+    # the model folder's default, and no ranking without a retrieval model
+    own = Pipeline(tiny, encoder, sampling={"candidates": 3})
+    own._scorer_cache = _HeightScorer()
+    assert np.array_equal(own.generate(prompts, lengths, seed=7, samples=2, time_steps=2)[3].features,
+                          best[3].features)
+    plain = Pipeline(tiny, encoder)
+    assert plain._scorer() is None
+    assert np.array_equal(plain.generate(prompts, lengths, seed=7, time_steps=2, candidates=3)[0].features,
+                          plain.generate(prompts, lengths, seed=7, time_steps=2)[0].features)
+
+
+@pytest.mark.parametrize("bad", [0, 65, 2.5, True, "3"])
+def test_bad_candidates(tiny, encoder, bad):
+    from backend.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="candidates must be an integer from 1 to 64"):
+        Pipeline(tiny, encoder).generate(["kick"], [24], candidates=bad)

@@ -43,6 +43,46 @@ def test_window_dataset(items):
         MotionWindowDataset(items, norm, window=10_000)
 
 
+def test_clip_balanced_windows(items):
+    """Each clip is drawn equally often whatever its length, every row is a real window of its clip, and a
+    clip shorter than the window is counted as not seen."""
+    norm = fit_corpus_normalizer(items)
+    ds = MotionWindowDataset(items, norm, window=32)
+    lengths = np.array([len(d) for d in ds.data])
+    assert lengths.max() > 2 * lengths.min()  # the corpus mixes short and long clips
+    g = torch.Generator().manual_seed(0)
+    batches = ds.clip_balanced_batches(64, g)
+    starts = {d[s].tobytes(): (i, s) for i, d in enumerate(ds.data) for s in range(len(d) - 31)}
+    hits = np.zeros(len(ds.data))
+    for _ in range(40):
+        x = next(batches)
+        assert x.shape == (64, 32, 263) and x.dtype == torch.float32
+        for row in x.numpy():
+            i, s = starts[row[0].tobytes()]  # KeyError: a row that starts no window of any clip
+            np.testing.assert_array_equal(row, ds.data[i][s:s + 32])
+            hits[i] += 1
+    # 2560 rows over len(ds.data) clips: uniform per clip (chi-square), not per window (long clips would win)
+    from scipy.stats import chisquare
+
+    assert chisquare(hits).pvalue > 1e-3
+    short = corpus_features(make_corpus(6, seed=3, split="train"))
+    shortest = min(len(it.features) for it in short)
+    ds2 = MotionWindowDataset(short, fit_corpus_normalizer(short), window=shortest + 1)
+    assert ds2.n_skipped >= 1 and ds2.skipped
+    assert ds2.n_skipped + len(ds2.data) == len(short)
+
+
+def test_starter_window_shows_every_clip_to_the_vq():
+    """The starter's RVQ-VAE window is no longer than the shortest clip of each procedural family (a longer
+    one silently left 40 % of starter 2's corpus out of the VQ's training)."""
+    from backend.train.configs import get_config
+
+    window = get_config("starter")["vq"]["window"]
+    clips = corpus_features(make_corpus(100, seed=0, split="train"))
+    assert min(len(it.features) for it in clips) >= window
+    assert MotionWindowDataset(clips, fit_corpus_normalizer(clips), window).n_skipped == 0
+
+
 def test_text_dataset_and_loader(items):
     norm = fit_corpus_normalizer(items)
     ds = TextMotionDataset(items, norm, unit_length=4, max_frames=196)

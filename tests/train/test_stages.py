@@ -67,6 +67,21 @@ def test_exports_and_provenance(tiny_run):
     assert prov["config"]["name"] == "tiny" and prov["corpus"]["n_train"] == cfg["corpus"]["n_train"]
     assert 0 <= prov["stages"]["part_tmr"]["eval"]["t2m_family_R@1"] <= 1
     assert prov["stages"]["vq"]["eval"]["mpjpe_m"] > 0
+    assert prov["stages"]["vq"]["window"] == cfg["vq"]["window"] and prov["stages"]["vq"]["clips_not_seen"] == 0
+
+
+def test_vq_stage_with_clip_sampling(tmp_path, capsys):
+    """The starter's VQ sampling (a clip drawn first, then one of its windows) runs and reports its window; a
+    window longer than some clips says so and counts them."""
+    torch.set_num_threads(1)
+    cfg = _cfg()
+    cfg["vq"].update(steps=5, sampling="clip")
+    res = run_stages(["vq"], cfg, tmp_path / "a", progress=False)["vq"]
+    assert res["steps"] == 5 and np.isfinite(res["last_loss"]) and res["clips_not_seen"] == 0
+    cfg["vq"]["window"] = 64
+    res = run_stages(["vq"], cfg, tmp_path / "b", progress=False)["vq"]
+    assert res["window"] == 64 and res["clips_not_seen"] > 0
+    assert f"{res['clips_not_seen']} clips are shorter than the 64-frame window" in capsys.readouterr().err
 
 
 def test_trained_folder_generates(tiny_run):
@@ -145,7 +160,10 @@ def test_generation_json_is_checked(tmp_path):
     assert load_sampling(tmp_path) == {}
     (tmp_path / "generation.json").write_text('{"cond_scale": 2, "time_steps": 12.0}')
     assert load_sampling(tmp_path) == {"cond_scale": 2.0, "time_steps": 12}
-    for bad in ('{"guidance": 2}', '{"cond_scale": -1}', '{"cond_scale": "2"}', "[2]", "{"):
+    (tmp_path / "generation.json").write_text('{"candidates": 4}')
+    assert load_sampling(tmp_path) == {"candidates": 4}
+    for bad in ('{"guidance": 2}', '{"cond_scale": -1}', '{"cond_scale": "2"}', "[2]", "{", '{"candidates": 0}',
+                '{"candidates": 2.5}', '{"candidates": 100}'):
         (tmp_path / "generation.json").write_text(bad)
         with pytest.raises(StarterError, match="generation.json"):
             load_sampling(tmp_path)
