@@ -111,8 +111,8 @@ def test_inpaint(pipe, walk):
 
 def test_prefix_and_suffix(pipe, walk, wave):
     out = tasks.prefix(pipe, walk, 60, "a person sits down", seed=0, samples=SEEDS)
-    # starter 2 (issue #16): 5 of 10 sit down before the walk (starter 1: >= 8); the level reached is guarded
-    assert _rate(out, C.check_sit_down, lambda o: o.changed[0]) >= 0.5
+    # starter 2's first run sat down before the walk in 5 of 10 seeds; retrained (issue #16): 10 of 10
+    assert _rate(out, C.check_sit_down, lambda o: o.changed[0]) >= MIN_RATE
     _exact_and_smooth(out, walk)
     out = tasks.suffix(pipe, wave, 80, "a person walks forward", seed=0, samples=SEEDS)
     assert _rate(out, C.check_walk_forward, lambda o: o.changed[0]) >= MIN_RATE
@@ -178,9 +178,8 @@ def test_long_timeline(pipe):
     assert all(o.length == 400 for o in out)
     rates = np.mean([[bool(fn(o.joints[a:b])) for fn, (a, b) in zip(checks, o.part_frames)] for o in out], 0)
     print("timeline rates", rates)
-    # starter 2 (issue #16) squats and stays down over a 5 s part (ends at 0.75-0.84 of its height): the squat
-    # part's rate is printed, not asserted (README, starter 2)
-    assert (rates[:3] >= MIN_RATE).all()
+    # starter 2's first run squatted and stayed down over a 5 s part; retrained (issue #16) every part passes again
+    assert (rates >= MIN_RATE).all(), rates
     corpus = [generate_clip(f, 100 + i).joints for f in ("walk", "jump_in_place", "wave", "squat") for i in range(6)]
     limit = np.percentile(np.concatenate([contact_skate(c) for c in corpus]), 99)
     for o in out:
@@ -206,4 +205,4 @@ def test_shipped_token_map_is_what_the_measurement_gives(pipe):
     fresh = measure(pipe, n_clips=shipped["clips"], draws=shipped["draws"], seed=shipped["seed"])
     np.testing.assert_allclose(fresh["blocks"], shipped["blocks"], atol=2e-4)
     assert {n: blocks_for(fresh, p.joints) for n, p in PARTS.items()} == shipped["parts"]
-    assert shipped["parts"]["arms"] == [2, 3, 4, 5]  # starter 2 (measured; starter 1: 3, 4, 5)
+    assert shipped["parts"]["arms"] == [0, 2, 3, 4, 5]  # starter 2 retrained (measured; first run 2-5, starter 1: 3-5)

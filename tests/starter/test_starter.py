@@ -14,19 +14,22 @@ from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_SUITE, retrieval_eval
 pytestmark = pytest.mark.slow  # the starter-quality suite: minutes of generation
 
 SEEDS = tuple(range(20))
-# Every check of the suite passes in >= 80% of the seeds with its prompts, but the two 90-degree turns (starter 2,
-# issue #16, measured on seeds 0-19: 85-100 %; turn left 40 %, turn right 0 %: the starter trained with real motion
-# turns 20-60 degrees where the procedural-only one turned 90; README "Training and the starter model"). In held-out
-# phrasings (HELDOUT_SUITE) all but the ones listed here do (95-100 %). The misses are printed, not asserted; the
-# everyday suite below asserts the level reached.
-SEMANTIC_NOT_REACHED = ("turn_left", "turn_right")
-HELDOUT_NOT_REACHED = ("walk_forward", "spin_left", "turn_left", "turn_right")
+# Every check of the suite passes in >= 80% of the seeds with its prompts, but the ones listed here (starter 2 as
+# retrained in issue #16 with every clip shown to its VQ, seeds 0-19: turns 80-95 % again (40 % / 0 % before);
+# jump in place 55 % and "jump, then wave" 70 %, which were 85-100 %; README "Training and the starter model"). In
+# held-out phrasings (HELDOUT_SUITE) all but the ones listed here do (75-100 %). The misses are printed, not
+# asserted; the everyday suite below asserts the level reached.
+SEMANTIC_NOT_REACHED = ("jump_in_place", "jump_then_wave")
+HELDOUT_NOT_REACHED = ("walk_forward", "spin_left")
 # Issue #16's targets on the everyday held-out prompts (backend/train/heldout.py): action right in >= 85 %, details
-# in >= 70 %. Starter 2 reaches 57 % and 36 % (seeds 0-9): the floors below guard that level, the targets are open.
+# in >= 70 %. Starter 2 reaches 60 % and 49 % (seeds 0-9; 57 % / 36 % before the VQ fix): the floors below guard
+# that level, the targets are open. Family floors: the measured rate less a margin for what it does well; jumping
+# jacks (62 % -> 38 %), jump in place (100 % -> 75 %) and walking (85 % -> 78 %) fell with the retrained model.
 TARGETS = {"action_rate": 0.85, "detail_rate": 0.70}
-EVERYDAY_FLOORS = {"action_rate": 0.50, "detail_rate": 0.30}
-FAMILY_FLOORS = {"dance": 0.65, "martial_arts": 0.5, "jumping_jacks": 0.6, "walk": 0.8, "wave": 0.8, "jog": 0.8,
-                 "punch": 0.8, "squat": 0.9, "sit_down": 0.9, "stand_up": 0.9, "jump_in_place": 0.9, "bow": 0.9}
+EVERYDAY_FLOORS = {"action_rate": 0.55, "detail_rate": 0.43}
+FAMILY_FLOORS = {"dance": 0.65, "martial_arts": 0.6, "crawl": 0.75, "kick": 0.7, "turn": 0.55, "side_step": 0.8,
+                 "walk": 0.7, "wave": 0.8, "jog": 0.8, "clap": 0.8, "punch": 0.7, "squat": 0.9, "sit_down": 0.9,
+                 "stand_up": 0.9, "jump_in_place": 0.65, "bow": 0.85, "hop": 0.9, "jumping_jacks": 0.3}
 
 
 @pytest.fixture(scope="module")
