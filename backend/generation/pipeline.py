@@ -28,6 +28,7 @@ SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "t
                      "compose_sequences": False, "candidates": 1}
 # ``candidates``: each motion is the best of this many draws, as the model's own Part-TMR scores them against
 # the prompt (``_best_of``); 1 = no re-ranking. Needs the retrieval model; costs that many times the sampling.
+MAX_CANDIDATES = 64
 # A prompt this close (text-embedding cosine) to an example prompt of a captured-only family is not "far": measured
 # on the starter, 22 of the 35 held-out real-family prompts of backend/mocap/heldout.py reach 0.82-0.98 with their own
 # family's examples, while ten prompts about things it never learnt (violin, yoga, swimming, ...) reach at most
@@ -41,6 +42,12 @@ class TextEncoderLike(Protocol):
     dim: int
 
     def encode(self, texts: list[str]) -> torch.Tensor: ...
+
+
+def _unit(x) -> np.ndarray:
+    """Rows of a (B, D) tensor or array as float32 unit vectors."""
+    x = np.asarray(torch.as_tensor(x).detach().float().cpu(), np.float32)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-8)
 
 
 def _features_to_joints(features: np.ndarray) -> np.ndarray:
@@ -73,6 +80,8 @@ class Pipeline:
         self.info: dict = {}
         self.retrieval_note: str | None = None
         self.coverage = Coverage()  # what the model knows (backend.generation.coverage); set by the loader
+        self._scorer_cache = None  # _scorer: the Part-TMR embedder (False: none)
+        self._examples_cache = (None, None)  # _near_captured_examples: (coverage, its examples' embeddings)
         self.device = torch.device(device) if device is not None else next(models.vq.parameters()).device
         for name in ("vq", "mask_aux", "mask_ts", "res_aux", "res_ts", "length_estimator"):
             m = getattr(models, name, None)
@@ -158,8 +167,8 @@ class Pipeline:
         if sp["time_steps"] < 1:
             raise InvalidInput("time_steps must be >= 1")
         n_cand = self.sampling["candidates"] if candidates is None else candidates
-        if isinstance(n_cand, bool) or not isinstance(n_cand, (int, np.integer)) or not 1 <= n_cand <= 64:
-            raise InvalidInput("candidates must be an integer from 1 to 64")
+        if isinstance(n_cand, bool) or not isinstance(n_cand, (int, np.integer)) or not 1 <= n_cand <= MAX_CANDIDATES:
+            raise InvalidInput(f"candidates must be an integer from 1 to {MAX_CANDIDATES}")
         args = dict(seed=seed, samples=samples, cond_scale=sp["cond_scale"], time_steps=sp["time_steps"],
                     temperature=sp["temperature"], topk=sp["topk"], res_cond_scale=sp["res_cond_scale"],
                     use_retrieval=use_retrieval, progress=progress, cancelled=cancelled, candidates=int(n_cand))
@@ -192,24 +201,31 @@ class Pipeline:
         if cov.min_similarity is not None and self.retriever is not None and prompts:
             out = self.retriever(list(prompts), k=1)
             sims = {p: (float(s[0]), c[0] if c else None) for p, s, c in zip(prompts, out.scores, out.captions)}
-            for p in self._near_captured_examples([p for p in prompts if sims[p][0] < cov.min_similarity]):
-                sims[p] = (None, None)
+            far = [i for i, p in enumerate(prompts) if sims[p][0] < cov.min_similarity]
+            near = self._near_captured_examples(out, far)
+            for i, close in zip(far, near):
+                if close:
+                    sims[prompts[i]] = (None, None)
         return {p: cov.warnings(p, *sims.get(p, (None, None))) for p in prompts}
 
-    def _near_captured_examples(self, prompts: list[str]) -> list[str]:
-        """The prompts whose text embedding is within ``EXAMPLE_SIMILARITY`` (cosine) of an example prompt of a
-        family learnt from captured motion only. A shipped folder's database has no entries for those families
-        (``backend.train.ship``), so the database similarity says nothing about them: "a person dances salsa" was
-        told it was "far from every motion the model knows"."""
-        ex = [e for f in self.coverage.families if f.source == "captured" for e in f.examples]
-        if not prompts or not ex:
-            return []
-        q = np.asarray(torch.as_tensor(self.text_encoder.encode(list(prompts))).float().cpu(), np.float32)
-        e = np.asarray(torch.as_tensor(self.text_encoder.encode(ex)).float().cpu(), np.float32)
-        q /= np.linalg.norm(q, axis=1, keepdims=True) + 1e-8
-        e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-8
-        best = (q @ e.T).max(axis=1)
-        return [p for p, b in zip(prompts, best) if b >= EXAMPLE_SIMILARITY]
+    def _near_captured_examples(self, out, rows: list[int]) -> list[bool]:
+        """For each of the retrieval output's query ``rows``: is its embedding within ``EXAMPLE_SIMILARITY``
+        (cosine) of an example prompt of a family learnt from captured motion only? A shipped folder's database
+        has no entries for those families (``backend.train.ship``), so the database similarity says nothing about them: "a person dances
+        salsa" was told it was "far from every motion the model knows". The examples are encoded once per
+        coverage (with the retriever's text model, as the queries)."""
+        cov = self.coverage
+        if self._examples_cache[0] is not cov:
+            ex = [e for f in cov.families if f.source == "captured" for e in f.examples]
+            emb = None
+            if ex:
+                with torch.inference_mode():
+                    emb = _unit(self.retriever.text_model.encode(ex))
+            self._examples_cache = (cov, emb)
+        emb = self._examples_cache[1]
+        if emb is None or not rows:
+            return [False] * len(rows)
+        return ((_unit(out.query_emb[rows]) @ emb.T).max(axis=1) >= EXAMPLE_SIMILARITY).tolist()
 
     def _part_tokens(self, prompts, plans, tok_given, seed):
         """-> (plans, token lengths per part): a given length split evenly (plus the blends), else the
@@ -344,7 +360,7 @@ class Pipeline:
 
     def _scorer(self):
         """The Part-TMR motion/text embedder that ranks candidates, or None (no retrieval model: no ranking)."""
-        if getattr(self, "_scorer_cache", None) is None:
+        if self._scorer_cache is None:
             from backend.library.embed import MotionEmbedder, NoRetrievalModel
 
             try:

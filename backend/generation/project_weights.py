@@ -125,7 +125,7 @@ def load_text_model(directory: str | os.PathLike, device: str | torch.device = "
 
 def load_sampling(directory: str | os.PathLike) -> dict:
     """The folder's ``generation.json`` (recommended sampling settings), or {} when it has none."""
-    from backend.generation.pipeline import SAMPLING_DEFAULTS
+    from backend.generation.pipeline import MAX_CANDIDATES, SAMPLING_DEFAULTS
 
     p = Path(directory) / "generation.json"
     if not p.is_file():
@@ -139,12 +139,12 @@ def load_sampling(directory: str | os.PathLike) -> dict:
         if isinstance(SAMPLING_DEFAULTS.get(k), bool):
             return isinstance(v, bool)
         if k == "candidates":
-            return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64
+            return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CANDIDATES
         return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
     if not isinstance(d, dict) or set(d) - set(SAMPLING_DEFAULTS) or not all(ok(k, v) for k, v in d.items()):
-        raise StarterError(f"{p}: expected non-negative numbers (compose_sequences: true/false; candidates: 1 to 64) for some of "
-                           f"{', '.join(SAMPLING_DEFAULTS)}")
+        raise StarterError(f"{p}: expected non-negative numbers (compose_sequences: true/false; candidates: 1 to "
+                           f"{MAX_CANDIDATES}) for some of {', '.join(SAMPLING_DEFAULTS)}")
     return {k: (v if isinstance(v, bool) else int(v) if k in ("time_steps", "candidates") else float(v))
             for k, v in d.items()}
 
