@@ -150,7 +150,8 @@ def motion_text_eval(directory=None, n_test: int | None = None, seed: int | None
     test split with the folder's Part-TMR: each test motion against (a) the test captions (instance and family
     R@k) and (b) the folder's retrieval database captions (family R@k: a hit when one of the first k distinct
     captions comes from a training clip of the motion's family; the database rows are the training corpus in
-    order, ``synth<row>_0``). A two-part clip's family is ``first+second``."""
+    order, ``synth<row>_0``, then any real windows or their stand-ins, ``gen<n>_0``, which never count). A two-part
+    clip's family is ``first+second``."""
     import torch
 
     from backend.generation.model_folder import load_pipeline
@@ -177,8 +178,11 @@ def motion_text_eval(directory=None, n_test: int | None = None, seed: int | None
     n = len(test)
     out: dict = {"n_test": n, "database_entries": len(emb.db)}
     db = emb.db
-    rows = [int(str(i).split("_")[0].removeprefix("synth")) for i in db.motion_ids]
-    db_fam = [train_fam[r] if r < len(train_fam) else "?" for r in rows]
+    # rows past the procedural clips (real windows, or a shipped folder's stand-ins ``gen<n>_0``) have no procedural
+    # family: never a hit for these procedural test motions
+    rows = [int(g.removeprefix("synth")) if g.startswith("synth") else -1
+            for g in (str(i).split("_")[0] for i in db.motion_ids)]
+    db_fam = [train_fam[r] if 0 <= r < len(train_fam) else "?" for r in rows]
     st = m @ db.text_emb.T
     keys = [" ".join(str(c).lower().split()) for c in db.captions]
     for k in ks:
