@@ -99,7 +99,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m backend.train", description=__doc__)
     p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'; or 'coverage': (re)write only the "
                                  "folder's coverage.json (families, example prompts, words), no training; or "
-                                 "'ship': remove the real-motion entries from the folder's retrieval database")
+                                 "'ship': remove the real-motion entries of the folder's retrieval database (with "
+                                 "--stand-ins, add stand-ins made without them)")
     p.add_argument("--config", default=None, help="tiny | starter (default starter; for 'coverage' the "
                                                   "folder's PROVENANCE.json config)")
     p.add_argument("--out", required=True, help="model folder to write (the shipped starter, backend/starter, "
@@ -109,6 +110,9 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="skip finished stages, continue an interrupted one")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--stand-ins", action="store_true",
+                   help="'ship' only: after removing the real-motion entries, add stand-ins for the captured "
+                        "families (template captions and the model's own motion for them; backend/train/ship.py)")
     p.add_argument("--mocap", default=None, metavar="DIR",
                    help="add the real motion capture under DIR (../shared/data/mocap layout; see backend/mocap)")
     a = p.parse_args(argv)
@@ -125,7 +129,7 @@ def main(argv=None) -> int:
     if a.stage == "coverage":
         return _coverage_main(out, a.config, a.mocap)
     if a.stage == "ship":
-        return _ship_main(out)
+        return _ship_main(out, a.stand_ins, not a.no_progress)
     try:
         from backend.train.configs import get_config
 
@@ -144,17 +148,27 @@ def main(argv=None) -> int:
     return 0
 
 
-def _ship_main(out: Path) -> int:
+def _ship_main(out: Path, stand_ins: bool = False, progress: bool = True) -> int:
+    from backend.generation.model_folder import ModelFolderError
     from backend.retrieval.database import DatabaseError
     from backend.train.ship import drop_captured_entries
 
+    def report(done: int, total: int) -> None:
+        if progress:
+            print(f"stand-ins: {done}/{total} generated", file=sys.stderr, flush=True)
+
     try:
-        n = drop_captured_entries(out)
-    except (ValueError, DatabaseError, OSError) as e:
+        n = drop_captured_entries(out, stand_ins=stand_ins, progress=report)
+    except (ValueError, DatabaseError, ModelFolderError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{out}: {n} real-motion entries removed from the retrieval database" if n else
-          f"{out}: no real-motion entries in the retrieval database")
+    if not n:
+        print(f"{out}: no real-motion entries in the retrieval database")
+    elif stand_ins:
+        print(f"{out}: {n} real-motion entries removed from the retrieval database; stand-ins added for its "
+              f"captured families (template captions, the model's own motion for them)")
+    else:
+        print(f"{out}: {n} real-motion entries removed from the retrieval database")
     return 0
 
 

@@ -2,6 +2,8 @@
 their words in the coverage vocabulary; checked on a fake folder in the data's layout (no data needed)."""
 
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -60,22 +62,82 @@ def test_train_with_mocap_puts_its_captions_in_the_database(fake, tmp_path):
     assert "backend.mocap" in prov["corpus"]["generator"] and prov["corpus"]["mocap"]["dir"] == str(fake)
     # nothing of the data is stored in the model folder but embeddings: no file holds the raw joints
     assert not any(p.suffix in (".bvh", ".npz") for p in out.rglob("*"))
-    # shipping drops the real windows' entries (embeddings and captions converted from the data): the procedural
-    # clips come first, and they are what stays, unchanged
+    # shipping removes the real windows' entries (converted from the data) and adds stand-ins made without them:
+    # train the rest of the tiny model first
+    for stage in ("vq", "mask", "residual", "length"):
+        assert main([stage, "--config", "tiny", "--out", str(out), "--mocap", str(fake), "--no-progress",
+                     "--resume"]) == 0
     n = prov["corpus"]["n_train"]
-    before = {f: np.load(out / "database" / f, allow_pickle=False) for f in
-              ("all_captions.npy", "encoded_motions.npy", "encoded_texts.npy", "motion_ids.npy")}
+    files = ("all_captions.npy", "encoded_motions.npy", "encoded_texts.npy", "motion_ids.npy")
+    before = {f: np.load(out / "database" / f, allow_pickle=False) for f in files}
     assert len(before["motion_ids.npy"]) > n
-    assert main(["ship", "--out", str(out)]) == 0
+    plain, one = tmp_path / "plain", tmp_path / "one"
+    shutil.copytree(out, plain)
+    shutil.copytree(out, one)
+    from backend.generation.model_folder import load_pipeline
+    from backend.library.embed import MotionEmbedder
+    from backend.train import ship
+
+    # by default: only the procedural entries are left
+    assert main(["ship", "--out", str(plain)]) == 0
     for f, arr in before.items():
-        np.testing.assert_array_equal(np.load(out / "database" / f, allow_pickle=False), arr[:n])
-    captions = [str(c) for c in np.load(out / "database" / "all_captions.npy", allow_pickle=False)]
+        np.testing.assert_array_equal(np.load(plain / "database" / f, allow_pickle=False), arr[:n])
+    captions = [str(c) for c in np.load(plain / "database" / "all_captions.npy", allow_pickle=False)]
     assert not any("salsa" in c for c in captions)
-    prov = json.loads((out / "PROVENANCE.json").read_text())
-    assert prov["stages"]["database"]["entries"] == n
+    prov = json.loads((plain / "PROVENANCE.json").read_text())
+    assert prov["stages"]["database"]["entries"] == n and "stand_in_entries" not in prov["stages"]["database"]
     assert prov["stages"]["database"]["captured_entries_removed"] == len(before["motion_ids.npy"]) - n
-    assert main(["ship", "--out", str(out)]) == 0  # again: nothing left to remove, nothing changes
-    assert len(np.load(out / "database" / "motion_ids.npy")) == n
+
+    # the stand-ins' captions: the captured families' templates from their labels alone, nothing measured
+    caps = ship.stand_in_captions(one)
+    fams = {"dance_salsa", "jumping_jacks", "push_ups", "jab"}
+    assert len(caps) == len(fams) * ship.STAND_IN_PER_FAMILY and len(set(caps)) == len(caps)
+    from backend.mocap.labels import PHRASES
+
+    order = [f["name"] for f in json.loads((one / "coverage.json").read_text())["families"]
+             if "captured" in f["source"]]
+    assert set(order) == fams
+    k = ship.STAND_IN_PER_FAMILY
+    def stems(text):  # words of 3+ letters, cut to 3 (the everyday forms inflect them: jabs / jab / jabbing)
+        return {w[:3] for w in re.findall(r"[a-z]{3,}", text.lower())} - {"lef", "rig", "the", "wit", "and"}
+
+    for i, fam in enumerate(order):  # each family's block says a word of its own phrases
+        words = set().union(*(stems(ph.format(side="")) for ph in PHRASES[fam]))
+        block = caps[i * k:(i + 1) * k]
+        assert all(stems(c) & words for c in block), (fam, block)
+    modifiers = ("moving", "across the floor", "on the spot", "in place", "turning", "quickly", "slowly")
+    assert not [c for c in caps if any(w in c for w in modifiers)]
+    # one round: the model's motion for each caption with retrieval over the procedural entries only, i.e. what
+    # the plain folder generates for it
+    pipe = load_pipeline(plain)
+    res = pipe.generate(caps[:ship.STAND_IN_BATCH], seed=ship.STAND_IN_SEED, compose_sequences=False,
+                        candidates=ship.STAND_IN_CANDIDATES)
+    want = MotionEmbedder.from_pipeline(pipe).embed([r.features for r in res])
+    assert ship.drop_captured_entries(one, stand_ins=True, rounds=1) == len(before["motion_ids.npy"]) - n
+    got = np.load(one / "database" / "encoded_motions.npy", allow_pickle=False)[n:, 0]
+    np.testing.assert_allclose(got[:len(want)], want, atol=1e-4)
+
+    # the command: two rounds (the second retrieves the first's stand-ins)
+    assert main(["ship", "--out", str(out), "--stand-ins", "--no-progress"]) == 0
+    after = {f: np.load(out / "database" / f, allow_pickle=False) for f in files}
+    for f in files:  # the procedural clips come first, and they stay, unchanged
+        np.testing.assert_array_equal(after[f][:n], before[f][:n])
+        assert len(after[f]) == n + len(caps)
+    ids = [str(i) for i in after["motion_ids.npy"][n:]]
+    assert all(i.startswith("gen") for i in ids) and len(set(ids)) == len(ids)
+    assert [str(c) for c in after["all_captions.npy"][n:]] == caps
+    got = after["encoded_motions.npy"][n:, 0]
+    real = before["encoded_motions.npy"][n:, 0]
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert np.abs(got[:, None, :] - real[None, :, :]).max(axis=2).min() > 1e-3  # no row is a real window's
+    prov = json.loads((out / "PROVENANCE.json").read_text())
+    db = prov["stages"]["database"]
+    assert db["entries"] == n + len(caps) and db["stand_in_entries"] == len(caps)
+    assert db["captured_entries_removed"] == len(before["motion_ids.npy"]) - n and db["stand_in_rounds"] == 2
+    assert -1.0 <= db["stand_in_text_motion_cosine_mean"] <= 1.0 and "stand-ins" in db["note"]
+    assert main(["ship", "--out", str(out), "--stand-ins"]) == 0  # again: nothing left to replace, nothing changes
+    for f in files:
+        np.testing.assert_array_equal(np.load(out / "database" / f, allow_pickle=False), after[f])
     assert main(["ship", "--out", str(tmp_path / "nope")]) == 2
 
 
