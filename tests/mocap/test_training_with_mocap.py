@@ -159,3 +159,21 @@ def test_missing_mocap_folder_is_one_message(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "no such folder" in err and "Traceback" not in err
+
+
+def test_stand_ins_without_coverage_are_one_message_and_change_nothing(tmp_path, capsys):
+    """``ship --stand-ins`` on a folder whose coverage.json is missing: one message, the database untouched."""
+    out = tmp_path / "m"
+    (out / "database").mkdir(parents=True)
+    (out / "PROVENANCE.json").write_text(json.dumps({"corpus": {"n_train": 2, "mocap": {"dir": "x"}}}))
+    emb = np.eye(3, 4, dtype=np.float32)[:, None, :]
+    arrays = {"motion_ids.npy": np.asarray(["synth00000_0", "synth00001_0", "synth00002_0"]),
+              "all_captions.npy": np.asarray(["a", "b", "c"]), "encoded_motions.npy": emb, "encoded_texts.npy": emb}
+    for name, arr in arrays.items():
+        np.save(out / "database" / name, arr, allow_pickle=False)
+    assert main(["ship", "--out", str(out), "--stand-ins"]) == 2
+    err = capsys.readouterr().err
+    assert "coverage.json" in err and "Traceback" not in err
+    for name, arr in arrays.items():
+        np.testing.assert_array_equal(np.load(out / "database" / name, allow_pickle=False), arr)
+    assert "stages" not in json.loads((out / "PROVENANCE.json").read_text())
