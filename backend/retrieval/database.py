@@ -149,17 +149,26 @@ def load_database(directory: str | os.PathLike) -> MotionDatabase:
     return db
 
 
-def keep_first_entries(directory: str | os.PathLike, n: int) -> MotionDatabase:
-    """Rewrite ``directory``'s database with only its first ``n`` entries (the four files replaced together, as
-    one folder). Used to ship a model without the entries of data that may not be redistributed."""
+def keep_first_entries(directory: str | os.PathLike, n: int, append: dict | None = None) -> MotionDatabase:
+    """Rewrite ``directory``'s database with only its first ``n`` entries, followed by the entries of ``append``
+    when given (``{"motion_ids", "captions", "motion_emb", "text_emb"}``: (M,) strings and (M, D) embeddings).
+    The four files are replaced together, as one folder. Used to ship a model without the entries of data that
+    may not be redistributed, and to add entries made without it."""
     d = Path(directory)
     load_database(d)  # valid before anything is written
     arrays = {name: np.load(d / name, allow_pickle=False) for name in REQUIRED_FILES}
     if not 0 < n <= len(arrays[MOTION_IDS]):
         raise DatabaseError(f"retrieval database {d}: cannot keep {n} of {len(arrays[MOTION_IDS])} entries")
+    arrays = {name: arr[:n] for name, arr in arrays.items()}
+    if append:
+        for name, key in ((MOTION_IDS, "motion_ids"), (CAPTIONS, "captions")):
+            arrays[name] = np.concatenate([arrays[name].astype(str), np.asarray(append[key], dtype=str)])
+        for name, key in ((MOTION_EMB, "motion_emb"), (TEXT_EMB, "text_emb")):
+            add = np.asarray(append[key], dtype=np.float32)
+            arrays[name] = np.concatenate([arrays[name], add.reshape(len(add), 1, -1)])
     with atomic_dir(d) as tmp:
         for name, arr in arrays.items():
-            np.save(tmp / name, arr[:n], allow_pickle=False)
+            np.save(tmp / name, arr, allow_pickle=False)
     return load_database(d)
 
 

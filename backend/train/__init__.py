@@ -158,17 +158,19 @@ def _ship_main(out: Path, stand_ins: bool = False, progress: bool = True) -> int
             print(f"stand-ins: {done}/{total} generated", file=sys.stderr, flush=True)
 
     try:
-        n = drop_captured_entries(out, stand_ins=stand_ins, progress=report)
+        done = drop_captured_entries(out, stand_ins=stand_ins, progress=report)
     except (ValueError, DatabaseError, ModelFolderError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not n:
-        print(f"{out}: no real-motion entries in the retrieval database")
-    elif stand_ins:
-        print(f"{out}: {n} real-motion entries removed from the retrieval database; stand-ins added for its "
-              f"captured families (template captions, the model's own motion for them)")
-    else:
-        print(f"{out}: {n} real-motion entries removed from the retrieval database")
+    said = []
+    if done["removed"]:
+        said.append(f"{done['removed']} real-motion entries removed from the retrieval database")
+    if done["stand_ins"]:
+        said.append(f"{done['stand_ins']} stand-ins added for its captured families (template captions, the "
+                    f"model's own motion for them)")
+    print(f"{out}: " + ("; ".join(said) if said else "nothing to do: no real-motion entries in the retrieval "
+                                                      "database" + (", and its stand-ins are in" if stand_ins
+                                                                    else "")))
     return 0
 
 

@@ -33,8 +33,7 @@ from typing import Callable
 
 import numpy as np
 
-from backend.retrieval.database import (CAPTIONS, MOTION_EMB, MOTION_IDS, REQUIRED_FILES, TEXT_EMB, DatabaseError,
-                                        keep_first_entries, load_database)
+from backend.retrieval.database import DatabaseError, keep_first_entries, load_database
 from backend.train.common import atomic_write_json
 
 STAND_IN_PREFIX = "gen"
@@ -108,50 +107,44 @@ def stand_in_embeddings(folder: Path, captions: list[str], candidates: int = STA
     return emb.embed(feats), emb.embed_text(captions)
 
 
-def _write_stand_ins(d: Path, n: int, captions: list[str], m_emb: np.ndarray, t_emb: np.ndarray) -> None:
-    """``d``'s first ``n`` entries, then one stand-in entry per caption (the four files replaced together)."""
-    from backend.atomic import atomic_dir
-
-    arrays = {name: np.load(d / name, allow_pickle=False)[:n] for name in REQUIRED_FILES}
-    arrays[MOTION_IDS] = np.concatenate([arrays[MOTION_IDS].astype(str), np.asarray(
-        [f"{STAND_IN_PREFIX}{i:05d}_0" for i in range(len(captions))], dtype=str)])
-    arrays[CAPTIONS] = np.concatenate([arrays[CAPTIONS].astype(str), np.asarray(captions, dtype=str)])
-    arrays[MOTION_EMB] = np.concatenate([arrays[MOTION_EMB], m_emb[:, None, :].astype(np.float32)])
-    arrays[TEXT_EMB] = np.concatenate([arrays[TEXT_EMB], t_emb[:, None, :].astype(np.float32)])
-    with atomic_dir(d) as tmp:
-        for name, arr in arrays.items():
-            np.save(tmp / name, arr, allow_pickle=False)
-    load_database(d)
-
-
 def drop_captured_entries(folder: str | Path, stand_ins: bool = False, candidates: int = STAND_IN_CANDIDATES,
-                          progress: Callable[[int, int], None] | None = None, rounds: int = STAND_IN_ROUNDS) -> int:
+                          progress: Callable[[int, int], None] | None = None, rounds: int = STAND_IN_ROUNDS) -> dict:
     """Remove the real-motion entries of ``folder``'s database and, with ``stand_ins``, add the stand-ins of its
-    captured families. Returns how many real entries were removed (0 for a folder trained without real motion, or
-    already shipped). Raises ValueError with a message for people."""
+    captured families. Returns ``{"removed": real entries removed, "stand_ins": stand-ins added}`` (both 0 for a
+    folder trained without real motion, or shipped already). A folder whose real entries are gone but that has no
+    stand-ins yet (shipped without them, or a stand-in run that was interrupted) gets them on request: they are
+    made without the data. Raises ValueError with a message for people."""
     folder = Path(folder)
     prov_path, prov, n = _provenance(folder)
     d = folder / "database"
     db = load_database(d)
-    if not prov["corpus"].get("mocap") or len(db) <= n:
-        return 0
+    if not prov["corpus"].get("mocap") or len(db) < n:
+        return {"removed": 0, "stand_ins": 0}
     tail = [str(i) for i in db.motion_ids[n:]]
-    if all(is_stand_in(i) for i in tail):
-        return 0  # shipped already
+    if tail and all(is_stand_in(i) for i in tail):
+        return {"removed": 0, "stand_ins": 0}  # shipped already, with stand-ins
     if any(is_stand_in(i) for i in tail):
         raise DatabaseError(f"retrieval database {d}: mixes real-motion entries and stand-ins; rebuild it")
-    removed = len(tail)
+    if not tail and not stand_ins:
+        return {"removed": 0, "stand_ins": 0}  # shipped already
+    stage = prov.setdefault("stages", {}).setdefault("database", {})
+    removed = len(tail) or int(stage.get("captured_entries_removed", 0))
     captions = stand_in_captions(folder) if stand_ins else []
-    keep_first_entries(d, n)  # from here on nothing of the data is left to retrieve
+    if tail:
+        keep_first_entries(d, n)  # from here on nothing of the data is left to retrieve
+    mask = prov["stages"].get("mask") or {}
+    trained = ("the masked transformers were trained with retrieval over the procedural entries only"
+               if mask.get("retrieval_entries") == n else "the model was trained with retrieval over all entries")
     info = {"entries": n, "captured_entries_removed": removed}
     if not stand_ins:
-        info["note"] = ("the real-motion windows' entries were removed for shipping (backend/train/ship.py); the "
-                        "model was trained with retrieval over all entries")
+        info["note"] = ("the real-motion windows' entries were removed for shipping (backend/train/ship.py); "
+                        + trained)
     else:
         t0 = time.monotonic()
         for r in range(rounds):
             m_emb, t_emb = stand_in_embeddings(folder, captions, candidates, progress)
-            _write_stand_ins(d, n, captions, m_emb, t_emb)
+            keep_first_entries(d, n, {"motion_ids": [f"{STAND_IN_PREFIX}{i:05d}_0" for i in range(len(captions))],
+                                      "captions": captions, "motion_emb": m_emb, "text_emb": t_emb})
         info.update({
             "entries": n + len(captions), "stand_in_entries": len(captions), "stand_in_candidates": int(candidates),
             "stand_in_rounds": int(rounds), "stand_in_seconds": round(time.monotonic() - t0, 1),
@@ -160,11 +153,10 @@ def drop_captured_entries(folder: str | Path, stand_ins: bool = False, candidate
             "note": ("the real-motion windows' entries were removed for shipping and stand-ins added: captions of "
                      "the captured families written from their labels by the corpus templates, and the model's "
                      "own motion for them, generated without the real entries (ids gen*; backend/train/ship.py); "
-                     "the model was trained with retrieval over the real entries")})
-    stage = prov.setdefault("stages", {}).setdefault("database", {})
+                     + trained)})
     for k in ("note", "stand_in_entries", "stand_in_candidates", "stand_in_seconds", "stand_in_rounds",
               "stand_in_text_motion_cosine_mean"):
         stage.pop(k, None)
     stage.update(info)
     atomic_write_json(prov_path, prov)
-    return removed
+    return {"removed": len(tail), "stand_ins": len(captions)}

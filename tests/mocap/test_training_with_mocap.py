@@ -68,12 +68,23 @@ def test_train_with_mocap_puts_its_captions_in_the_database(fake, tmp_path):
         assert main([stage, "--config", "tiny", "--out", str(out), "--mocap", str(fake), "--no-progress",
                      "--resume"]) == 0
     n = prov["corpus"]["n_train"]
+    # the masked transformers learn with retrieval over the entries that ship (the procedural ones) only
+    from backend.retrieval.database import load_database
+    from backend.train.coverage_file import config_of_folder
+    from backend.train.stages import Context, token_data
+
+    full = load_database(out / "database")
+    td = token_data(Context(config_of_folder(out, None, str(fake)), out, tmp_path / "state"), "train")
+    assert len(td.re_motion) > n  # the real windows' phrasings are there too
+    d = np.abs(td.re_motion.numpy()[:, None, :] - full.motion_emb[None, :, :]).max(axis=2)
+    nearest = d.argmin(axis=1)
+    assert d.min(axis=1).max() < 1e-6 and nearest.max() < n
+    assert not (nearest == td.variants.clip_of.numpy()).any()  # never the clip itself
     files = ("all_captions.npy", "encoded_motions.npy", "encoded_texts.npy", "motion_ids.npy")
     before = {f: np.load(out / "database" / f, allow_pickle=False) for f in files}
     assert len(before["motion_ids.npy"]) > n
     plain, one = tmp_path / "plain", tmp_path / "one"
     shutil.copytree(out, plain)
-    shutil.copytree(out, one)
     from backend.generation.model_folder import load_pipeline
     from backend.library.embed import MotionEmbedder
     from backend.train import ship
@@ -87,6 +98,9 @@ def test_train_with_mocap_puts_its_captions_in_the_database(fake, tmp_path):
     prov = json.loads((plain / "PROVENANCE.json").read_text())
     assert prov["stages"]["database"]["entries"] == n and "stand_in_entries" not in prov["stages"]["database"]
     assert prov["stages"]["database"]["captured_entries_removed"] == len(before["motion_ids.npy"]) - n
+    assert "procedural entries only" in prov["stages"]["database"]["note"]  # the mask stage trained as it ships
+    assert prov["stages"]["mask"]["retrieval_entries"] == n
+    shutil.copytree(plain, one)  # shipped without stand-ins (or a stand-in run interrupted): they can still be added
 
     # the stand-ins' captions: the captured families' templates from their labels alone, nothing measured
     caps = ship.stand_in_captions(one)
@@ -113,7 +127,10 @@ def test_train_with_mocap_puts_its_captions_in_the_database(fake, tmp_path):
     res = pipe.generate(caps[:ship.STAND_IN_BATCH], seed=ship.STAND_IN_SEED, compose_sequences=False,
                         candidates=ship.STAND_IN_CANDIDATES)
     want = MotionEmbedder.from_pipeline(pipe).embed([r.features for r in res])
-    assert ship.drop_captured_entries(one, stand_ins=True, rounds=1) == len(before["motion_ids.npy"]) - n
+    assert ship.drop_captured_entries(one, stand_ins=True, rounds=1) == {"removed": 0, "stand_ins": len(caps)}
+    prov = json.loads((one / "PROVENANCE.json").read_text())
+    assert prov["stages"]["database"]["captured_entries_removed"] == len(before["motion_ids.npy"]) - n
+    assert prov["stages"]["database"]["entries"] == n + len(caps)
     got = np.load(one / "database" / "encoded_motions.npy", allow_pickle=False)[n:, 0]
     np.testing.assert_allclose(got[:len(want)], want, atol=1e-4)
 
