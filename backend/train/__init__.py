@@ -191,14 +191,15 @@ def _coverage_main(out: Path, config: str | None, mocap: str | None) -> int:
     return 0
 
 
-def everyday_summary(pipe, out, seeds) -> dict:
-    """The everyday held-out suite (backend/train/heldout.py) on a model: overall, per family and per prompt
-    (only the families the model was trained on: the captured ones when its corpus had real motion)."""
-    from backend.train.heldout import heldout_rates, heldout_suite
+def everyday_summary(pipe, out, seeds, plain: bool = False) -> dict:
+    """The everyday held-out suite (backend/train/heldout.py; with ``plain`` its second, plainer set) on a model:
+    overall, per family and per prompt (only the families the model was trained on: the captured ones when its
+    corpus had real motion)."""
+    from backend.train.heldout import heldout_rates, heldout_suite, plain_suite
 
     prov = json.loads((Path(out) / "PROVENANCE.json").read_text())
     captured = bool(((prov.get("config") or {}).get("corpus") or {}).get("mocap"))
-    r = heldout_rates(pipe, seeds, suite=heldout_suite(captured))
+    r = heldout_rates(pipe, seeds, suite=(plain_suite if plain else heldout_suite)(captured))
     return {"action_rate": r["action_rate"], "detail_rate": r["detail_rate"], "n_motions": r["n_motions"],
             "n_detail_motions": r["n_detail_motions"], "seeds": r["seeds"], "families": r["families"],
             "prompts": {k: {"prompt": v["prompt"], "family": v["group"], "action_rate": v["action_rate"],
@@ -221,7 +222,8 @@ def record_evaluation(out, seeds=tuple(range(20))) -> dict:
 
     ev = {"retrieval": retrieval_eval(out), "semantic": run(None), "semantic_heldout": run(HELDOUT_SUITE),
           "seeds": list(seeds), "sampling": dict(pipe.sampling),
-          "heldout_everyday": everyday_summary(pipe, out, seeds[:10])}
+          "heldout_everyday": everyday_summary(pipe, out, seeds[:10]),
+          "heldout_plain": everyday_summary(pipe, out, seeds[:10], plain=True)}
     prov_path = out / "PROVENANCE.json"
     prov = json.loads(prov_path.read_text())
     prov["evaluation"] = ev

@@ -27,6 +27,9 @@ HELDOUT_NOT_REACHED = ("walk_forward", "spin_left")
 # jacks (62 % -> 38 %), jump in place (100 % -> 75 %) and walking (85 % -> 78 %) fell with the retrained model.
 TARGETS = {"action_rate": 0.85, "detail_rate": 0.70}
 EVERYDAY_FLOORS = {"action_rate": 0.55, "detail_rate": 0.43}
+# The second, plainer held-out set (heldout.HELDOUT_PLAIN, 28 prompts, seeds 0-9): 86 % / 86 % measured; the floors
+# keep a margin for the sampling noise of 280 motions (the same prompts drawn in other batches gave 85 % / 81 %).
+PLAIN_FLOORS = {"action_rate": 0.78, "detail_rate": 0.70}
 FAMILY_FLOORS = {"dance": 0.65, "martial_arts": 0.6, "crawl": 0.75, "kick": 0.7, "turn": 0.55, "side_step": 0.8,
                  "walk": 0.7, "wave": 0.8, "jog": 0.8, "clap": 0.8, "punch": 0.7, "squat": 0.9, "sit_down": 0.9,
                  "stand_up": 0.9, "jump_in_place": 0.65, "bow": 0.85, "hop": 0.9, "jumping_jacks": 0.3}
@@ -168,3 +171,18 @@ def test_shipped_evaluation_is_this_model(everyday):
     ev = json.loads((STARTER_DIR / "PROVENANCE.json").read_text())["evaluation"]["heldout_everyday"]
     assert ev["action_rate"] == pytest.approx(everyday["action_rate"], abs=0.03)
     assert ev["detail_rate"] == pytest.approx(everyday["detail_rate"], abs=0.03)
+
+
+def test_plain_heldout_prompts(pipe):
+    """The plainer second held-out set (one action in a short everyday sentence, never a training caption), 10
+    seeds: the level measured and stored in PROVENANCE.json."""
+    from backend.train.heldout import heldout_rates, plain_suite
+
+    r = heldout_rates(pipe, range(10), suite=plain_suite())
+    print(f"plain: action {r['action_rate']:.2f} details {r['detail_rate']:.2f}")
+    for k, floor in PLAIN_FLOORS.items():
+        assert r[k] >= floor, (k, r[k])
+    assert r["n_motions"] == 280 and r["n_detail_motions"] == 90
+    ev = json.loads((STARTER_DIR / "PROVENANCE.json").read_text())["evaluation"]["heldout_plain"]
+    assert ev["action_rate"] == pytest.approx(r["action_rate"], abs=0.03)
+    assert ev["detail_rate"] == pytest.approx(r["detail_rate"], abs=0.03)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backend.synthetic import FAMILIES, generate_clip, make_corpus
-from backend.train.heldout import HELDOUT_EVERYDAY, heldout_rates, heldout_suite
+from backend.train.heldout import HELDOUT_EVERYDAY, HELDOUT_PLAIN, heldout_rates, heldout_suite, plain_suite
 
 
 def _norm(t: str) -> str:
@@ -38,7 +38,7 @@ def test_no_heldout_prompt_is_a_training_caption():
     for ph, mod, side in itertools.product([p for ps in PHRASES.values() for p in ps], mods, ("left", "right")):
         pred = re.sub(r"\s+", " ", f"{ph.format(side=side)} {mod}").strip()
         train.update(_norm(x) for x in (pred, progressive(pred), imperative(pred) or ""))
-    suite = heldout_suite()
+    suite = heldout_suite() + plain_suite()
     hits = [p for _, p, *_ in suite if _norm(_subjectless(p)) in train]
     assert not hits, hits
 
@@ -52,8 +52,13 @@ def test_the_suite_covers_every_family_and_asks_for_details():
     assert {f if not f.startswith("dance_") else "dance" for f in HELDOUT_PROMPTS} <= groups
     with_details = [n for n, _, _, _, d in HELDOUT_EVERYDAY if d]
     assert len(with_details) >= 15  # counts, sides, directions, speeds, angles
-    names = [n for n, *_ in heldout_suite()]
+    names = [n for n, *_ in heldout_suite() + plain_suite()]
     assert len(names) == len(set(names))
+    # the plainer second set: most of the same families, procedural and captured
+    plain = {g for _, _, g, _, _ in HELDOUT_PLAIN}
+    assert plain <= groups and len(plain) >= 20 and {"dance", "martial_arts", "crawl"} <= plain
+    assert {g for *_, g, _, _ in plain_suite(captured=False)} <= {g for *_, g, _, _ in heldout_suite(captured=False)}
+    assert not {g for *_, g, _, _ in plain_suite(captured=False)} & {"dance", "martial_arts", "crawl"}
     # a model trained without real motion is asked only about the procedural families
     assert not {g for _, _, g, _, _ in heldout_suite(captured=False)} & {"dance", "martial_arts", "push_ups"}
 

@@ -152,6 +152,13 @@ def test_record_evaluation_writes_provenance(tiny_run):
     assert all(ev["semantic_heldout"][k]["prompt"] != v["prompt"] for k, v in ev["semantic"].items())
     assert prov["evaluation"]["sampling"]["cond_scale"] == 1.5
     assert 0 <= prov["evaluation"]["retrieval"]["t2m_family_R@1"] <= 1
+    # both held-out sets, with the procedural prompts only (the tiny model has no real motion)
+    from backend.train.heldout import heldout_suite, plain_suite
+
+    for key, suite in (("heldout_everyday", heldout_suite(False)), ("heldout_plain", plain_suite(False))):
+        r = prov["evaluation"][key]
+        assert r["n_motions"] == len(suite) and set(r["prompts"]) == {n for n, *_ in suite}
+        assert 0 <= r["action_rate"] <= 1
 
 
 def test_generation_json_is_checked(tmp_path):
