@@ -133,8 +133,12 @@ def drop_captured_entries(folder: str | Path, stand_ins: bool = False, candidate
     if tail:
         keep_first_entries(d, n)  # from here on nothing of the data is left to retrieve
     mask = prov["stages"].get("mask") or {}
-    trained = ("the masked transformers were trained with retrieval over the procedural entries only"
-               if mask.get("retrieval_entries") == n else "the model was trained with retrieval over all entries")
+    if mask.get("retrieval_stand_ins"):
+        trained = "the masked transformers were trained with retrieval over the procedural entries and stand-ins"
+    elif mask.get("retrieval_entries") == n:
+        trained = "the masked transformers were trained with retrieval over the procedural entries only"
+    else:
+        trained = "the model was trained with retrieval over all entries"
     info = {"entries": n, "captured_entries_removed": removed}
     if not stand_ins:
         info["note"] = ("the real-motion windows' entries were removed for shipping (backend/train/ship.py); "

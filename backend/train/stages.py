@@ -436,7 +436,7 @@ class TokenData:
     ids2d: list          # per clip (T', 6, Q) long
     cond: torch.Tensor   # (F, clip_dim) Part-TMR text embeddings, one row per phrasing (variants)
     re_motion: torch.Tensor  # (F, D) motion embedding retrieved for that phrasing (never the clip itself; only
-    #                          among the entries a shipped folder keeps: shipped_entries)
+    #                          among the entries a shipped folder keeps: shipped_rows)
     re_text: torch.Tensor    # (F, D)
     tokens: torch.Tensor     # (N,) token lengths
     captions: list           # (N,) each clip's first phrasing
@@ -463,26 +463,32 @@ def token_data(ctx: Context, split: str) -> TokenData:
     var = CaptionVariants(ds.items)
     cond = encode_texts(text, var.texts).float()
     q = F.normalize(cond, dim=-1)
-    n = shipped_entries(ctx.cfg, len(db))
-    mem = torch.from_numpy(db.motion_emb.reshape(len(db), -1)[:n])
+    rows = torch.from_numpy(shipped_rows(ctx.cfg, db.motion_ids))
+    mem = torch.from_numpy(db.motion_emb.reshape(len(db), -1))[rows]
     sims = q @ F.normalize(mem, dim=-1).t()
-    if split == "train":  # a clip never retrieves itself (database rows are the training clips, in order)
-        own = var.clip_of < n
+    if split == "train":  # a clip never retrieves itself: the first rows are the procedural training clips, in order
+        mocap = bool((ctx.cfg.get("corpus") or {}).get("mocap"))
+        own = var.clip_of < (min(int(ctx.cfg["corpus"]["n_train"]), len(db)) if mocap else len(db))
         sims[torch.arange(len(var.texts))[own], var.clip_of[own]] = float("-inf")
     j = sims.argmax(1)
-    return TokenData(ids1d, ids2d, cond, mem[j], torch.from_numpy(db.text_emb.reshape(len(db), -1)[:n])[j],
+    return TokenData(ids1d, ids2d, cond, mem[j], torch.from_numpy(db.text_emb.reshape(len(db), -1))[rows][j],
                      torch.tensor(toks), [it.caption for it in ds.items], var)
 
 
-def shipped_entries(cfg: dict, n_db: int) -> int:
-    """How many of the database's first entries the masked transformers retrieve from in training: the ones a
-    shipped folder keeps. With real motion in the corpus that is the ``n_train`` procedural clips, because
-    ``ship`` (backend/train/ship.py) removes the real windows' entries; training with retrieval over them taught
-    the transformers to lean on entries that are gone at generation time (starter 2: everyday held-out action
-    69 % with them, 61 % without; README "Starter 2")."""
-    if (cfg.get("corpus") or {}).get("mocap"):
-        return min(int(cfg["corpus"]["n_train"]), n_db)
-    return n_db
+def shipped_rows(cfg: dict, motion_ids) -> np.ndarray:
+    """The database rows the masked transformers retrieve from in training: the ones a shipped folder keeps. With
+    real motion in the corpus, the ``n_train`` procedural clips' (the first rows) and any stand-ins (``gen*`` ids,
+    backend/train/ship.py), because ``ship`` removes the real windows' entries; training with retrieval over them
+    taught the transformers to lean on entries that are gone at generation time (starter 2: everyday held-out
+    action 69 % with them, 61 % without; README "Starter 2")."""
+    from backend.train.ship import is_stand_in
+
+    n_db = len(motion_ids)
+    if not (cfg.get("corpus") or {}).get("mocap"):
+        return np.arange(n_db)
+    n = min(int(cfg["corpus"]["n_train"]), n_db)
+    extra = [i for i in range(n, n_db) if is_stand_in(str(motion_ids[i]))]
+    return np.asarray(list(range(n)) + extra, dtype=np.int64)
 
 
 def _pad_stack(seqs, pad_value):
@@ -577,6 +583,7 @@ def _freeze_tables(*mods):
 def train_mask(ctx: Context) -> dict:
     from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
     from backend.retrieval.database import load_database
+    from backend.train import ship
 
     c = ctx.cfg["mask"]
     vq = load_module(ctx.out, "vq")
@@ -615,8 +622,10 @@ def train_mask(ctx: Context) -> dict:
     ts.cfg.mask_padding_keys = True
     save_module(aux, ctx.out, "mask_aux")
     save_module(ts, ctx.out, "mask_ts")
-    n_db = len(load_database(ctx.out / "database"))
-    return {**run, "retrieval_entries": shipped_entries(ctx.cfg, n_db), "database_entries": n_db,
+    db = load_database(ctx.out / "database")
+    rows = shipped_rows(ctx.cfg, db.motion_ids)
+    return {**run, "retrieval_entries": len(rows), "database_entries": len(db),
+            "retrieval_stand_ins": sum(ship.is_stand_in(str(i)) for i in db.motion_ids[rows]),
             "eval": {"test_loss_aux@50%": la.item(), "test_loss_ts@50%": lt.item(),
                      "test_acc_aux@50%": a1, "test_acc_ts@50%": a2}}
 

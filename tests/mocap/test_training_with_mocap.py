@@ -194,3 +194,17 @@ def test_stand_ins_without_coverage_are_one_message_and_change_nothing(tmp_path,
     for name, arr in arrays.items():
         np.testing.assert_array_equal(np.load(out / "database" / name, allow_pickle=False), arr)
     assert "stages" not in json.loads((out / "PROVENANCE.json").read_text())
+
+
+def test_training_retrieves_only_what_ships():
+    """The masked transformers' training retrieval: with real motion in the corpus the procedural rows and the
+    stand-ins, never a real window's row; without it every row."""
+    from backend.train.stages import shipped_rows
+
+    ids = np.asarray(["synth00000_0", "synth00001_0", "synth00002_0", "cmu_01_0", "mesh_jab_0", "gen00000_0",
+                      "gen00001_0"])
+    cfg = {"corpus": {"n_train": 3, "mocap": {"dir": "x"}}}
+    assert shipped_rows(cfg, ids).tolist() == [0, 1, 2, 5, 6]
+    assert shipped_rows(cfg, ids[:5]).tolist() == [0, 1, 2]
+    assert shipped_rows({"corpus": {"n_train": 3}}, ids[:3]).tolist() == [0, 1, 2]
+    assert shipped_rows({"corpus": {"n_train": 7}}, ids).tolist() == list(range(7))
