@@ -441,6 +441,8 @@ class TokenData:
     tokens: torch.Tensor     # (N,) token lengths
     captions: list           # (N,) each clip's first phrasing
     variants: CaptionVariants
+    retrieval_ids: np.ndarray  # ids of the database rows retrieved from (shipped_rows)
+    database_entries: int
 
 
 @torch.no_grad()
@@ -466,13 +468,20 @@ def token_data(ctx: Context, split: str) -> TokenData:
     rows = torch.from_numpy(shipped_rows(ctx.cfg, db.motion_ids))
     mem = torch.from_numpy(db.motion_emb.reshape(len(db), -1))[rows]
     sims = q @ F.normalize(mem, dim=-1).t()
-    if split == "train":  # a clip never retrieves itself: the first rows are the procedural training clips, in order
-        mocap = bool((ctx.cfg.get("corpus") or {}).get("mocap"))
-        own = var.clip_of < (min(int(ctx.cfg["corpus"]["n_train"]), len(db)) if mocap else len(db))
+    if split == "train":  # a clip never retrieves itself: the first rows are the training clips', in order
+        own = var.clip_of < _clip_rows(ctx.cfg, len(db))
         sims[torch.arange(len(var.texts))[own], var.clip_of[own]] = float("-inf")
     j = sims.argmax(1)
     return TokenData(ids1d, ids2d, cond, mem[j], torch.from_numpy(db.text_emb.reshape(len(db), -1))[rows][j],
-                     torch.tensor(toks), [it.caption for it in ds.items], var)
+                     torch.tensor(toks), [it.caption for it in ds.items], var, db.motion_ids[rows.numpy()], len(db))
+
+
+def _clip_rows(cfg: dict, n_db: int) -> int:
+    """How many of the database's first rows are training clips in corpus order: all of them, or with real motion
+    in the corpus the ``n_train`` procedural ones (the real windows' rows follow, or were removed for shipping)."""
+    if (cfg.get("corpus") or {}).get("mocap"):
+        return min(int(cfg["corpus"]["n_train"]), n_db)
+    return n_db
 
 
 def shipped_rows(cfg: dict, motion_ids) -> np.ndarray:
@@ -484,9 +493,7 @@ def shipped_rows(cfg: dict, motion_ids) -> np.ndarray:
     from backend.train.ship import is_stand_in
 
     n_db = len(motion_ids)
-    if not (cfg.get("corpus") or {}).get("mocap"):
-        return np.arange(n_db)
-    n = min(int(cfg["corpus"]["n_train"]), n_db)
+    n = _clip_rows(cfg, n_db)
     extra = [i for i in range(n, n_db) if is_stand_in(str(motion_ids[i]))]
     return np.asarray(list(range(n)) + extra, dtype=np.int64)
 
@@ -582,8 +589,7 @@ def _freeze_tables(*mods):
 
 def train_mask(ctx: Context) -> dict:
     from backend.models.mask_transformer import MaskTransformer, MaskTransformer2D
-    from backend.retrieval.database import load_database
-    from backend.train import ship
+    from backend.train.ship import is_stand_in
 
     c = ctx.cfg["mask"]
     vq = load_module(ctx.out, "vq")
@@ -622,10 +628,8 @@ def train_mask(ctx: Context) -> dict:
     ts.cfg.mask_padding_keys = True
     save_module(aux, ctx.out, "mask_aux")
     save_module(ts, ctx.out, "mask_ts")
-    db = load_database(ctx.out / "database")
-    rows = shipped_rows(ctx.cfg, db.motion_ids)
-    return {**run, "retrieval_entries": len(rows), "database_entries": len(db),
-            "retrieval_stand_ins": sum(ship.is_stand_in(str(i)) for i in db.motion_ids[rows]),
+    return {**run, "retrieval_entries": len(tr.retrieval_ids), "database_entries": tr.database_entries,
+            "retrieval_stand_ins": sum(is_stand_in(str(i)) for i in tr.retrieval_ids),
             "eval": {"test_loss_aux@50%": la.item(), "test_loss_ts@50%": lt.item(),
                      "test_acc_aux@50%": a1, "test_acc_ts@50%": a2}}
 
