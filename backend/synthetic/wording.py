@@ -156,3 +156,37 @@ def forms_vocabulary(words: set[str]) -> set[str]:
     out.update(x for xs in SHORT_FORMS.values() for x in xs if x.isalnum())
     out.discard("")
     return out
+
+
+# Verbs that only carry the action named by their object ("does push-ups", "performs a kata"): dropping them
+# leaves the noun phrase animators type on its own ("push-ups", "a karate kata", "two vertical jumps").
+LIGHT_VERBS = {"does", "performs", "practices", "do", "perform", "practice", "doing", "performing", "practicing"}
+_NOT_A_NOUN_PHRASE = re.compile(r"\b(then|while|and then|afterwards|before|after)\b|,|&")
+
+
+def noun_phrase(caption: str, subjects=()) -> str | None:
+    """The object of a one-action caption whose verb is a light verb, on its own: 'a person does push-ups' ->
+    'push-ups', 'doing two vertical jumps' -> 'two vertical jumps', 'performs a karate kata' -> 'a karate kata';
+    None for any other caption (another verb, two actions, nothing left)."""
+    text = caption.strip()
+    for s in sorted(subjects, key=len, reverse=True):
+        if text.startswith(s + " "):
+            text = text[len(s) + 1:]
+            break
+    verb, _, rest = text.partition(" ")
+    if verb not in LIGHT_VERBS or not rest or _NOT_A_NOUN_PHRASE.search(rest):
+        return None
+    if rest.split(" ")[0] in ("some", "it", "this", "that", "so"):
+        rest = rest.split(" ", 1)[1] if " " in rest else ""
+    return rest or None
+
+
+def noun_variants(captions, subjects=(), exclude=frozenset(), normalise=None) -> list[str]:
+    """``captions`` plus the noun phrase of each that has one (``noun_phrase``), once each; a noun phrase whose
+    ``normalise``d form is in ``exclude`` (the held-out prompts) is left out."""
+    out = list(captions)
+    for c in captions:
+        n = noun_phrase(c, subjects)
+        if n and n not in out and (normalise(n) if normalise else n) not in exclude:
+            out.append(n)
+    return out

@@ -17,6 +17,7 @@ normaliser is ``backend.motion.normalize`` (fit on the training corpus with ``fi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,14 +157,64 @@ def mocap_clips(mocap: dict, seed: int = 0):
     return balance_families(train, int(mocap.get("min_per_family", 24))), test
 
 
+@functools.lru_cache(maxsize=1)
+def heldout_forms() -> frozenset:
+    """Every held-out prompt (backend/train/heldout.py, backend/mocap/heldout.py), without subject, case or
+    punctuation: a caption form derived for training that reads as one of them is not used."""
+    from backend.mocap.heldout import HELDOUT_PROMPTS
+    from backend.train.heldout import HELDOUT_EVERYDAY, HELDOUT_PLAIN
+
+    prompts = [p for _, p, *_ in HELDOUT_EVERYDAY + HELDOUT_PLAIN] + [p for ps in HELDOUT_PROMPTS.values() for p in ps]
+    return frozenset(caption_key(p) for p in prompts)
+
+
+def caption_key(text: str) -> str:
+    """A caption without its subject, case or punctuation (how held-out prompts are kept apart from training)."""
+    import re
+
+    from backend.synthetic.captions import SUBJECTS
+
+    t = text.strip().lower()
+    for s in sorted(SUBJECTS, key=len, reverse=True):
+        if t.startswith(s + " "):
+            t = t[len(s) + 1:]
+            break
+    return re.sub(r"[^a-z0-9]+", " ", t).strip()
+
+
+def with_noun_phrases(clips: list) -> list:
+    """The clips, each with the noun phrases of its light-verb captions added to its phrasings
+    (``backend.synthetic.wording.noun_variants``; none that reads as a held-out prompt). Deterministic: the
+    motions, the other captions and every random stream stay as they were."""
+    import dataclasses
+
+    from backend.mocap.labels import PHRASES
+    from backend.synthetic.captions import SUBJECTS
+    from backend.synthetic.wording import noun_phrase, noun_variants
+
+    exclude = heldout_forms()
+    out = []
+    for c in clips:
+        caps = list(c.captions) or [c.caption]
+        more = noun_variants(caps, SUBJECTS, exclude, caption_key)
+        if "source" in c.params and c.family in PHRASES:  # a real-motion window: every phrase of its family
+            side = c.params.get("side") or ""
+            nouns = (noun_phrase(p.format(side=side)) for p in PHRASES[c.family])
+            more += [n for n in dict.fromkeys(nouns) if n and n not in more and caption_key(n) not in exclude]
+        out.append(dataclasses.replace(c, captions=tuple(more)) if len(more) > len(caps) else c)
+    return out
+
+
 def build_datasets(n_train: int, n_test: int, seed: int = 0, window: int = WINDOW, feat_bias: float = 1.0,
-                   captions_per_clip: int = 1, mocap: dict | None = None):
+                   captions_per_clip: int = 1, mocap: dict | None = None, noun_phrases: bool = False):
     """Generate a synthetic corpus and wrap it: (normalizer, windows, train text set, test text set).
 
     The normaliser is fit on the training split only; the test split uses held-out phrasings, one per clip.
     Training clips carry ``captions_per_clip`` phrasings each (FeatureClip.variants). ``mocap``
     ({"dir": folder, "min_per_family": n, "test_every": k}) adds the real-motion windows of ``backend.mocap``:
-    split by take (``split_by_take``), small families repeated (``balance_families``)."""
+    split by take (``split_by_take``), small families repeated (``balance_families``). ``noun_phrases``: every
+    training clip also gets the noun phrase of each light-verb caption ("push-ups" from "does push-ups",
+    ``with_noun_phrases``)."""
     from backend.synthetic import make_corpus
 
     train_clips = make_corpus(n_train, seed, split="train", captions_per_clip=captions_per_clip)
@@ -172,6 +223,8 @@ def build_datasets(n_train: int, n_test: int, seed: int = 0, window: int = WINDO
         real_train, real_test = mocap_clips(mocap, seed)
         train_clips += real_train
         test_clips += real_test
+    if noun_phrases:
+        train_clips = with_noun_phrases(train_clips)
     train = corpus_features(train_clips)
     test = corpus_features(test_clips) if test_clips else []
     norm = fit_corpus_normalizer(train, feat_bias=feat_bias)

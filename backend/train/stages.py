@@ -41,7 +41,8 @@ class Context:
         if self._data is None:
             c = self.cfg["corpus"]
             self._data = build_datasets(c["n_train"], c["n_test"], c["seed"], window=self.cfg["vq"]["window"],
-                                        captions_per_clip=c.get("captions_per_clip", 1), mocap=c.get("mocap"))
+                                        captions_per_clip=c.get("captions_per_clip", 1), mocap=c.get("mocap"),
+                                        noun_phrases=bool(c.get("noun_phrases", False)))
             self.out.mkdir(parents=True, exist_ok=True)
             self._data[0].save(self.out)
         return self._data

@@ -106,3 +106,55 @@ def test_build_datasets_small():
     assert len(win) > 0 and len(train) == 10 and len(test) == 4
     assert norm.dim == 263
     assert set(test[0].keys()) == {"caption", "motion", "length", "tokens", "family"}
+
+
+def test_noun_phrase_of_light_verb_captions():
+    from backend.synthetic.captions import SUBJECTS
+    from backend.synthetic.wording import noun_phrase
+
+    cases = {"a person does push-ups": "push-ups", "doing two vertical jumps": "two vertical jumps",
+             "someone performs a karate kata": "a karate kata", "does some push-ups": "push-ups",
+             "the woman does a full turn to the left": "a full turn to the left",
+             "practice karate": "karate", "performing star jumps": "star jumps"}
+    for caption, want in cases.items():
+        assert noun_phrase(caption, SUBJECTS) == want, caption
+    for caption in ("a man does squats, then waves", "a person walks forward", "takes a bow", "does",
+                    "someone does a kick while walking", "a person jumps and does a spin"):
+        assert noun_phrase(caption, SUBJECTS) is None, caption
+
+
+def _clip(family, captions, params=None):
+    from backend.synthetic.corpus import Clip
+
+    j = np.zeros((40, 22, 3), np.float32)
+    return Clip(joints=j, caption=captions[0], family=family, params=params or {},
+                contacts=np.zeros((40, 4), bool), captions=tuple(captions))
+
+
+def test_with_noun_phrases_adds_forms_and_keeps_heldout_prompts_out():
+    from backend.train.dataset import caption_key, heldout_forms, with_noun_phrases
+
+    assert caption_key("a person does Jumping-Jacks!") == "does jumping jacks"
+    held = heldout_forms()
+    assert "jumping jacks" in held  # HELDOUT_PLAIN's "jumping jacks"
+    squats = _clip("squat", ["a man does two squats", "squatting twice", "the person does two squats"])
+    real = _clip("jumping_jacks", ["a woman does jumping jacks"], {"source": "x.bvh", "side": None})
+    other = _clip("walk", ["a person walks forward"])
+    out = with_noun_phrases([squats, real, other])
+    assert out[0].captions == squats.captions + ("two squats",)
+    assert out[0].joints is squats.joints and out[2] is other  # motions and other clips untouched
+    added = out[1].captions[1:]
+    # the family's noun phrases ("star jumps", ...), never the held-out "jumping jacks" itself
+    assert "star jumps" in added and "a set of jumping jacks" in added
+    assert "jumping jacks" not in out[1].captions and all(caption_key(a) not in held for a in added)
+
+
+def test_build_datasets_noun_phrases_change_only_the_phrasings():
+    a = build_datasets(40, 0, seed=3, window=40, captions_per_clip=6)
+    b = build_datasets(40, 0, seed=3, window=40, captions_per_clip=6, noun_phrases=True)
+    assert np.allclose(a[0].mean, b[0].mean) and len(a[2]) == len(b[2])
+    more = 0
+    for x, y in zip(a[2].items, b[2].items):
+        assert np.array_equal(x.features, y.features) and y.variants[:len(x.variants)] == x.variants
+        more += len(y.variants) - len(x.variants)
+    assert more > 0
