@@ -164,16 +164,19 @@ LIGHT_VERBS = {"does", "performs", "practices", "do", "perform", "practice", "do
 _NOT_A_NOUN_PHRASE = re.compile(r"\b(then|while|and then|afterwards|before|after)\b|,|&")
 
 
+def without_subject(text: str, subjects) -> str:
+    """``text`` without the longest of ``subjects`` it starts with (followed by a space)."""
+    for s in sorted(subjects, key=len, reverse=True):
+        if text.startswith(s + " "):
+            return text[len(s) + 1:]
+    return text
+
+
 def noun_phrase(caption: str, subjects=()) -> str | None:
     """The object of a one-action caption whose verb is a light verb, on its own: 'a person does push-ups' ->
     'push-ups', 'doing two vertical jumps' -> 'two vertical jumps', 'performs a karate kata' -> 'a karate kata';
     None for any other caption (another verb, two actions, nothing left)."""
-    text = caption.strip()
-    for s in sorted(subjects, key=len, reverse=True):
-        if text.startswith(s + " "):
-            text = text[len(s) + 1:]
-            break
-    verb, _, rest = text.partition(" ")
+    verb, _, rest = without_subject(caption.strip(), subjects).partition(" ")
     if verb not in LIGHT_VERBS or not rest or _NOT_A_NOUN_PHRASE.search(rest):
         return None
     if rest.split(" ")[0] in ("some", "it", "this", "that", "so"):
@@ -181,12 +184,7 @@ def noun_phrase(caption: str, subjects=()) -> str | None:
     return rest or None
 
 
-def noun_variants(captions, subjects=(), exclude=frozenset(), normalise=None) -> list[str]:
-    """``captions`` plus the noun phrase of each that has one (``noun_phrase``), once each; a noun phrase whose
-    ``normalise``d form is in ``exclude`` (the held-out prompts) is left out."""
-    out = list(captions)
-    for c in captions:
-        n = noun_phrase(c, subjects)
-        if n and n not in out and (normalise(n) if normalise else n) not in exclude:
-            out.append(n)
-    return out
+def noun_phrases(texts, subjects=(), skip=lambda n: False) -> list[str]:
+    """The distinct noun phrases of ``texts`` (``noun_phrase``), in order, leaving out those ``skip`` refuses."""
+    found = (noun_phrase(t, subjects) for t in texts)
+    return [n for n in dict.fromkeys(found) if n and not skip(n)]

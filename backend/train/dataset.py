@@ -18,6 +18,7 @@ normaliser is ``backend.motion.normalize`` (fit on the training corpus with ``fi
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,38 +171,32 @@ def heldout_forms() -> frozenset:
 
 def caption_key(text: str) -> str:
     """A caption without its subject, case or punctuation (how held-out prompts are kept apart from training)."""
-    import re
-
     from backend.synthetic.captions import SUBJECTS
+    from backend.synthetic.wording import without_subject
 
-    t = text.strip().lower()
-    for s in sorted(SUBJECTS, key=len, reverse=True):
-        if t.startswith(s + " "):
-            t = t[len(s) + 1:]
-            break
-    return re.sub(r"[^a-z0-9]+", " ", t).strip()
+    return re.sub(r"[^a-z0-9]+", " ", without_subject(text.strip().lower(), SUBJECTS)).strip()
 
 
 def with_noun_phrases(clips: list) -> list:
-    """The clips, each with the noun phrases of its light-verb captions added to its phrasings
-    (``backend.synthetic.wording.noun_variants``; none that reads as a held-out prompt). Deterministic: the
-    motions, the other captions and every random stream stay as they were."""
+    """The clips, each with the noun phrases of its light-verb captions added to its phrasings (and, for a
+    real-motion window, those of every phrase of its family; ``backend.synthetic.wording.noun_phrases``), none that
+    reads as a held-out prompt. Deterministic: the motions, the other captions and every random stream stay as
+    they were."""
     import dataclasses
 
     from backend.mocap.labels import PHRASES
     from backend.synthetic.captions import SUBJECTS
-    from backend.synthetic.wording import noun_phrase, noun_variants
+    from backend.synthetic.wording import noun_phrases
 
     exclude = heldout_forms()
     out = []
     for c in clips:
         caps = list(c.captions) or [c.caption]
-        more = noun_variants(caps, SUBJECTS, exclude, caption_key)
-        if "source" in c.params and c.family in PHRASES:  # a real-motion window: every phrase of its family
-            side = c.params.get("side") or ""
-            nouns = (noun_phrase(p.format(side=side)) for p in PHRASES[c.family])
-            more += [n for n in dict.fromkeys(nouns) if n and n not in more and caption_key(n) not in exclude]
-        out.append(dataclasses.replace(c, captions=tuple(more)) if len(more) > len(caps) else c)
+        sources = list(caps)
+        if "source" in c.params and c.family in PHRASES:  # a real-motion window
+            sources += [p.format(side=c.params.get("side") or "") for p in PHRASES[c.family]]
+        more = [n for n in noun_phrases(sources, SUBJECTS, lambda n: caption_key(n) in exclude) if n not in caps]
+        out.append(dataclasses.replace(c, captions=tuple(caps + more)) if more else c)
     return out
 
 

@@ -24,7 +24,7 @@ def _subjectless(t: str) -> str:
     return t
 
 
-def _real_clip(captions):
+def _phrasings_clip(captions):
     from backend.synthetic.corpus import Clip
 
     return Clip(joints=np.zeros((2, 22, 3), np.float32), caption=captions[0], family="walk", params={},
@@ -41,14 +41,14 @@ def test_no_heldout_prompt_is_a_training_caption():
     from backend.train.dataset import with_noun_phrases
 
     train = set()
-    # with the noun phrases the starter's config adds ("push-ups" from "does push-ups"; with_noun_phrases)
+    # with the noun phrases the corpus option noun_phrases adds ("push-ups" from "does push-ups")
     for c in with_noun_phrases(make_corpus(3000, seed=11, split="train", captions_per_clip=10)):
         train.update(_norm(_subjectless(x)) for x in c.captions)
     mods = [""] + [w for ws in TEMPO.values() for w in ws] + [w for ws in TRAVEL.values() for w in ws] + TURNING
     real = []
     for ph, mod, side in itertools.product([p for ps in PHRASES.values() for p in ps], mods, ("left", "right")):
         pred = re.sub(r"\s+", " ", f"{ph.format(side=side)} {mod}").strip()
-        real.append(_real_clip([pred, progressive(pred), imperative(pred) or ""]))
+        real.append(_phrasings_clip([pred, progressive(pred), imperative(pred) or ""]))
     for c in with_noun_phrases(real):
         train.update(_norm(x) for x in c.captions)
     suite = heldout_suite() + plain_suite()
