@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml scripts/install_env.sh
 
 env: $(STAMP)
 
+# The whole suite on two pytest-xdist workers (one test file per worker): 8 min on the 2-core machine, 16 min in one
+# process (most of the slow tests wait on Blender or Ray subprocesses, so two workers overlap them).
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # The developer loop: everything but the tests marked slow (starter-model quality, renders, real-Blender
 # end-to-end runs), on two workers (pytest-xdist; one test file per worker): under 90 s on the 2-core machine
