@@ -34,6 +34,39 @@ _JOINERS = re.compile(r"\s*(?:,\s*|\s+)(?:and\s+)?(?:then|after\s+that|afterward
 _NOT_AN_ACTION = frozenset("down up back again forward forwards backward backwards away out off over around left "
                            "right straight slowly quickly once twice more".split())
 _FIRST = re.compile(r"^(?:first(?:ly)?|at\s+first)\s*,?\s+", re.IGNORECASE)
+# "X and Y" is a sequence too when X starts with an action verb and Y with a whole-body action that cannot happen
+# at the same time as most actions ("walk over and sit down", "stands up and walks away", "runs and jumps"). An
+# arm action after "and" ("walks and waves") can be simultaneous, an "-ing" form ("walking and waving") or "at the
+# same time" / "while" / "simultaneously" says so: those stay whole.
+_AND = re.compile(r"\s*,?\s+and\s+", re.IGNORECASE)
+_ACTION_VERBS = frozenset("walk run jog jump hop skip wave turn spin sit stand kick punch clap squat bow dance raise "
+                          "lift step move go crouch crawl throw stretch shuffle get lie kneel stroll sprint leap march "
+                          "pivot rotate climb come head".split())
+_BODY_VERBS = frozenset("sit stand get lie kneel turn jump bow crouch squat spin fall leap hop walk run jog crawl "
+                        "sprint pivot rotate".split())
+_TOGETHER = re.compile(r"\b(?:at\s+the\s+same\s+time|simultaneously|while|whilst|as\s+(?:he|she|they|it)\b)",
+                       re.IGNORECASE)
+
+
+def _verb(word: str, verbs: frozenset) -> bool:
+    """``word`` is one of ``verbs`` in its base or third-person form ("sit", "sits", "crouches")."""
+    w = word.lower().strip(",.!")
+    return w in verbs or (w.endswith("s") and w[:-1] in verbs) or (w.endswith("es") and w[:-2] in verbs)
+
+
+def _split_and(part: str) -> list[str]:
+    """``"walk over and sit down"`` -> ``["walk over", "sit down"]``; a part that is no such sequence comes
+    back whole (in a list)."""
+    pieces = _AND.split(part)
+    if len(pieces) < 2 or not all(pieces) or not _verb(pieces[0].split()[0], _ACTION_VERBS):
+        return [part]
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        if _verb(piece.split()[0], _BODY_VERBS):
+            out.append(piece)
+        else:
+            out[-1] = f"{out[-1]} and {piece}"
+    return out
 
 
 def _subject_of(text: str) -> str | None:
@@ -53,7 +86,9 @@ def _subject_of(text: str) -> str | None:
 def split_sequence(prompt: str) -> list[str]:
     """``"a person walks forward, then waves"`` -> ``["a person walks forward", "a person waves"]``.
 
-    Splits at "then", "and then", "after that", "afterwards", "finally" (after a comma or a space); drops a
+    Splits at "then", "and then", "after that", "afterwards", "finally" (after a comma or a space), and at
+    "and" between an action verb and a whole-body action ("walk over and sit down"; not in a prompt that says
+    the actions happen together, nor before an arm action: "walks and waves" stays whole); drops a
     leading "first"; gives every later part the first part's subject (or "a person") in place of a missing
     subject or a pronoun. A prompt without a joiner, or one where a part would be empty or would start with
     a word that continues the previous action ("..., then down"), comes back whole."""
@@ -61,6 +96,8 @@ def split_sequence(prompt: str) -> list[str]:
     subject = _subject_of(text)
     body = _FIRST.sub("", text[len(subject) + 1:] if subject else text)
     parts = [p.strip(" ,.") for p in _JOINERS.split(body)]
+    if not _TOGETHER.search(body):
+        parts = [q for p in parts for q in (_split_and(p) if p else [p])]
     if len(parts) < 2 or not all(parts) or any(p.split()[0].lower() in _NOT_AN_ACTION for p in parts[1:]):
         return [" ".join(str(prompt).split())]
     subject = subject or "a person"

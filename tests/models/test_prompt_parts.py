@@ -55,3 +55,30 @@ def test_subject_is_kept_in_every_part(subject):
 ])
 def test_subjects_names_and_imperatives(prompt, parts):
     assert split_sequence(prompt) == parts
+
+
+@pytest.mark.parametrize("prompt, parts", [
+    ("walk over and sit down", ["a person walk over", "a person sit down"]),
+    ("a man stands up and walks away", ["a man stands up", "a man walks away"]),
+    ("she runs and jumps", ["she runs", "she jumps"]),
+    ("the person jumps and turns around", ["the person jumps", "the person turns around"]),
+    ("walks forward and sits down, then waves", ["a person walks forward", "a person sits down", "a person waves"]),
+    ("Walk to the chair, and sit down", ["a person walk to the chair", "a person sit down"]),
+])
+def test_and_between_a_verb_and_a_whole_body_action_is_a_sequence(prompt, parts):
+    assert split_sequence(prompt) == parts
+
+
+@pytest.mark.parametrize("prompt", [
+    "a person walks and waves",                   # an arm action may go with the walk
+    "walking and waving at the same time",
+    "jumps and spins while clapping",
+    "a runner clapping along as she jogs",
+    "karate kick and punch combo",                # "karate" is no verb: a noun phrase
+    "he jumps up and down twice",                 # "down" is no action
+    "rock and roll dance",
+    "kicks and punches",
+    "a person walks and then",                    # an empty part
+])
+def test_and_that_is_no_sequence_stays_whole(prompt):
+    assert split_sequence(prompt) == [" ".join(prompt.split())]
