@@ -18,8 +18,15 @@ numpy/scipy only:
    swings minimally to point the leg at the target (the knee's bend plane is kept), the ankle turns the toe
    to its target.
 
-Only the root translation's height and the hip, knee and ankle rotations change; bone lengths cannot change
-(forward kinematics of the rest skeleton).
+5. **Hands on the floor** (push-ups, crawling, getting up from the ground): a wrist low (``hand_height_m``) and
+   slow (``hand_speed_mps``) is pinned the same way (its place, a new one after ``lock_radius_m``; its height
+   the contact's median), no wrist goes lower than ``hand_floor_m`` (lifted smoothly, contact or not), and
+   the arm is solved like a leg: the elbow turns
+   about its hinge for the shoulder-wrist distance, the shoulder swings minimally, the wrist keeps its
+   orientation in the world (a flat palm stays flat). Generated hands on the floor creep as feet do.
+
+Only the root translation's height and the hip, knee, ankle (and, for hands in contact, shoulder, elbow and
+wrist) rotations change; bone lengths cannot change (forward kinematics of the rest skeleton).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from .optimize import FOOT_JOINTS, detect_contacts
 #: (hip, knee, ankle, toe) of each leg and the columns of its ankle and toe in FOOT_JOINTS order.
 LEGS = ((sk.L_HIP, sk.L_KNEE, sk.L_ANKLE, sk.L_FOOT), (sk.R_HIP, sk.R_KNEE, sk.R_ANKLE, sk.R_FOOT))
 LEG_COLUMNS = ((0, 1), (2, 3))
+#: (shoulder, elbow, wrist) of each arm (left, right): the columns of hand_contacts.
+ARMS = ((sk.L_SHOULDER, sk.L_ELBOW, sk.L_WRIST), (sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST))
 
 
 @dataclass
@@ -57,6 +66,10 @@ class GroundSettings:
     target_sigma: float = 1.0         # frames: smoothing of the feet's paths where they are not pinned
     swing_clearance_m: float = 0.07   # a foot without contact moving fast: its toe at least this high ...
     swing_speed_mps: tuple = (0.3, 1.0)  # ... from 0 at the first speed to all of it at the second
+    hands: bool = True                # pin hands on the floor too (push-ups, crawling)
+    hand_height_m: float = 0.15       # a wrist joint lower than this above the floor ...
+    hand_speed_mps: float = 0.35      # ... and slower than this (horizontally) is a hand contact
+    hand_floor_m: float = 0.03        # a pinned wrist joint is never lower than this (the palm's thickness)
 
 
 @dataclass
@@ -67,6 +80,7 @@ class GroundInfo:
     pelvis_shift_m: np.ndarray | None = None   # (T,) vertical pelvis correction (contacts' height - reach)
     reach_drop_m: np.ndarray | None = None     # (T,) the part of it that lowers the pelvis for the reach
     rest_heights_m: tuple = (0.0, 0.0, 0.0, 0.0)
+    hand_contact_frames: list = field(default_factory=lambda: [0, 0])  # left, right wrist
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -208,6 +222,18 @@ def foot_contacts(joints: np.ndarray, rest: np.ndarray, contacts: np.ndarray | N
     return clean_mask(mask, gap=1, min_frames=s.min_frames)
 
 
+def hand_contacts(joints: np.ndarray, fps: float = 20.0, settings: GroundSettings | None = None) -> np.ndarray:
+    """Contact mask (T, 2) (left, right wrist) of input joints (T, 22, 3) on the floor (y = 0): the wrist joint
+    lower than ``hand_height_m`` and slower than ``hand_speed_mps`` horizontally, for ``min_frames`` or more
+    (one-frame gaps closed)."""
+    s = settings or GroundSettings()
+    w = np.asarray(joints, float)[:, [sk.L_WRIST, sk.R_WRIST]]
+    if len(w) < 2:
+        return np.zeros((len(w), 2), bool)
+    speed = np.linalg.norm(np.gradient(w[..., [0, 2]], axis=0), axis=-1) * fps
+    return clean_mask((w[..., 1] < s.hand_height_m) & (speed < s.hand_speed_mps), gap=1, min_frames=s.min_frames)
+
+
 def is_floor_aligned(joints: np.ndarray, search_m: float = 0.25) -> bool:
     """True when the input stands on y = 0 (HumanML3D's floor): its lowest foot joint comes near it."""
     low = np.asarray(joints, float)[:, list(FOOT_JOINTS), 1].min(axis=1)
@@ -340,49 +366,100 @@ def ground_fit(rest: np.ndarray, local: np.ndarray, trans: np.ndarray, joints: n
         drop = drop + extra
         solved = solve_legs()
     local = solved
+    hands = hand_contacts(joints, fps, s) if s.hands else np.zeros((t, 2), bool)
+    if s.hands:
+        local = _pin_hands(rest, local, trans, hands, lock, s)
     info = GroundInfo(True, contact_frames=[int(c) for c in mask.sum(0)],
                       pelvis_shift_m=delta - drop, reach_drop_m=drop,
-                      rest_heights_m=tuple(float(h) for h in heights))
+                      rest_heights_m=tuple(float(h) for h in heights),
+                      hand_contact_frames=[int(c) for c in hands.sum(0)])
     return local, trans, info
+
+
+def _pin_hands(rest, local, trans, mask, lock, s: GroundSettings):
+    """Step 5: wrists in contact (``mask`` (T, 2)) pinned where they are put down, and no wrist lower than
+    ``hand_floor_m`` (lifted smoothly), by arm IK. Returns ``local`` itself when there is nothing to do."""
+    glob = _globals(local)
+    pos = _fk(rest, glob, trans)
+    wrists = pos[:, [arm[2] for arm in ARMS]]                                  # (T, 2, 3)
+    if not mask.any() and wrists[..., 1].min() >= s.hand_floor_m:
+        return local
+    w = ramp_weights(mask, s.ramp_frames)
+    place = wrists.copy()
+    if lock:
+        place[..., [0, 2]] = lock_paths(wrists[..., [0, 2]], mask, s.lock_radius_m, s.lock_blend_sigma)
+    for k in range(2):
+        height = wrists[:, k, 1].copy()
+        for a, b in _runs(mask[:, k]):
+            height[a:b] = np.median(height[a:b])
+        place[:, k, 1] = np.maximum(height, s.hand_floor_m)
+    targets = wrists + w[..., None] * (place - wrists)
+    out = local.copy()
+    for k, (shoulder, elbow, wrist) in enumerate(ARMS):
+        lift = smooth_envelope(np.maximum(0.0, s.hand_floor_m - targets[:, k, 1]), s.lift_frames)
+        targets[:, k, 1] += lift
+        on = (w[:, k] > 1e-6) | (lift > 1e-9)
+        if not on.any():
+            continue
+        r_sh, r_el, r_wr = _arm_ik(rest, glob, local, pos[:, shoulder], targets[:, k], shoulder, elbow, wrist)
+        out[on, shoulder], out[on, elbow], out[on, wrist] = r_sh[on], r_el[on], r_wr[on]
+    return out
+
+
+def _reach(rest, glob, local, root_pos, target, upper, hinge, end):
+    """Two-bone reach: the hinge joint turns about its axis until ``end`` is as far from ``upper`` (at
+    ``root_pos``) as ``target``, never past straight (or no worse than the fit, where it already is), then
+    ``upper`` swings minimally to point the limb at ``target``. Returns the new global rotation of ``upper``
+    and the new local rotations of ``upper`` and ``hinge`` (each (T, 3, 3))."""
+    g_parent = glob[:, sk.SMPL_PARENTS[upper]]
+    g_upper = glob[:, upper]
+    r_hinge = local[:, hinge]
+    first = g_upper @ (rest[hinge] - rest[upper])
+    g_hinge = g_upper @ r_hinge
+    second = g_hinge @ (rest[end] - rest[hinge])
+    # the hinge: rotate the second bone about the hinge axis (in the upper joint's frame, positive = flexion)
+    axis = g_upper @ HINGE_AXES[hinge]
+    s_par = np.sum(second * axis, -1, keepdims=True) * axis
+    s_perp = second - s_par
+    s_perp2 = np.cross(axis, s_perp)
+    u = first + s_par
+    a_ = np.sum(u * s_perp, -1)
+    b_ = np.sum(u * s_perp2, -1)
+    rho = np.maximum(np.hypot(a_, b_), 1e-12)
+    phi = np.arctan2(b_, a_)                       # the straight limb (longest reach) is at delta = phi
+    want = np.linalg.norm(target - root_pos, axis=-1)
+    c = (want ** 2 - np.sum(u * u, -1) - np.sum(s_perp * s_perp, -1)) / (2.0 * rho)
+    gamma = np.arccos(np.clip(c, -1.0, 1.0))       # bend from straight needed for that distance
+    delta = phi + gamma                            # bent the flexion way
+    delta = np.arctan2(np.sin(delta), np.cos(delta))
+    # never past straight: the hinge angle (about the axis, from the rest bone) stays >= 0 (or, when the fit
+    # already bends it backwards, gets no worse)
+    l0 = rest[end] - rest[hinge]
+    l0 = l0 / np.linalg.norm(l0)
+    bend = _signed_angle(l0, r_hinge @ l0, HINGE_AXES[hinge])
+    delta = np.maximum(delta, np.minimum(0.0, -bend))
+    r_hinge_new = axis_angle_matrix(HINGE_AXES[hinge], delta) @ r_hinge
+    # the upper joint: minimal swing pointing the limb at the target
+    limb = first + (g_upper @ r_hinge_new) @ (rest[end] - rest[hinge])
+    g_upper_new = swing(limb, target - root_pos) @ g_upper
+    return g_upper_new, np.swapaxes(g_parent, -1, -2) @ g_upper_new, r_hinge_new
+
+
+def _arm_ik(rest, glob, local, shoulder_pos, wrist_target, shoulder, elbow, wrist):
+    """New local rotations of shoulder, elbow and wrist (T, 3, 3) bringing the wrist to ``wrist_target``; the
+    wrist keeps its global orientation (the hand does not turn with the arm)."""
+    g_shoulder_new, r_shoulder_new, r_elbow_new = _reach(rest, glob, local, shoulder_pos, wrist_target,
+                                                         shoulder, elbow, wrist)
+    g_elbow_new = g_shoulder_new @ r_elbow_new
+    r_wrist_new = np.swapaxes(g_elbow_new, -1, -2) @ glob[:, wrist]
+    return r_shoulder_new, r_elbow_new, r_wrist_new
 
 
 def _leg_ik(rest, glob, local, hip_pos, ankle_target, toe_target, hip, knee, ankle, toe):
     """New local rotations of hip, knee and ankle (T, 3, 3) bringing the ankle to ``ankle_target`` and
     pointing the foot at ``toe_target``."""
-    g_pelvis = glob[:, sk.SMPL_PARENTS[hip]]
-    g_hip = glob[:, hip]
-    r_knee, r_ankle = local[:, knee], local[:, ankle]
-    thigh = g_hip @ (rest[knee] - rest[hip])
-    g_knee = g_hip @ r_knee
-    shin = g_knee @ (rest[ankle] - rest[knee])
-    # knee: rotate the shin about the hinge axis (x of the hip frame, positive = flexion) for the distance
-    axis = g_hip @ HINGE_AXES[knee]
-    s_par = np.sum(shin * axis, -1, keepdims=True) * axis
-    s_perp = shin - s_par
-    s_perp2 = np.cross(axis, s_perp)
-    u = thigh + s_par
-    a_ = np.sum(u * s_perp, -1)
-    b_ = np.sum(u * s_perp2, -1)
-    rho = np.maximum(np.hypot(a_, b_), 1e-12)
-    phi = np.arctan2(b_, a_)                       # the straight leg (longest reach) is at delta = phi
-    want = np.linalg.norm(ankle_target - hip_pos, axis=-1)
-    c = (want ** 2 - np.sum(u * u, -1) - np.sum(s_perp * s_perp, -1)) / (2.0 * rho)
-    gamma = np.arccos(np.clip(c, -1.0, 1.0))       # bend from straight needed for that distance
-    delta = phi + gamma                            # bent the flexion way
-    delta = np.arctan2(np.sin(delta), np.cos(delta))
-    # never past straight: the hinge angle (about the axis, from the rest shin) stays >= 0 (or, when the fit
-    # already bends the knee backwards, gets no worse)
-    l0 = rest[ankle] - rest[knee]
-    l0 = l0 / np.linalg.norm(l0)
-    bend = _signed_angle(l0, r_knee @ l0, HINGE_AXES[knee])
-    delta = np.maximum(delta, np.minimum(0.0, -bend))
-    r_knee_new = axis_angle_matrix(HINGE_AXES[knee], delta) @ r_knee
-    # hip: minimal swing pointing the leg at the target
-    g_knee_tmp = g_hip @ r_knee_new
-    leg = thigh + g_knee_tmp @ (rest[ankle] - rest[knee])
-    turn = swing(leg, ankle_target - hip_pos)
-    g_hip_new = turn @ g_hip
-    r_hip_new = np.swapaxes(g_pelvis, -1, -2) @ g_hip_new
+    g_hip_new, r_hip_new, r_knee_new = _reach(rest, glob, local, hip_pos, ankle_target, hip, knee, ankle)
+    r_ankle = local[:, ankle]
     # ankle: turn the foot so that the toe points at its target
     g_knee_new = g_hip_new @ r_knee_new
     ankle_pos = hip_pos + g_hip_new @ (rest[knee] - rest[hip]) + g_knee_new @ (rest[ankle] - rest[knee])
