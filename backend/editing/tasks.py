@@ -334,17 +334,69 @@ def _third_person(gerund: str) -> str:
     return stem + "s"
 
 
-def split_while(prompt: str) -> tuple[str, str] | None:
-    """``"a person walks forward while waving with the right hand"`` -> ``("a person walks forward",
-    "a person waves with the right hand")``; None when the prompt has no "while" between two actions."""
+# "X and Y at the same time" / "X and Y simultaneously" and "Y as she X" say "X while Y" too; there the arm action
+# (the part that becomes the arms edit) is whichever part starts with one of these verbs
+_TOGETHER_END = re.compile(r"\s*,?\s*(?:(?:all\s+)?at\s+the\s+same\s+time|simultaneously)$", re.IGNORECASE)
+_AND = re.compile(r"\s*,?\s+and\s+", re.IGNORECASE)
+_AS = re.compile(r"\s*,?\s+as\s+(?:he|she|they)\s+", re.IGNORECASE)
+_ARM_VERBS = frozenset("wave clap punch jab raise lift throw point cheer applaud box salute beckon".split())
+
+
+def _arm_verb(word: str) -> bool:
+    """'waves', 'waving', 'wave', 'clapping', 'punches', 'raising' ... (an arm action)."""
+    w = word.lower().strip(",.!")
+    stems = {w, w[:-1], w[:-2]}
+    if w.endswith("ing") and len(w) > 4:
+        stems |= {w[:-3], w[:-3] + "e", w[:-4]}
+    return bool(stems & _ARM_VERBS)
+
+
+def _together(text: str) -> tuple[str, str] | None:
+    """(whole-body part, arm part) of "X and Y at the same time", "X and Y simultaneously" or "Y as she X"; None
+    when the prompt is none of these, or neither part (or both) is an arm action."""
     from backend.generation.prompt_parts import _subject_of
 
-    text = " ".join(str(prompt).split()).strip(" .")
+    if _TOGETHER_END.search(text):
+        parts = _AND.split(_TOGETHER_END.sub("", text), maxsplit=1)
+    else:
+        parts = _AS.split(text, maxsplit=1)
+        if len(parts) == 2:
+            parts = parts[::-1]                       # "Y as she X": X is the base
+    if len(parts) != 2 or not all(parts):
+        return None
+    subject = _subject_of(parts[0]) or _subject_of(parts[1])
+    verbs = [(p[len(_subject_of(p)) + 1:] if _subject_of(p) else p).split(" ", 1)[0] for p in parts]
+    arms = [_arm_verb(v) for v in verbs]
+    if arms[0] == arms[1]:
+        return None
+    x, y = parts if arms[1] else parts[::-1]
+    if subject and not _subject_of(x):
+        x = f"{subject} {x}"
+    own = _subject_of(y)
+    return x, (y[len(own) + 1:] if own else y)   # split_while gives the arm part x's subject
+
+
+def split_while(prompt: str) -> tuple[str, str] | None:
+    """``"a person walks forward while waving with the right hand"`` -> ``("a person walks forward",
+    "a person waves with the right hand")``; also "X and Y at the same time" / "... simultaneously" and "Y as she
+    X" where one part is an arm action (``"walking and waving at the same time"`` -> ``("a person walks",
+    "a person waves")``); None when the prompt has none of these between two actions."""
+    from backend.generation.prompt_parts import _subject_of
+
+    text = " ".join(str(prompt).split()).strip(" .!")
     parts = _WHILE.split(text, maxsplit=1)
     if len(parts) != 2 or not parts[0] or not parts[1]:
-        return None
+        pair = _together(text)
+        if pair is None:
+            return None
+        parts = list(pair)
     x, y = parts
-    subject = _subject_of(x) or "a person"
+    subject = _subject_of(x)
+    if subject is None:
+        words = x.split(" ", 1)
+        if words[0].lower().endswith("ing") and len(words[0]) > 4:
+            words[0] = _third_person(words[0].lower())
+        x, subject = f"a person {' '.join(words)}", "a person"
     words = y.split(" ", 1)
     if words[0].lower() in ("he", "she", "they") and len(words) == 2:
         y = words[1]

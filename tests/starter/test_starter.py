@@ -22,17 +22,20 @@ SEEDS = tuple(range(20))
 SEMANTIC_NOT_REACHED = ("jump_in_place", "jump_then_wave")
 HELDOUT_NOT_REACHED = ("walk_forward", "spin_left")
 # Issue #16's targets on the everyday held-out prompts (backend/train/heldout.py): action right in >= 85 %, details
-# in >= 70 %. Starter 2 reaches 60 % and 49 % (seeds 0-9; 57 % / 36 % before the VQ fix): the floors below guard
-# that level, the targets are open. Family floors: the measured rate less a margin for what it does well; jumping
-# jacks (62 % -> 38 %), jump in place (100 % -> 75 %) and walking (85 % -> 78 %) fell with the retrained model.
+# in >= 70 %. Starter 2 reaches 63 % and 50 % (seeds 0-9; 60 % / 49 % before "X and Y" sequences and "X and Y at
+# the same time" / "Y as she X" were composed; 57 % / 36 % before the VQ fix): the floors below guard that level,
+# the targets are open. Family floors: the measured rate less a margin for what it does well; jumping jacks
+# (62 % -> 38 %), jump in place (100 % -> 75 %) and walking (85 % -> 78 %) fell with the retrained model; two
+# actions in one prompt ("compound") 28 % -> 80 % with the composition.
 TARGETS = {"action_rate": 0.85, "detail_rate": 0.70}
-EVERYDAY_FLOORS = {"action_rate": 0.55, "detail_rate": 0.43}
+EVERYDAY_FLOORS = {"action_rate": 0.58, "detail_rate": 0.45}
 # The second, plainer held-out set (heldout.HELDOUT_PLAIN, 28 prompts, seeds 0-9): 86 % / 86 % measured; the floors
 # keep a margin for the sampling noise of 280 motions (the same prompts drawn in other batches gave 85 % / 81 %).
 PLAIN_FLOORS = {"action_rate": 0.78, "detail_rate": 0.70}
 FAMILY_FLOORS = {"dance": 0.65, "martial_arts": 0.6, "crawl": 0.75, "kick": 0.7, "turn": 0.55, "side_step": 0.8,
                  "walk": 0.7, "wave": 0.8, "jog": 0.8, "clap": 0.8, "punch": 0.7, "squat": 0.9, "sit_down": 0.9,
-                 "stand_up": 0.9, "jump_in_place": 0.65, "bow": 0.85, "hop": 0.9, "jumping_jacks": 0.3}
+                 "stand_up": 0.9, "jump_in_place": 0.65, "bow": 0.85, "hop": 0.9, "jumping_jacks": 0.3,
+                 "compound": 0.6}
 
 
 @pytest.fixture(scope="module")
