@@ -129,13 +129,23 @@ def test_model_contacts_pin_feet_the_joints_miss():
     fit_motion(joints[:20], contacts=clip.contacts[:19].astype(float))
 
 
-def test_leg_ik_reaches_its_targets_and_keeps_the_hinge(rng):
+def _random_fit(rng, frames: int = 30):
+    """A smooth random motion's IK fit: (rest joints, the IKResult, global rotations, FK positions)."""
     rest = sk.TEMPLATE_REST_JOINTS + [0.0, 0.92, 0.0]
-    poses, trans = smooth_motion(30, rng)
+    poses, trans = smooth_motion(frames, rng)
     ik = solve_ik(sk.forward_kinematics(rest, poses, trans), rest)
+    return rest, ik, _globals(ik.local_mats), sk.forward_kinematics(rest, ik.poses, ik.trans)
+
+
+def _turn_of(new, old):
+    """Rotation vectors (T, 3) of new @ old^T: how a joint's local rotation changed."""
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_matrix(np.einsum("tij,tjk->tik", new, np.swapaxes(old, -1, -2))).as_rotvec()
+
+
+def test_leg_ik_reaches_its_targets_and_keeps_the_hinge(rng):
+    rest, ik, glob, pos = _random_fit(rng)
     local = ik.local_mats
-    glob = _globals(local)
-    pos = sk.forward_kinematics(rest, ik.poses, ik.trans)
     hip, knee, ankle, toe = sk.L_HIP, sk.L_KNEE, sk.L_ANKLE, sk.L_FOOT
     # targets: the foot moved by up to 6 cm
     move = rng.uniform(-0.06, 0.06, (30, 3))
@@ -158,19 +168,13 @@ def test_leg_ik_reaches_its_targets_and_keeps_the_hinge(rng):
     others = [j for j in range(24) if j not in (knee, ankle, toe)]
     np.testing.assert_allclose(out[:, others], pos[:, others], atol=1e-9)
     # the knee bends about its hinge only (its local rotation changed by a rotation about x), the flexion way
-    from scipy.spatial.transform import Rotation
-    rv = Rotation.from_matrix(np.einsum("tij,tjk->tik", new[:, knee], np.swapaxes(local[:, knee], -1, -2))).as_rotvec()
-    assert np.abs(rv[:, 1:]).max() < 1e-9
+    assert np.abs(_turn_of(new[:, knee], local[:, knee])[:, 1:]).max() < 1e-9
     assert np.all(continuous_rotvecs(new)[:, knee, 0] > -0.05)
 
 
 def test_arm_ik_reaches_its_targets_and_keeps_the_hand_still(rng):
-    rest = sk.TEMPLATE_REST_JOINTS + [0.0, 0.92, 0.0]
-    poses, trans = smooth_motion(30, rng)
-    ik = solve_ik(sk.forward_kinematics(rest, poses, trans), rest)
+    rest, ik, glob, pos = _random_fit(rng)
     local = ik.local_mats
-    glob = _globals(local)
-    pos = sk.forward_kinematics(rest, ik.poses, ik.trans)
     shoulder, elbow, wrist, hand = sk.R_SHOULDER, sk.R_ELBOW, sk.R_WRIST, sk.R_HAND
     target = pos[:, wrist] + rng.uniform(-0.06, 0.06, (30, 3))
     arm = np.linalg.norm(rest[elbow] - rest[shoulder]) + np.linalg.norm(rest[wrist] - rest[elbow])
@@ -186,9 +190,7 @@ def test_arm_ik_reaches_its_targets_and_keeps_the_hand_still(rng):
     others = [j for j in range(24) if j not in (elbow, wrist, hand)]
     np.testing.assert_allclose(out[:, others], pos[:, others], atol=1e-9)
     # the elbow bends about its hinge only (y of the shoulder's frame)
-    from scipy.spatial.transform import Rotation
-    rv = Rotation.from_matrix(np.einsum("tij,tjk->tik", new[:, elbow], np.swapaxes(local[:, elbow], -1, -2))).as_rotvec()
-    assert np.abs(rv[:, [0, 2]]).max() < 1e-9
+    assert np.abs(_turn_of(new[:, elbow], local[:, elbow])[:, [0, 2]]).max() < 1e-9
 
 
 def test_hand_contacts_are_low_and_slow_wrists():
@@ -241,10 +243,7 @@ def test_hands_on_the_floor_stay_put(rng):
 
 
 def test_wrists_never_go_through_the_floor(rng):
-    rest = sk.TEMPLATE_REST_JOINTS + [0.0, 0.92, 0.0]
-    poses, trans = smooth_motion(40, rng)
-    ik = solve_ik(sk.forward_kinematics(rest, poses, trans), rest)
-    before = sk.forward_kinematics(rest, ik.poses, ik.trans)
+    rest, ik, _, before = _random_fit(rng, 40)
     trans = ik.trans - [0.0, np.median(before[:, sk.R_WRIST, 1]), 0.0]   # the right wrist half below y = 0
     s = GroundSettings()
     new = _pin_hands(rest, ik.local_mats, trans, np.zeros((40, 2), bool), True, s)
