@@ -34,7 +34,9 @@ real motion (the first starter) gets the real clips' own figures and says so. Ea
 floor when read (``backend.mocap.read.put_on_floor``), so its lowest foot joint is about 0 by construction; the
 skate ratio of a family whose real clip stands nearly still (~0 cm/s) is large and says little, so generated -
 real is printed next to it. A real locomotion keyed in place (root under 0.1 m/s, toes near the floor over 1 m/s:
-the hand-keyed anime run) is marked too and left out of the summary: its skate is a treadmill's.
+the hand-keyed anime run) is marked too and left out of the summary: its skate is a treadmill's. For the families
+off their feet, the hands: mean horizontal wrist speed on the frames where a wrist is on the floor (the fit's hand
+contacts), real / generated / generated after the fit (which pins hands on the floor).
 
 ``--quick``: the walk prompt only (``--n 1``) and 3 seeds, for both parts (under 2 minutes on a 2-core CPU).
 """
@@ -137,6 +139,26 @@ def body_on_floor(joints, height: float = ON_FLOOR_HEIGHT) -> float:
     return float((j[:, others, 1].min(axis=1) < height).mean())
 
 
+def hand_slide(joints) -> tuple[float | None, float]:
+    """(mean horizontal wrist speed in m/s on the frames where a wrist is on the floor, None when none is; the
+    share of wrist-frames on the floor). "On the floor": the fit's hand contacts (smpl_fitting.ground.hand_contacts:
+    a wrist joint lower than 15 cm and slower than 0.35 m/s)."""
+    from smpl_fitting.ground import hand_contacts
+
+    j = np.asarray(joints, float)[:, :22]
+    mask = hand_contacts(j, gm.FPS)
+    if len(j) < 2 or not mask.any():
+        return None, float(mask.mean()) if mask.size else 0.0
+    speed = np.linalg.norm(np.gradient(j[:, [20, 21]][..., [0, 2]], axis=0), axis=-1) * gm.FPS
+    return float(speed[mask].mean()), float(mask.mean())
+
+
+def hand_figures(clips) -> dict:
+    slides = [hand_slide(j) for j in clips]
+    return {"hand_slide_cm_s": 100 * gm.mean_defined(s for s, _ in slides),
+            "hand_contact_share": gm.mean_defined(c for _, c in slides)}
+
+
 def real_figures(clips) -> dict:
     """The figures of one side of a family (clips: joints (T, 22, 3) arrays, 20 fps); the same for generated and
     real motion. Undefined figures (no clip, or toes never near the floor) are NaN."""
@@ -156,6 +178,7 @@ def real_figures(clips) -> dict:
     out["travel_m_s"] = gm.mean_defined(measure(j)["travel"] * gm.FPS / (len(j) - 1) for j in clips if len(j) > 1)
     out["jerk_mm"] = 1000 * gm.mean_defined(gm.jerk(j) for j in clips)
     out["body_on_floor"] = gm.mean_defined(body_on_floor(j) for j in clips)
+    out.update(hand_figures(clips))
     return out
 
 
@@ -213,9 +236,11 @@ def trained_families(model_dir, available) -> tuple[list[str], str]:
     return fams, f"{d.name} was trained with real motion from {mocap.get('dir', '?')}"
 
 
-def real_section(generate, real: dict, families: list[str], seeds: int) -> dict:
+def real_section(generate, real: dict, families: list[str], seeds: int, fit=None) -> dict:
     """generate(prompts, seed) -> joints of each prompt; real: {family: [joints]}. Every family of ``real`` gets
-    its real figures; those in ``families`` also ``seeds`` generated motions, their figures and the ratios."""
+    its real figures; those in ``families`` also ``seeds`` generated motions, their figures and the ratios; with
+    ``fit`` (joints -> fitted joints), a family off its feet also gets its generated motions' hand figures after
+    the fit (``"fitted"``: hands on the floor are pinned there)."""
     gen: dict = {f: [] for f in families}
     prompts = [family_prompt(f) for f in families]
     t0 = time.monotonic()
@@ -231,6 +256,8 @@ def real_section(generate, real: dict, families: list[str], seeds: int) -> dict:
         if f in gen:
             row["generated"] = real_figures(gen[f])
             row["ratio"] = ratios(row["generated"], r)
+            if fit is not None and row["off_feet"]:
+                row["fitted"] = hand_figures([fit(j) for j in gen[f]])
         out["families"][f] = row
     on_feet = [row["ratio"] for row in out["families"].values()
                if "ratio" in row and not row["off_feet"] and not row["in_place"]]
@@ -396,7 +423,7 @@ def main(argv=None) -> int:
             lengths = None if a.length is None else [a.length] * len(prompts)
             return [np.asarray(s.joints, np.float64) for s in pipe.generate(prompts, lengths=lengths, seed=seed)]
 
-        sec = real_section(generate, real, fams, a.seeds)
+        sec = real_section(generate, real, fams, a.seeds, fit=lambda j: fit_motion(j).joints[:, :22])
         sec.update(mocap_dir=str(mocap_dir), generated_families=fams, why=why, notes=real_notes,
                    not_in_folder=missing, reading_seconds=round(t_real, 1))
     extra["total_seconds"] = round(time.monotonic() - t0, 1)
@@ -451,6 +478,14 @@ def print_real(sec: dict) -> None:
               f"{_cell(sec['median_skate_diff_on_feet_cm_s'], '{:+.1f}')} cm/s), "
               f"joint speed {_cell(med['speed_m_s'], '{:.2f}')}, jerk {_cell(med['jerk_mm'], '{:.2f}')}")
         print("prompts: " + "; ".join(sec["families"][f]["prompt"] for f in fams))
+    hands = {f: row for f, row in sec["families"].items() if "fitted" in row}
+    if hands:
+        print("hands on the floor (wrists below 15 cm and slower than 0.35 m/s), mean horizontal wrist speed there, "
+              "real / generated / generated after the fit (cm/s; share of wrist-frames on the floor):")
+        for f, row in hands.items():
+            r, g, q = row["real"], row["generated"], row["fitted"]
+            print(f"  {f}: " + " / ".join(f"{_cell(x['hand_slide_cm_s'], '{:.1f}')} ({x['hand_contact_share']:.0%})"
+                                        for x in (r, g, q)))
     for f in sec["not_in_folder"]:
         print(f"{f}: no clips of it in {sec['mocap_dir']}; left out")
     for note in sec["notes"]:

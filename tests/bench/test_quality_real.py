@@ -165,3 +165,32 @@ def test_quick_run_on_a_tiny_model(q, fake, tmp_path):
         assert len(rows) == 1, f
         cells = [c.strip() for c in rows[0].strip("|").split("|")]
         assert cells[1].endswith("/ -") and float(cells[2]) > 1.0  # real skate printed, nothing generated
+
+
+def test_hand_slide_of_wrists_on_the_floor(q, real):
+    clip = real["jab"][0].copy()
+    t = np.arange(len(clip))
+    clip[:, [20, 21], 1:] = [0.05, 0.2]                                  # both wrists on the floor ...
+    clip[:, 20, 0] = 0.10 * t / 20.0                                     # ... the left one sliding 10 cm/s
+    clip[:, 21, 0] = 0.3 + 0.0 * t
+    speed, share = q.hand_slide(clip)
+    assert share == 1.0 and speed == pytest.approx(0.05, abs=1e-6)     # the mean of 0.10 and 0.00 m/s
+    assert q.hand_slide(real["jab"][0]) == (None, 0.0)                  # a standing clip: no hand on the floor
+    lying = clip.copy()
+    lying[..., 1] = np.minimum(lying[..., 1], 0.1)                       # off its feet: the fitted figures too
+    pinned = []
+
+    def fit(j):
+        j = np.asarray(j, float).copy()
+        j[:, 20, 0] = j[0, 20, 0]                                        # a fit that pins the left wrist
+        pinned.append(j)
+        return j
+
+    sec = q.real_section(lambda prompts, seed: [lying], {"jab": [lying]}, ["jab"], seeds=2, fit=fit)
+    row = sec["families"]["jab"]
+    assert row["off_feet"] and len(pinned) == 2
+    assert row["generated"]["hand_slide_cm_s"] == pytest.approx(5.0, abs=1e-4)
+    assert row["fitted"]["hand_slide_cm_s"] == pytest.approx(0.0, abs=1e-9)
+    standing = real["jab"][0]
+    assert "fitted" not in q.real_section(lambda prompts, seed: [standing], {"jab": [standing]}, ["jab"], seeds=1,
+                                          fit=fit)["families"]["jab"]   # on its feet: no hand figures
