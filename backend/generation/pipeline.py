@@ -25,7 +25,10 @@ __all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLik
 # ``compose_sequences``: generate a sequential prompt ("..., then ...") part by part and join the parts
 # (backend.generation.prompt_parts, backend.motion.compose); off for the official release, which learned such captions.
 SAMPLING_DEFAULTS = {"cond_scale": 4.0, "time_steps": 10, "temperature": 1.0, "topk": 0.9, "res_cond_scale": 5.0,
-                     "compose_sequences": False, "candidates": 1}
+                     "compose_sequences": False, "candidates": 1, "repeat_counts": ()}
+# ``repeat_counts`` (with ``compose_sequences``): verbs (base forms) whose counted prompts ("jumps 3 times", "two
+# quick jumps", "squats twice") are generated as that many parts of one ("jumps once"), joined like a sequence
+# (backend.generation.prompt_parts.repeat_parts): for a model that makes one of an action reliably and a count not.
 # ``candidates``: each motion is the best of this many draws, as the model's own Part-TMR scores them against
 # the prompt (``_best_of``); 1 = no re-ranking. Needs the retrieval model; costs that many times the sampling.
 MAX_CANDIDATES = 64
@@ -177,7 +180,7 @@ class Pipeline:
             from backend.editing.tasks import generate_prompts, split_while
             from backend.generation.prompt_parts import split_sequence
 
-            plans = [split_sequence(p) for p in prompts]
+            plans = [split_sequence(p, self.sampling["repeat_counts"]) for p in prompts]
         if sp["compose_sequences"] and any(split_while(p) for p in prompts):  # "X while Y": X, then an arms edit
             out = generate_prompts(self, list(prompts), lengths, **{**given, **{
                 k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled")}})

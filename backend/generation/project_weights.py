@@ -11,7 +11,7 @@ A model folder (``backend/starter`` or the ``--out`` of ``python -m backend.trai
 - ``database/``: the retrieval database in the official 4-file layout.
 - ``PROVENANCE.json``: corpus, config, training time and machine, held-out metrics.
 - ``generation.json`` (optional): the sampling settings the model is meant to run with when a request
-  leaves them out, e.g. ``{"cond_scale": 2.0, "compose_sequences": true}`` (keys of
+  leaves them out, e.g. ``{"cond_scale": 2.0, "compose_sequences": true, "repeat_counts": ["jump"]}`` (keys of
   ``backend.generation.pipeline.SAMPLING_DEFAULTS``).
 
 ``load_starter_bundle`` reads such a folder into the same ``Bundle`` the official loader builds; turning a
@@ -138,15 +138,18 @@ def load_sampling(directory: str | os.PathLike) -> dict:
     def ok(k, v):
         if isinstance(SAMPLING_DEFAULTS.get(k), bool):
             return isinstance(v, bool)
+        if k == "repeat_counts":
+            return isinstance(v, list) and all(isinstance(x, str) and x.isalpha() for x in v)
         if k == "candidates":
             return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CANDIDATES
         return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
     if not isinstance(d, dict) or set(d) - set(SAMPLING_DEFAULTS) or not all(ok(k, v) for k, v in d.items()):
         raise StarterError(f"{p}: expected non-negative numbers (compose_sequences: true/false; candidates: 1 to "
-                           f"{MAX_CANDIDATES}) for some of {', '.join(SAMPLING_DEFAULTS)}")
-    return {k: (v if isinstance(v, bool) else int(v) if k in ("time_steps", "candidates") else float(v))
-            for k, v in d.items()}
+                           f"{MAX_CANDIDATES}; repeat_counts: a list of verbs) for some of "
+                           f"{', '.join(SAMPLING_DEFAULTS)}")
+    return {k: (tuple(v) if k == "repeat_counts" else v if isinstance(v, bool)
+                else int(v) if k in ("time_steps", "candidates") else float(v)) for k, v in d.items()}
 
 
 def load_starter_bundle(directory: str | os.PathLike | None = None, device: str | torch.device = "cpu",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["split_sequence"]
+__all__ = ["split_sequence", "repeat_parts"]
 
 # Subjects a part may start with; later parts without one get the first part's. A subject is a pronoun,
 # "someone"-like word, a determiner (+ at most one adjective) + a person noun ("the guy", "a young woman"),
@@ -69,6 +69,58 @@ def _split_and(part: str) -> list[str]:
     return out
 
 
+# Counts: "twice", "thrice", "3 times", "three times" (2-6), or a count before a plural noun that is the verb's
+# own form ("two quick jumps", "3 squats": the plural noun and the third person are spelt alike)
+_NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+_COUNT = re.compile(r"\b(?:(twice)|(thrice)|(\d+|two|three|four|five|six)\s+times)\b", re.IGNORECASE)
+_COUNTED_NOUN = re.compile(r"^(?:(?:do|does|did|doing|perform|performs|performing|make|makes|making)\s+)?"
+                           r"(\d+|two|three|four|five|six)\s+(?:([a-z]+)\s+)?([a-z]+)\b(.*)$", re.IGNORECASE)
+MAX_REPEATS = 6
+
+
+def _base(word: str) -> str:
+    """'jumps' -> 'jump', 'squatting' -> 'squat', 'hopping' -> 'hop', 'punches' -> 'punch' (enough for the
+    listed verbs; unknown words come back lower-cased)."""
+    w = word.lower().strip(",.!")
+    if w.endswith("ing") and len(w) > 4:
+        w = w[:-3]
+        return w[:-1] if len(w) > 2 and w[-1] == w[-2] else w
+    if w.endswith(("ches", "shes", "sses", "xes")):
+        return w[:-2]
+    return w[:-1] if w.endswith("s") and not w.endswith("ss") else w
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else _NUMBERS.get(word.lower(), 0)
+
+
+def repeat_parts(part: str, verbs) -> list[str]:
+    """``"a person jumps 3 times"`` -> ``["a person jumps once"] * 3`` when the part's verb (its first word
+    after the subject) is one of ``verbs`` (base forms) and it asks for 2 to 6 of it ("twice", "thrice", "N
+    times", or a count before the verb's plural noun, after "does" / "performs" / "makes" or none: "two quick
+    jumps on the spot" -> "jumps once on the spot", the adjective dropped); otherwise ``[part]``. For models that make one of an action reliably and a
+    count of them not (the starter: ``generation.json`` ``repeat_counts``)."""
+    verbs = {v.lower() for v in verbs}
+    if not verbs:
+        return [part]
+    subject = _subject_of(part)
+    body = part[len(subject) + 1:] if subject else part
+    m = _COUNTED_NOUN.match(body)
+    if m and _base(m.group(3)) in verbs and 2 <= _count(m.group(1)) <= MAX_REPEATS:
+        once = f"{m.group(3).lower()} once{m.group(4)}"
+        n = _count(m.group(1))
+    else:
+        m = _COUNT.search(body)
+        words = body.split()
+        if m is None or not words or _base(words[0]) not in verbs:
+            return [part]
+        n = 2 if m.group(1) else 3 if m.group(2) else _count(m.group(3))
+        if not 2 <= n <= MAX_REPEATS:
+            return [part]
+        once = " ".join(f"{body[:m.start()]}once{body[m.end():]}".split())
+    return [f"{subject or 'a person'} {once}"] * n
+
+
 def _subject_of(text: str) -> str | None:
     """The subject a sentence starts with (as written), or None."""
     first = text.split(" ", 1)[0]
@@ -83,7 +135,7 @@ def _subject_of(text: str) -> str | None:
     return None
 
 
-def split_sequence(prompt: str) -> list[str]:
+def split_sequence(prompt: str, repeat=()) -> list[str]:
     """``"a person walks forward, then waves"`` -> ``["a person walks forward", "a person waves"]``.
 
     Splits at "then", "and then", "after that", "afterwards", "finally" (after a comma or a space), and at
@@ -91,7 +143,12 @@ def split_sequence(prompt: str) -> list[str]:
     the actions happen together, nor before an arm action: "walks and waves" stays whole); drops a
     leading "first"; gives every later part the first part's subject (or "a person") in place of a missing
     subject or a pronoun. A prompt without a joiner, or one where a part would be empty or would start with
-    a word that continues the previous action ("..., then down"), comes back whole."""
+    a word that continues the previous action ("..., then down"), comes back whole. With ``repeat`` (verbs, base
+    forms), a part that asks for a count of one of them becomes that many parts (``repeat_parts``)."""
+    if repeat:
+        parts = split_sequence(prompt)
+        out = [q for p in parts for q in repeat_parts(p, repeat)]
+        return out if len(out) > len(parts) else parts
     text = _FIRST.sub("", " ".join(str(prompt).split()).strip(" ."))
     subject = _subject_of(text)
     body = _FIRST.sub("", text[len(subject) + 1:] if subject else text)

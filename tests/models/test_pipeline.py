@@ -179,6 +179,18 @@ def test_sequential_prompt_is_composed_from_its_parts(tiny, encoder):
     assert whole.parts == [] and whole.length == 80
 
 
+def test_counted_prompt_of_a_listed_verb_is_repeated_parts(tiny, encoder):
+    """With repeat_counts a count of a listed verb is generated as that many parts of one, joined like a
+    sequence; unlisted verbs and a folder without the list keep the prompt whole."""
+    p = Pipeline(tiny, encoder, sampling={"compose_sequences": True, "repeat_counts": ("jump",)})
+    out = p.generate(["a person jumps 3 times", "a person claps 3 times"], lengths=[120, 40], seed=2, time_steps=2)
+    assert out[0].parts == ["a person jumps once"] * 3 and out[0].length == 120
+    assert np.isfinite(out[0].joints).all() and out[0].joints.shape == (120, 22, 3)
+    assert out[1].parts == [] and out[1].length == 40
+    plain = Pipeline(tiny, encoder, sampling={"compose_sequences": True})
+    assert plain.generate(["a person jumps 3 times"], lengths=[120], seed=2, time_steps=2)[0].parts == []
+
+
 def test_composed_lengths_from_the_estimator_fit_196_frames(tiny, encoder):
     p = Pipeline(tiny, encoder, sampling={"compose_sequences": True})
     long = "walk, then run, then jump, then kick, then wave, then bow, then clap, then spin"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backend.generation.prompt_parts import split_sequence
+from backend.generation.prompt_parts import repeat_parts, split_sequence
 
 
 @pytest.mark.parametrize("prompt, parts", [
@@ -82,3 +82,42 @@ def test_and_between_a_verb_and_a_whole_body_action_is_a_sequence(prompt, parts)
 ])
 def test_and_that_is_no_sequence_stays_whole(prompt):
     assert split_sequence(prompt) == [" ".join(prompt.split())]
+
+
+REPEAT = ("jump", "squat", "hop")
+
+
+@pytest.mark.parametrize("prompt, parts", [
+    ("a person jumps 3 times", ["a person jumps once"] * 3),
+    ("the girl jumps four times in place", ["the girl jumps once in place"] * 4),
+    ("she squats down twice, slowly", ["she squats down once, slowly"] * 2),
+    ("hop thrice", ["a person hop once"] * 3),
+    ("jumping twice on the spot", ["a person jumping once on the spot"] * 2),
+    ("two big jumps forward", ["a person jumps once forward"] * 2),      # the plural noun: the verb's form
+    ("a kid does 3 squats", ["a kid squats once"] * 3),
+    ("Maria performs five little hops", ["Maria hops once"] * 5),
+])
+def test_counted_parts_of_listed_verbs_are_repeated(prompt, parts):
+    assert repeat_parts(prompt, REPEAT) == parts
+
+
+@pytest.mark.parametrize("prompt", [
+    "a person claps 4 times",          # not a listed verb
+    "a person jumps 10 times",         # more than MAX_REPEATS: left to the model
+    "a person jumps once",
+    "a person jumps",
+    "she does two jumping jacks",      # "jacks" is not a listed verb
+    "a person walks three times around the table",
+    "twice",
+])
+def test_other_parts_are_left_alone(prompt):
+    assert repeat_parts(prompt, REPEAT) == [prompt]
+    assert repeat_parts("a person jumps 3 times", ()) == ["a person jumps 3 times"]   # no list: nothing repeated
+
+
+def test_sequences_and_counts_together():
+    assert split_sequence("jump twice, then wave", REPEAT) == ["a person jump once"] * 2 + ["a person wave"]
+    assert split_sequence("a man squats 3 times and then sits down", REPEAT) == \
+        ["a man squats once"] * 3 + ["a man sits down"]
+    assert split_sequence("jump twice, then wave") == ["a person jump twice", "a person wave"]   # no list
+    assert split_sequence("a person claps twice", REPEAT) == ["a person claps twice"]

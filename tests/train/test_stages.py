@@ -169,8 +169,11 @@ def test_generation_json_is_checked(tmp_path):
     assert load_sampling(tmp_path) == {"cond_scale": 2.0, "time_steps": 12}
     (tmp_path / "generation.json").write_text('{"candidates": 4}')
     assert load_sampling(tmp_path) == {"candidates": 4}
+    (tmp_path / "generation.json").write_text('{"repeat_counts": ["jump", "squat"]}')
+    assert load_sampling(tmp_path) == {"repeat_counts": ("jump", "squat")}
     for bad in ('{"guidance": 2}', '{"cond_scale": -1}', '{"cond_scale": "2"}', "[2]", "{", '{"candidates": 0}',
-                '{"candidates": 2.5}', '{"candidates": 100}'):
+                '{"candidates": 2.5}', '{"candidates": 100}', '{"repeat_counts": "jump"}',
+                '{"repeat_counts": [2]}', '{"repeat_counts": ["jump twice"]}'):
         (tmp_path / "generation.json").write_text(bad)
         with pytest.raises(StarterError, match="generation.json"):
             load_sampling(tmp_path)
