@@ -344,11 +344,10 @@ _ARM_VERBS = frozenset("wave clap punch jab raise lift throw point cheer applaud
 
 def _arm_verb(word: str) -> bool:
     """'waves', 'waving', 'wave', 'clapping', 'punches', 'raising' ... (an arm action)."""
-    w = word.lower().strip(",.!")
-    stems = {w, w[:-1], w[:-2]}
-    if w.endswith("ing") and len(w) > 4:
-        stems |= {w[:-3], w[:-3] + "e", w[:-4]}
-    return bool(stems & _ARM_VERBS)
+    from backend.generation.prompt_parts import _base
+
+    base = _base(word)
+    return base in _ARM_VERBS or base + "e" in _ARM_VERBS
 
 
 def _together(text: str) -> tuple[str, str] | None:

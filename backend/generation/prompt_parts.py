@@ -96,10 +96,10 @@ def _count(word: str) -> int:
 
 def repeat_parts(part: str, verbs) -> list[str]:
     """``"a person jumps 3 times"`` -> ``["a person jumps once"] * 3`` when the part's verb (its first word
-    after the subject) is one of ``verbs`` (base forms) and it asks for 2 to 6 of it ("twice", "thrice", "N
-    times", or a count before the verb's plural noun, after "does" / "performs" / "makes" or none: "two quick
-    jumps on the spot" -> "jumps once on the spot", the adjective dropped); otherwise ``[part]``. For models that make one of an action reliably and a
-    count of them not (the starter: ``generation.json`` ``repeat_counts``)."""
+    after the subject) is one of ``verbs`` (base forms) and it asks for 2 to 6 of it: "twice", "thrice", "N
+    times", or a count before the verb's plural noun, after "does" / "performs" / "makes" or none ("two quick
+    jumps on the spot" -> "jumps once on the spot", the adjective dropped). Otherwise ``[part]``. For models
+    that make one of an action reliably and a count of them not (``generation.json`` ``repeat_counts``)."""
     verbs = {v.lower() for v in verbs}
     if not verbs:
         return [part]
