@@ -20,10 +20,11 @@ numpy/scipy only:
 
 5. **Hands on the floor** (push-ups, crawling, getting up from the ground): a wrist low (``hand_height_m``) and
    slow (``hand_speed_mps``) is pinned the same way (its place, a new one after ``lock_radius_m``; its height
-   the contact's median), no wrist goes lower than ``hand_floor_m`` (lifted smoothly, contact or not), and
-   the arm is solved like a leg: the elbow turns
-   about its hinge for the shoulder-wrist distance, the shoulder swings minimally, the wrist keeps its
-   orientation in the world (a flat palm stays flat). Generated hands on the floor creep as feet do.
+   the contact's median; fully on every contact frame, ramping in and out just outside it: ``hand_weights``),
+   no wrist goes lower than ``hand_floor_m`` (lifted smoothly, contact or not), and the arm is solved like a
+   leg: the elbow turns about its hinge for the shoulder-wrist distance, the shoulder swings minimally, the
+   wrist keeps its orientation in the world (a flat palm stays flat). Generated hands on the floor creep as
+   feet do.
 
 Only the root translation's height and the hip, knee, ankle (and, for hands in contact, shoulder, elbow and
 wrist) rotations change; bone lengths cannot change (forward kinematics of the rest skeleton).
@@ -34,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt, gaussian_filter1d, maximum_filter1d
+from scipy.ndimage import binary_dilation, distance_transform_edt, gaussian_filter1d, maximum_filter1d
 
 from . import skeleton as sk
 from .ik import HINGE_AXES, _signed_angle, axis_angle_matrix, swing
@@ -132,6 +133,17 @@ def ramp_weights(mask: np.ndarray, ramp: float) -> np.ndarray:
         x = np.clip((s + 0.5 * ramp) / max(ramp, 1e-6), 0.0, 1.0)
         out[:, k] = x * x * (3.0 - 2.0 * x)
     return out
+
+
+def hand_weights(mask: np.ndarray, ramp: float) -> np.ndarray:
+    """Hand contact weights (T, K) in [0, 1]: 1 on every contact frame (a hand on the floor does not move at all;
+    generated ones rest for a few frames at a time, so a ramp across the edge would leave most of a contact
+    sliding), easing to 0 over the ``ramp`` frames outside it (feet ramp across the edge: ``ramp_weights``)."""
+    m = np.asarray(mask, bool)
+    half = max(1, int(round(ramp / 2)))
+    grown = np.stack([binary_dilation(m[:, k], iterations=half) if m[:, k].any() else m[:, k]
+                      for k in range(m.shape[1])], 1)
+    return ramp_weights(grown, ramp)
 
 
 def lock_paths(xz: np.ndarray, mask: np.ndarray, radius: float, blend_sigma: float) -> np.ndarray:
@@ -384,7 +396,7 @@ def _pin_hands(rest, local, trans, mask, lock, s: GroundSettings):
     wrists = pos[:, [arm[2] for arm in ARMS]]                                  # (T, 2, 3)
     if not mask.any() and wrists[..., 1].min() >= s.hand_floor_m:
         return local
-    w = ramp_weights(mask, s.ramp_frames)
+    w = hand_weights(mask, s.ramp_frames)
     place = wrists.copy()
     if lock:
         place[..., [0, 2]] = lock_paths(wrists[..., [0, 2]], mask, s.lock_radius_m, s.lock_blend_sigma)

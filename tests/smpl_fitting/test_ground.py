@@ -8,7 +8,7 @@ import pytest
 
 from smpl_fitting import FitError, fit_motion, ground_metrics as gm, skeleton as sk
 from smpl_fitting.ground import (GroundSettings, _arm_ik, _globals, _leg_ik, _pin_hands, foot_contacts, hand_contacts,
-                                 ramp_weights, rest_heights)
+                                 hand_weights, rest_heights)
 from smpl_fitting.ik import continuous_rotvecs, rest_from_joints, solve_ik
 from smpl_fitting.optimize import FOOT_JOINTS, refine
 from smpl_fitting.synthetic import smooth_motion
@@ -226,7 +226,9 @@ def test_hands_on_the_floor_stay_put(rng):
     s = GroundSettings()
     new = _pin_hands(rest, ik.local_mats, ik.trans, mask, True, s)
     out = sk.forward_kinematics(rest, continuous_rotvecs(new), ik.trans)
-    w = ramp_weights(mask, s.ramp_frames)[:, 0]
+    w = hand_weights(mask, s.ramp_frames)[:, 0]
+    # pinned on every contact frame, eased over the 6 frames before and after it
+    assert (w[mask[:, 0]] == 1).all() and 0 < w[4] < w[9] < 1 and w[3] == 0 and 0 < w[45] < w[40] < 1 and w[46] == 0
     full = w > 0.999
     v_in = np.linalg.norm(np.diff(before[:, sk.L_WRIST, [0, 2]], axis=0), axis=-1)[full[1:] & full[:-1]].mean()
     v_out = np.linalg.norm(np.diff(out[:, sk.L_WRIST, [0, 2]], axis=0), axis=-1)[full[1:] & full[:-1]].mean()
