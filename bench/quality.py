@@ -143,13 +143,15 @@ def hand_slide(joints) -> tuple[float | None, float]:
     """(mean horizontal wrist speed in m/s on the frames where a wrist is on the floor, None when none is; the
     share of wrist-frames on the floor). "On the floor": the fit's hand contacts (smpl_fitting.ground.hand_contacts:
     a wrist joint lower than 15 cm and slower than 0.35 m/s)."""
+    from smpl_fitting import skeleton as sk
     from smpl_fitting.ground import hand_contacts
 
     j = np.asarray(joints, float)[:, :22]
     mask = hand_contacts(j, gm.FPS)
     if len(j) < 2 or not mask.any():
         return None, float(mask.mean()) if mask.size else 0.0
-    speed = np.linalg.norm(np.gradient(j[:, [20, 21]][..., [0, 2]], axis=0), axis=-1) * gm.FPS
+    wrists = j[:, [sk.L_WRIST, sk.R_WRIST]]                       # the columns of hand_contacts
+    speed = np.linalg.norm(np.gradient(wrists[..., [0, 2]], axis=0), axis=-1) * gm.FPS
     return float(speed[mask].mean()), float(mask.mean())
 
 

@@ -139,10 +139,8 @@ def hand_weights(mask: np.ndarray, ramp: float) -> np.ndarray:
     """Hand contact weights (T, K) in [0, 1]: 1 on every contact frame (a hand on the floor does not move at all;
     generated ones rest for a few frames at a time, so a ramp across the edge would leave most of a contact
     sliding), easing to 0 over the ``ramp`` frames outside it (feet ramp across the edge: ``ramp_weights``)."""
-    m = np.asarray(mask, bool)
     half = max(1, int(round(ramp / 2)))
-    grown = np.stack([binary_dilation(m[:, k], iterations=half) if m[:, k].any() else m[:, k]
-                      for k in range(m.shape[1])], 1)
+    grown = binary_dilation(np.asarray(mask, bool), structure=np.ones((3, 1), bool), iterations=half)  # over time
     return ramp_weights(grown, ramp)
 
 

@@ -337,7 +337,6 @@ def _third_person(gerund: str) -> str:
 # "X and Y at the same time" / "X and Y simultaneously" and "Y as she X" say "X while Y" too; there the arm action
 # (the part that becomes the arms edit) is whichever part starts with one of these verbs
 _TOGETHER_END = re.compile(r"\s*,?\s*(?:(?:all\s+)?at\s+the\s+same\s+time|simultaneously)$", re.IGNORECASE)
-_AND = re.compile(r"\s*,?\s+and\s+", re.IGNORECASE)
 _AS = re.compile(r"\s*,?\s+as\s+(?:he|she|they)\s+", re.IGNORECASE)
 _ARM_VERBS = frozenset("wave clap punch jab raise lift throw point cheer applaud box salute beckon".split())
 
@@ -353,7 +352,7 @@ def _arm_verb(word: str) -> bool:
 def _together(text: str) -> tuple[str, str] | None:
     """(whole-body part, arm part) of "X and Y at the same time", "X and Y simultaneously" or "Y as she X"; None
     when the prompt is none of these, or neither part (or both) is an arm action."""
-    from backend.generation.prompt_parts import _subject_of
+    from backend.generation.prompt_parts import _AND, _subject_of
 
     if _TOGETHER_END.search(text):
         parts = _AND.split(_TOGETHER_END.sub("", text), maxsplit=1)
@@ -363,16 +362,15 @@ def _together(text: str) -> tuple[str, str] | None:
             parts = parts[::-1]                       # "Y as she X": X is the base
     if len(parts) != 2 or not all(parts):
         return None
-    subject = _subject_of(parts[0]) or _subject_of(parts[1])
-    verbs = [(p[len(_subject_of(p)) + 1:] if _subject_of(p) else p).split(" ", 1)[0] for p in parts]
-    arms = [_arm_verb(v) for v in verbs]
+    subjects = [_subject_of(p) for p in parts]
+    bodies = [p[len(s) + 1:] if s else p for p, s in zip(parts, subjects)]
+    arms = [_arm_verb(b.split(" ", 1)[0]) for b in bodies]
     if arms[0] == arms[1]:
         return None
-    x, y = parts if arms[1] else parts[::-1]
-    if subject and not _subject_of(x):
-        x = f"{subject} {x}"
-    own = _subject_of(y)
-    return x, (y[len(own) + 1:] if own else y)   # split_while gives the arm part x's subject
+    x, y = (0, 1) if arms[1] else (1, 0)
+    subject = subjects[0] or subjects[1]
+    # split_while gives the arm part the base part's subject
+    return (parts[x] if subjects[x] or not subject else f"{subject} {parts[x]}"), bodies[y]
 
 
 def split_while(prompt: str) -> tuple[str, str] | None:

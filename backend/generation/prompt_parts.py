@@ -49,9 +49,8 @@ _TOGETHER = re.compile(r"\b(?:at\s+the\s+same\s+time|simultaneously|while|whilst
 
 
 def _verb(word: str, verbs: frozenset) -> bool:
-    """``word`` is one of ``verbs`` in its base or third-person form ("sit", "sits", "crouches")."""
-    w = word.lower().strip(",.!")
-    return w in verbs or (w.endswith("s") and w[:-1] in verbs) or (w.endswith("es") and w[:-2] in verbs)
+    """``word`` is one of ``verbs`` in its base or third-person form ("sit", "sits", "crouches"), not "-ing"."""
+    return not word.lower().strip(",.!").endswith("ing") and _base(word) in verbs
 
 
 def _split_and(part: str) -> list[str]:
@@ -79,13 +78,13 @@ MAX_REPEATS = 6
 
 
 def _base(word: str) -> str:
-    """'jumps' -> 'jump', 'squatting' -> 'squat', 'hopping' -> 'hop', 'punches' -> 'punch' (enough for the
-    listed verbs; unknown words come back lower-cased)."""
+    """'jumps' -> 'jump', 'squatting' -> 'squat', 'hopping' -> 'hop', 'punches' -> 'punch', 'goes' -> 'go'
+    (enough for the verbs listed here; unknown words come back lower-cased)."""
     w = word.lower().strip(",.!")
     if w.endswith("ing") and len(w) > 4:
         w = w[:-3]
         return w[:-1] if len(w) > 2 and w[-1] == w[-2] else w
-    if w.endswith(("ches", "shes", "sses", "xes")):
+    if w.endswith(("ches", "shes", "sses", "xes", "oes")):
         return w[:-2]
     return w[:-1] if w.endswith("s") and not w.endswith("ss") else w
 
@@ -146,9 +145,7 @@ def split_sequence(prompt: str, repeat=()) -> list[str]:
     a word that continues the previous action ("..., then down"), comes back whole. With ``repeat`` (verbs, base
     forms), a part that asks for a count of one of them becomes that many parts (``repeat_parts``)."""
     if repeat:
-        parts = split_sequence(prompt)
-        out = [q for p in parts for q in repeat_parts(p, repeat)]
-        return out if len(out) > len(parts) else parts
+        return [q for p in split_sequence(prompt) for q in repeat_parts(p, repeat)]
     text = _FIRST.sub("", " ".join(str(prompt).split()).strip(" ."))
     subject = _subject_of(text)
     body = _FIRST.sub("", text[len(subject) + 1:] if subject else text)
