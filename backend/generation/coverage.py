@@ -45,6 +45,49 @@ def _stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of two neighbours."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _short_slip(word: str, k: str) -> bool:
+    """A slip in a word of under 5 letters: two neighbours swapped, a letter left out or doubled (a changed or an
+    extra letter would read too many real words as others: 'same' -> 'some', 'line' -> 'lie')."""
+    if len(k) == len(word):
+        return any(word[:i] + word[i + 1] + word[i] + word[i + 2:] == k for i in range(len(word) - 1))
+    if len(k) == len(word) + 1:
+        return any(k[:i] + k[i + 1:] == word for i in range(len(k)))
+    return len(k) == len(word) - 1 and any(word[i] == word[i + 1] and word[:i] + word[i + 1:] == k
+                                           for i in range(len(word) - 1))
+
+
+def _closest_slip(word: str, known) -> str | None:
+    """The known word (same first letter) one slip away from ``word`` (``_short_slip`` under 5 letters, one
+    edit up to 7, two from 8); the closest, ties broken by difflib's similarity, then alphabetically; None when
+    there is none."""
+    import difflib
+
+    limit = 1 if len(word) < 8 else 2
+    best, key = None, None
+    for k in known:
+        if abs(len(k) - len(word)) > limit:
+            continue
+        d = edit_distance(word, k)
+        if d <= limit and (len(word) >= 5 or _short_slip(word, k)):
+            kk = (d, -difflib.SequenceMatcher(None, word, k).ratio(), k)
+            if key is None or kk < key:
+                best, key = k, kk
+    return best
+
+
 def _content(text: str) -> set[str]:
     return {_stem(w) for w in words_of(text) if w not in SUBJECT_WORDS and w not in FILLER_WORDS}
 
@@ -69,24 +112,28 @@ class Coverage:
 
     def corrected(self, prompt: str) -> tuple[str, list[tuple[str, str]]]:
         """(prompt with each unknown word of 4+ letters replaced by the known word it most likely misspells,
-        [(word, replacement), ...]). 'jumpin' -> 'jumping', 'shuffling' -> 'shuffles', 'wavs' -> 'waves';
-        a word with no known word close enough (difflib ratio >= 0.8) stays as it is."""
+        [(word, replacement), ...]). 'jumpin' -> 'jumping', 'wavs' -> 'waves', 'walkss' -> 'walks'.
+        A misspelling here is what a slip of the keyboard makes (and what the training captions' typos are):
+        the same first letter and one edit (a letter dropped, doubled, swapped or changed; two in a word of 8+
+        letters; under 5 letters only a swap, a dropped or a doubled letter). A real word that is not a slip of a known one stays as it is ('light' is not 'slight',
+        'eyes' is not 'yes', 'party' is not 'partway'): it gets the unknown-word warning instead."""
         if not self.spelling or not self.words:
             return prompt, []
-        import difflib
-
         fixes: list[tuple[str, str]] = []
+        by_letter: dict[str, list[str]] = {}
+        for k in sorted(self.words):
+            by_letter.setdefault(k[:1], []).append(k)
 
         def fix(m):
             w = m.group(0)
             lw = w.lower()
             if lw in self.words or lw in SUBJECT_WORDS or len(lw) < 4:
                 return w
-            near = difflib.get_close_matches(lw, sorted(self.words), n=1, cutoff=0.8)  # only for unknown words
-            if not near:
+            near = _closest_slip(lw, by_letter.get(lw[0], ()))
+            if near is None:
                 return w
-            fixes.append((w, near[0]))
-            return near[0]
+            fixes.append((w, near))
+            return near
 
         return re.sub(r"[A-Za-z]+", fix, prompt), fixes
 

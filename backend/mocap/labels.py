@@ -101,9 +101,13 @@ def family_for(dataset: str, key: str):
 
 
 def vocabulary() -> set[str]:
-    """Every word the real-motion captions can contain (the coverage check's vocabulary adds these)."""
+    """Every word the real-motion captions can contain, in every form ``wording.everyday`` gives their verbs (the
+    coverage check's vocabulary adds these)."""
     import re
 
     texts = [p for ps in PHRASES.values() for p in ps] + [w for ws in TEMPO.values() for w in ws]
     texts += [w for ws in TRAVEL.values() for w in ws] + list(TURNING) + ["left", "right"]
-    return {w for t in texts for w in re.findall(r"[a-z]+", t.lower())}
+    from backend.synthetic.wording import forms_vocabulary
+
+    verbs = {p.split(" ")[0].strip(",.;:").lower() for ps in PHRASES.values() for p in ps}
+    return forms_vocabulary({w for t in texts for w in re.findall(r"[a-z]+", t.lower())}, verbs)

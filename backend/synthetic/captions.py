@@ -18,6 +18,9 @@ N_TRAIN = 12  # templates 0..11 of each family are used for training, the rest a
 
 SUBJECTS = ("a person", "someone", "a man", "a woman", "the person", "a figure", "the man", "the woman")
 SEQ_JOINERS = ("{s} {a}, then {b}", "{s} {a} and then {b}", "{s} {a}, and afterwards {b}", "{s} first {a}, then {b}")
+# "X while Y" (backend.synthetic.corpus.generate_while)
+WHILE_JOINERS = ("{s} {a} while {b}", "{s} {a}, {b} at the same time", "{s} {a} and keeps {b}",
+                 "{s} {a}, {b} all the while")
 
 NUM = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
        9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
@@ -428,6 +431,7 @@ def vocabulary() -> set[str]:
     import inspect
 
     texts: list[str] = [t for ts in TEMPLATES.values() for t in ts] + list(SUBJECTS) + list(SEQ_JOINERS)
+    texts += list(WHILE_JOINERS)
     texts += list(NUM.values()) + [w for ws in TIMES.values() for w in ws]
     texts += list(POSS)
     for table in (DIR, PACE_ADV, PACE_ADJ, WALK_VERB, JOG_VERB, RUN_VERB, SIDE, ROT, CURVE, TURN_ANGLE):
@@ -442,4 +446,18 @@ def vocabulary() -> set[str]:
     words = set()
     for t in texts:
         words.update(re.findall(r"[a-z]+", re.sub(r"\{[^}]*\}", " ", t.lower())))
-    return wording.forms_vocabulary(words)
+    return wording.forms_vocabulary(words, predicate_verbs())
+
+
+def predicate_verbs() -> set[str]:
+    """The first word of every predicate a caption can hold (the templates', or a walk/jog/run verb slot's):
+    the words ``wording.everyday`` turns into imperatives and gerunds."""
+    slots = {"{walkverb}": WALK_VERB, "{jogverb}": JOG_VERB, "{runverb}": RUN_VERB}
+    out = set()
+    for t in (t for ts in TEMPLATES.values() for t in ts):
+        first = t.split(" ")[0]
+        if first in slots:
+            out.update(v.split(" ")[0] for vs in slots[first].values() for v in vs)
+        elif not first.startswith("{"):
+            out.add(first.strip(",.;:").lower())
+    return out

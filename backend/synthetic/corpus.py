@@ -20,8 +20,7 @@ WHILE_SHARE = 0.12
 # "X while Y": a locomotion with an upper-body action over it ("walks forward while waving")
 WHILE_LOCO = ("walk", "jog", "run", "side_step")
 WHILE_UPPER = ("wave", "clap", "raise_arms")
-WHILE_JOINERS = ("{s} {a} while {b}", "{s} {a}, {b} at the same time", "{s} {a} and keeps {b}",
-                 "{s} {a}, {b} all the while")
+WHILE_JOINERS = captions.WHILE_JOINERS
 _SPLIT_CODE = {"train": 0, "test": 1, "all": 2}
 
 

@@ -144,16 +144,20 @@ def typo_variant(captions: list[str], rng: np.random.Generator, p: float = 0.5) 
     return list(captions)
 
 
-def forms_vocabulary(words: set[str]) -> set[str]:
-    """The words ``everyday`` can add to a caption vocabulary ``words`` (base forms, gerunds, digits, short
-    forms), for the coverage check's vocabulary."""
+def forms_vocabulary(words: set[str], verbs) -> set[str]:
+    """The words ``everyday`` can add to a caption vocabulary ``words``, for the coverage check's vocabulary:
+    the base form and the gerund of each predicate's first word (``verbs``: "walks" -> "walk", "walking"; the
+    only word ``imperative`` and ``progressive`` change), digits and short forms. Forms of other words
+    ("her" -> "hering") are never in a caption: listing them would let the spelling check read a real word as
+    one of them."""
     out = set(words)
-    for w in words:
-        b = base_form(w)
-        if len(b) > 1:
+    for v in verbs:
+        b = base_form(v.split("-")[-1])  # "power-walks" -> "power-walking": the words "power", "walking"
+        if len(b) > 1 and v != "is":
             out.update({b, gerund(b)})
     out.update(NUMBER_WORDS.values())
-    out.update(x for xs in SHORT_FORMS.values() for x in xs if x.isalnum())
+    out.update(w for xs in SHORT_FORMS.values() for x in xs for w in re.findall(r"[a-z0-9]+", x))  # "w/" -> "w"
+    out.add("x")  # "3x"
     out.discard("")
     return out
 

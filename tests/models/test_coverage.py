@@ -122,3 +122,54 @@ def test_starter_warns_on_prompts_it_does_not_know():
     assert p.coverage_warnings(["a person does yoga"])["a person does yoga"]  # no unknown word, still far
     out = p.generate(["a person moonwalks"], [40], seed=0)
     assert out[0].warnings and np.isfinite(out[0].joints).all()
+
+
+def test_vocabulary_is_exactly_what_training_captions_hold():
+    """Every word of drawn training captions (procedural, and real-motion ones through captions_for, each in
+    every everyday form) is in the vocabulary, and the vocabulary holds no form no caption can hold: the
+    spelling check read 'cheering' as 'hering' and 'tossing' as 'toing' when every word got an -ing form."""
+    from backend.mocap.clips import captions_for
+    from backend.mocap.labels import PHRASES
+    from backend.mocap.labels import vocabulary as mocap_vocabulary
+    from backend.synthetic import make_corpus
+
+    v, mv = vocabulary(), mocap_vocabulary()
+    seen = set()
+    for c in make_corpus(150, seed=5, split="test", captions_per_clip=10):
+        seen.update(w for cap in c.captions for w in re.findall(r"[a-z]+", cap.lower()))
+    assert not seen - v, sorted(seen - v)
+    rng = np.random.default_rng(0)
+    real = set()
+    m = {"travel": 2.0, "turn": 400.0, "speed": 1.0}
+    for fam in PHRASES:
+        for side in (None, "left"):
+            for tempo in (None, "fast", "slow"):
+                for cap in captions_for(fam, side, m, tempo, rng, n=12):
+                    real.update(re.findall(r"[a-z]+", cap.lower()))
+    assert not real - (mv | v), sorted(real - (mv | v))
+    assert {"crawling", "cheering", "meditating", "celebrating", "crawl", "meditate"} <= mv
+    assert not {"hering", "toing", "ating", "withing", "arming", "handing", "being"} & (v | mv)
+
+
+def test_a_slip_of_the_keyboard_is_read_back_and_real_words_are_not():
+    """Misspellings are what ``wording.typo`` makes (the training captions' own typos): at least 90 % of 400
+    random slips of the starter's words of 5+ letters read back as the word; real words one letter from a known
+    word stay as typed (and get the unknown-word warning)."""
+    from backend.synthetic.wording import typo
+
+    cov = load_coverage("backend/starter")
+    rng = np.random.default_rng(1)
+    words = sorted(w for w in cov.words if len(w) >= 5 and w.isalpha())
+    back = total = 0
+    for w in rng.choice(words, 400):
+        t = typo(str(w), rng)
+        if t == w or t in cov.words:  # a slip that makes another known word cannot be told
+            continue
+        total += 1
+        back += cov.corrected(t)[0] == w
+    assert total > 300 and back / total >= 0.9, (back, total)
+    kept = "light eyes same line party nobody latin training beat"
+    c = Coverage(frozenset({"slight", "yes", "some", "lie", "partway", "body", "ating", "turning", "bent", "walks"}),
+                 None, spelling=True)
+    assert c.corrected(kept) == (kept, [])
+    assert c.corrected("a man wlaks") == ("a man walks", [("wlaks", "walks")])
