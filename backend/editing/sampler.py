@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from backend.models.mask_transformer import GenerationCancelled
+from backend.models.sampling import row_generator
 
 __all__ = ["Row", "SampledTokens", "sample_rows", "settings"]
 
@@ -50,22 +51,14 @@ def settings(pipe, cond_scale=None, time_steps=None, temperature=None, topk=None
     return sp
 
 
-def _stack(rows, attr, fill, dev):
-    k = max(int(getattr(r, attr).shape[0]) for r in rows)
-    first = getattr(rows[0], attr)
-    out = torch.full((len(rows), k) + tuple(first.shape[1:]), fill, dtype=first.dtype, device=dev)
-    for i, r in enumerate(rows):
-        v = getattr(r, attr)
-        out[i, :v.shape[0]] = v.to(dev)
-    return out
-
-
 @torch.inference_mode()
 def sample_rows(pipe, rows: list[Row], seed: int = 0, use_retrieval: bool = True,
                 progress: Callable[[str, float], None] | None = None, cancelled: Callable[[], bool] | None = None,
                 **sampling) -> SampledTokens:
     """Sample every row's hole (see the module doc). ``sampling``: cond_scale, time_steps, temperature, topk,
-    res_cond_scale (None = the model's). Every random draw comes from one generator seeded by ``seed``."""
+    res_cond_scale (None = the model's). Row k draws from its own generator (``row_generator(seed, k)``), as
+    a generated motion's sample k does: a row does not depend on the others, and with nothing kept it is
+    generation."""
     if not rows:
         raise ValueError("no rows to sample")
     sp = settings(pipe, **sampling)
@@ -81,38 +74,40 @@ def sample_rows(pipe, rows: list[Row], seed: int = 0, use_retrieval: bool = True
         k = r.ids1d.shape[0]
         if not (1 <= k and r.ids2d.shape[:2] == (k, 6) and r.keep1d.shape == (k,) and r.keep2d.shape == (k, 6)):
             raise ValueError("a row's ids/keep shapes do not match")
-    prompts = list(dict.fromkeys(r.prompt for r in rows))
-    order = torch.tensor([prompts.index(r.prompt) for r in rows], device=dev)
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed))
-    emb, re_dict, captions, ids = pipe._condition(prompts, order, use_retrieval, report, check)
-    cond = emb[order]
-    lens = torch.tensor([int(r.ids1d.shape[0]) for r in rows], device=dev)
-    ids1d = _stack(rows, "ids1d", 0, dev).clamp(min=0)
-    ids2d = _stack(rows, "ids2d", 0, dev).clamp(min=0)
-    keep1d = _stack(rows, "keep1d", True, dev)
-    keep2d = _stack(rows, "keep2d", True, dev)
-    check()
-
-    def stage(name, lo, hi):
-        return lambda f: report(name, lo + (hi - lo) * f)
-
+    conds = pipe._conditions([r.prompt for r in rows], use_retrieval, report, check)
     cs, ts, temp, topk = sp["cond_scale"], sp["time_steps"], sp["temperature"], sp["topk"]
-    report("mask_aux", 0.08)
-    base1 = m.mask_aux.generate(cond, lens, ts, cs, temp, topk, gen, cancelled=cancelled,
-                                on_step=stage("mask_aux", 0.08, 0.3), keep=keep1d, init_ids=ids1d[..., 0])
-    base2 = m.mask_ts.generate(cond, lens, re_dict, ts, cs, temp, topk, gen, use_retrieval=re_dict is not None,
-                               cancelled=cancelled, on_step=stage("mask_ts", 0.3, 0.55), keep=keep2d,
-                               init_ids=ids2d[..., 0])
-    report("residual", 0.55)
-    all1 = m.res_aux.generate(base1, cond, lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
-                              on_step=stage("residual", 0.55, 0.7), keep=keep1d, init_ids=ids1d)
-    all2 = m.res_ts.generate(base2, cond, lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
-                             on_step=stage("residual", 0.7, 0.85), keep=keep2d, init_ids=ids2d)
-    check()
-    rows_idx = order.cpu().tolist()
-    return SampledTokens(all1, all2, lens, [captions[i][:] for i in rows_idx],
-                         [[str(x) for x in ids[i]] for i in rows_idx])
+    outs = []
+    for k, r in enumerate(rows):  # each row on its own, from its own generator: as generation does
+        def stage(name, lo, hi, k=k):
+            return lambda f: report(name, 0.06 + 0.94 * (k + lo + (hi - lo) * f) / len(rows))
+        gen = row_generator(dev, seed, k)
+        cond, _, re_dict, _, _ = conds[r.prompt]
+        lens = torch.tensor([int(r.ids1d.shape[0])], device=dev)
+        ids1d = r.ids1d.to(dev).clamp(min=0)[None]
+        ids2d = r.ids2d.to(dev).clamp(min=0)[None]
+        keep1d, keep2d = r.keep1d.to(dev)[None], r.keep2d.to(dev)[None]
+        stage("mask_aux", 0.0, 0.0)(0.0)
+        base1 = m.mask_aux.generate(cond, lens, ts, cs, temp, topk, gen, cancelled=cancelled,
+                                    on_step=stage("mask_aux", 0.0, 0.25), keep=keep1d, init_ids=ids1d[..., 0])
+        base2 = m.mask_ts.generate(cond, lens, re_dict, ts, cs, temp, topk, gen, use_retrieval=re_dict is not None,
+                                   cancelled=cancelled, on_step=stage("mask_ts", 0.25, 0.55), keep=keep2d,
+                                   init_ids=ids2d[..., 0])
+        stage("residual", 0.55, 0.55)(0.0)
+        all1 = m.res_aux.generate(base1, cond, lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
+                                  on_step=stage("residual", 0.55, 0.75), keep=keep1d, init_ids=ids1d)
+        all2 = m.res_ts.generate(base2, cond, lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
+                                 on_step=stage("residual", 0.75, 1.0), keep=keep2d, init_ids=ids2d)
+        check()
+        outs.append((all1[0], all2[0]))
+    lens = torch.tensor([int(r.ids1d.shape[0]) for r in rows], device=dev)
+    k = int(lens.max())
+    all1 = torch.full((len(rows), k) + tuple(outs[0][0].shape[1:]), -1, dtype=torch.long, device=dev)
+    all2 = torch.full((len(rows), k) + tuple(outs[0][1].shape[1:]), -1, dtype=torch.long, device=dev)
+    for i, (a1, a2) in enumerate(outs):
+        all1[i, :a1.shape[0]] = a1
+        all2[i, :a2.shape[0]] = a2
+    return SampledTokens(all1, all2, lens, [conds[r.prompt][3][:] for r in rows],
+                         [[str(x) for x in conds[r.prompt][4]] for r in rows])
 
 
 def hole_fraction(rows: list[Row]) -> float:

@@ -1,8 +1,9 @@
 """Prompt -> motion: text embedding, retrieval, length, masked + residual transformers, RVQ decode, joints.
 
-All prompts x samples of one request run as one batch, under ``torch.inference_mode``, with every random
-draw taken from one ``torch.Generator`` seeded by the request: the same request on the same device gives the
-same motion.
+Each prompt x sample of a request is sampled on its own, under ``torch.inference_mode``, with every random draw
+taken from its own ``torch.Generator`` (``row_generator``: the request's seed, the sample's index, the part of a
+composed prompt): a prompt with a seed gives the same motion on a given device whatever else the request asks
+for (alone, in a batch of prompts, in the Ray service's batches).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from backend.errors import InvalidInput
 from backend.generation.coverage import Coverage
 from backend.generation.sample import MAX_FRAMES, UNIT_LENGTH, GeneratedSample
 from backend.models.mask_transformer import GenerationCancelled
+from backend.models.sampling import row_generator
 from backend.motion.features import features_to_joints
 
-__all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH"]
+__all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH",
+           "row_generator"]
 
 # Sampling settings used when a request leaves them out (None). A model folder may recommend its own in
 # ``generation.json`` (see backend/generation/project_weights.py); these are the official release's.
@@ -235,12 +238,15 @@ class Pipeline:
         estimator's per part, scaled to fit 196 frames; a prompt too short for its parts stays whole."""
         max_tok = MAX_FRAMES // UNIT_LENGTH
         est = None
-        if tok_given is None:
-            flat = [p for pl in plans for p in pl]
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(int(seed))
-            emb = self._encode(self.length_text_encoder, flat)
-            est = self.models.length_estimator.sample_tokens(emb, gen).clamp(1, max_tok).tolist()
+        if tok_given is None:  # each part's length from its own generator, as its tokens
+            emb = self._encode(self.length_text_encoder, [p for pl in plans for p in pl])
+            est, k = [], 0
+            for pl in plans:
+                for j in range(len(pl)):
+                    gen = row_generator(self.device, seed, 0, j, purpose=1)
+                    est.append(int(self.models.length_estimator.sample_tokens(emb[k:k + 1], gen)
+                                   .clamp(1, max_tok)[0]))
+                    k += 1
         out_plans, out_toks, k = [], [], 0
         for i, pl in enumerate(plans):
             n, extra = len(pl), BLEND_TOKENS * (len(pl) - 1)
@@ -264,7 +270,8 @@ class Pipeline:
 
         plans, toks = self._part_tokens(prompts, plans, tok_given, args["seed"])
         flat = [p for pl in plans for p in pl]
-        inner = self._generate_batch(flat, [x for t in toks for x in t], **args)
+        inner = self._generate_batch(flat, [x for t in toks for x in t], **args,
+                                     parts=[j for pl in plans for j in range(len(pl))])
         samples, out, k = args["samples"], [], 0
         for prompt, pl in zip(prompts, plans):
             for s in range(samples):
@@ -297,69 +304,95 @@ class Pipeline:
             check()
         return emb, re_dict, captions, ids
 
+    def _conditions(self, prompts, use_retrieval, report, check, lengths: bool = False) -> dict:
+        """{prompt: (text embedding (1, D), length-estimator embedding or None, retrieved dict or None, captions,
+        ids)} for each distinct prompt, each encoded and retrieved for alone: a batch of texts does not give the
+        same embedding to the last bit as one text (float sums in another order), and a motion must not depend
+        on which other prompts came with it. Reports "text" and "retrieval" within the first 0.06."""
+        out = {}
+        distinct = list(dict.fromkeys(prompts))
+        for j, p in enumerate(distinct):
+            def cond_report(stage, frac, j=j):  # "text" at 0, "retrieval" at 0.03 of each prompt's own 0.06
+                report(stage, 0.06 * (j + min(frac / 0.06, 1.0)) / len(distinct))
+            emb, re_dict, captions, ids = self._condition([p], torch.zeros(1, dtype=torch.long, device=self.device),
+                                                          use_retrieval, cond_report, check)
+            len_emb = None
+            if lengths:
+                len_emb = emb if self.length_text_encoder is self.text_encoder else \
+                    self._encode(self.length_text_encoder, [p])
+            out[p] = (emb, len_emb, re_dict, captions[0], ids[0])
+        return out
+
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
-                        res_cond_scale, use_retrieval, progress, cancelled, candidates=1) -> list[GeneratedSample]:
-        """All prompts x samples as one batch; ``tok_given`` token lengths per prompt, or None. With
-        ``candidates`` > 1: prompts x samples x candidates rows, the best of each ``candidates`` kept."""
+                        res_cond_scale, use_retrieval, progress, cancelled, candidates=1,
+                        parts=None) -> list[GeneratedSample]:
+        """Every prompt x sample, prompt-major; ``tok_given`` token lengths per prompt, or None. Each motion is
+        sampled on its own, from its own generator (``row_generator(seed, sample, part)``, ``parts``: the part
+        index of each prompt in a composed one, else 0), so it does not depend on the other prompts of the
+        request (their number, order or lengths). With ``candidates`` > 1: samples x candidates rows per
+        prompt, the best of each ``candidates`` kept."""
         scorer = self._scorer() if candidates > 1 else None
         if scorer is not None:
             rows = self._generate_batch(prompts, tok_given, seed, samples * candidates, cond_scale, time_steps,
-                                        temperature, topk, res_cond_scale, use_retrieval, progress, cancelled)
+                                        temperature, topk, res_cond_scale, use_retrieval, progress, cancelled,
+                                        parts=parts)
             return self._best_of(scorer, prompts, rows, samples, candidates)
-        m = self.models
-        dev = self.device
         report = progress or (lambda stage, frac: None)
 
         def check():
             if cancelled is not None and cancelled():
                 raise GenerationCancelled("generation cancelled")
 
-        gen = torch.Generator(device=dev)
-        gen.manual_seed(int(seed))
-        p_count = len(prompts)
-        order = torch.arange(p_count, device=dev).repeat_interleave(samples)  # prompt-major batch
+        conds = self._conditions(prompts, use_retrieval, report, check, lengths=tok_given is None)
+        todo = [(i, s) for i in range(len(prompts)) for s in range(samples)]
+        out = []
+        for k, (i, s) in enumerate(todo):
+            def row_report(stage, frac, k=k):
+                report(stage, 0.06 + 0.94 * (k + frac) / len(todo))
+            gen = row_generator(self.device, seed, s, 0 if parts is None else parts[i])
+            out.append(self._sample_one(prompts[i], None if tok_given is None else tok_given[i], gen, seed, s,
+                                        conds[prompts[i]], cond_scale, time_steps, temperature, topk,
+                                        res_cond_scale, row_report, check, cancelled))
+        report("done", 1.0)
+        return out
 
-        emb, re_dict, captions, ids = self._condition(prompts, order, use_retrieval, report, check)
-        cond = emb[order]
-        if tok_given is None:
-            report("length", 0.06)
-            len_emb = emb if self.length_text_encoder is self.text_encoder else \
-                self._encode(self.length_text_encoder, prompts)
-            m_lens = m.length_estimator.sample_tokens(len_emb[order], gen).clamp(1, MAX_FRAMES // UNIT_LENGTH)
+    def _sample_one(self, prompt, tok, gen, seed, sample, conditioning, cond_scale, time_steps, temperature,
+                    topk, res_cond_scale, report, check, cancelled) -> GeneratedSample:
+        """One motion (a batch of one) drawing from ``gen``: length (unless ``tok`` is given), masked and
+        residual tokens, RVQ-VAE decode, joints. ``report(stage, fraction of this motion)``."""
+        m = self.models
+        emb, len_emb, re_dict, captions, ids = conditioning
+        if tok is None:
+            report("length", 0.0)
+            m_lens = m.length_estimator.sample_tokens(len_emb, gen).clamp(1, MAX_FRAMES // UNIT_LENGTH)
         else:
-            m_lens = torch.tensor(tok_given, device=dev)[order]
-        m_lens = m_lens.to(dev).long()
+            m_lens = torch.tensor([tok], device=self.device)
+        m_lens = m_lens.to(self.device).long()
         check()
 
         def stage(name, lo, hi):
             return lambda f: report(name, lo + (hi - lo) * f)
 
-        report("mask_aux", 0.08)
-        ids_aux = m.mask_aux.generate(cond, m_lens, time_steps, cond_scale, temperature, topk, gen,
-                                      cancelled=cancelled, on_step=stage("mask_aux", 0.08, 0.3))
-        ids_ts = m.mask_ts.generate(cond, m_lens, re_dict, time_steps, cond_scale, temperature, topk, gen,
+        report("mask_aux", 0.02)
+        ids_aux = m.mask_aux.generate(emb, m_lens, time_steps, cond_scale, temperature, topk, gen,
+                                      cancelled=cancelled, on_step=stage("mask_aux", 0.02, 0.3))
+        ids_ts = m.mask_ts.generate(emb, m_lens, re_dict, time_steps, cond_scale, temperature, topk, gen,
                                     use_retrieval=re_dict is not None, cancelled=cancelled,
                                     on_step=stage("mask_ts", 0.3, 0.55))
         report("residual", 0.55)
-        all_aux = m.res_aux.generate(ids_aux, cond, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
+        all_aux = m.res_aux.generate(ids_aux, emb, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
                                      on_step=stage("residual", 0.55, 0.7))
-        all_ts = m.res_ts.generate(ids_ts, cond, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
+        all_ts = m.res_ts.generate(ids_ts, emb, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
                                    on_step=stage("residual", 0.7, 0.85))
         check()
         report("decode", 0.85)
+        n = int(m_lens[0]) * UNIT_LENGTH
         feats = (self._decode(all_aux, all_ts, m_lens) * self.std + self.mean).cpu().numpy()
         check()
         report("joints", 0.95)
-        frames = (m_lens * UNIT_LENGTH).cpu().tolist()
-        results = []
-        for i, n in enumerate(frames):
-            p = int(order[i])
-            f = np.ascontiguousarray(feats[i, :n], dtype=np.float32)
-            results.append(GeneratedSample(prompt=prompts[p], sample_index=i % samples, seed=int(seed),
-                                           joints=_features_to_joints(f), features=f, length=int(n),
-                                           retrieved=captions[p][:], retrieved_ids=[str(x) for x in ids[p]]))
-        report("done", 1.0)
-        return results
+        f = np.ascontiguousarray(feats[0, :n], dtype=np.float32)
+        return GeneratedSample(prompt=prompt, sample_index=sample, seed=int(seed), joints=_features_to_joints(f),
+                               features=f, length=n, retrieved=captions[:], retrieved_ids=[str(x) for x in ids])
 
     def _scorer(self):
         """The Part-TMR motion/text embedder that ranks candidates, or None (no retrieval model: no ranking)."""

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+
+
+def row_generator(device, seed: int, sample: int, part: int = 0, purpose: int = 0) -> torch.Generator:
+    """The generator of one motion: sample ``sample`` of a request with ``seed`` (part ``part`` of a composed
+    prompt; ``purpose`` 1: a composed prompt's part lengths), from a ``numpy.random.SeedSequence`` of the four
+    numbers: the same on any batch, and seed 1's sample 0 is not seed 0's sample 1."""
+    state = np.random.SeedSequence([int(seed), int(sample), int(part), int(purpose)]).generate_state(2, np.uint32)
+    gen = torch.Generator(device=device)
+    gen.manual_seed((int(state[0]) << 31) ^ int(state[1]))
+    return gen
 
 
 def cosine_schedule(t: torch.Tensor | float) -> torch.Tensor:

@@ -84,11 +84,15 @@ def test_official_release_conditioning_and_lengths(releases):
     assert "retrieval" not in info and info["length_estimator"]
     assert gen.warnings_for(validate_generate({"prompt": "x"})) == []
     prompts = [f"a person does thing number {i}" for i in range(8)]
+    from backend.models.sampling import row_generator
+
     for seed in range(5):
         got = [s.length for s in pipe.generate(prompts, None, seed=seed, time_steps=1)]
-        g = torch.Generator().manual_seed(seed)
-        want = pipe.models.length_estimator.sample_tokens(pipe.length_text_encoder.encode(prompts), g)
-        assert got == [4 * int(n) for n in want.clamp(1, 49)], seed
+        # each motion's length: its prompt's CLIP features alone, drawn from its own generator
+        want = [int(pipe.models.length_estimator.sample_tokens(pipe.length_text_encoder.encode([p]),
+                                                               row_generator("cpu", seed, 0)).clamp(1, 49)[0])
+                for p in prompts]
+        assert got == [4 * n for n in want], seed
     # without the retrieval parts: stock CLIP conditions everything, and results say retrieval is off
     gen = PipelineGenerator()
     gen.load(plain, "cpu")
