@@ -68,8 +68,6 @@ def test_official_release_conditioning_and_lengths(releases):
     """The transformers are conditioned on Part-TMR's text embedding when the release has it, the length
     estimator always on stock CLIP (as the reference's), and the sampled lengths are the estimator's on CLIP
     features (the old second loader gave it Part-TMR embeddings: 36 of 40 lengths differed)."""
-    import torch
-
     from backend.models.part_tmr import PartTMR
     from backend.models.text_encoder import ClipTextEncoder
 
