@@ -5,8 +5,9 @@ Both sides run in one process on the same modules with the same random weights a
 latent 384 / 6 heads / 8 layers x 3 encoders for 2D, Part-TMR text side = CLIP ViT-B/32 text tower + projection,
 a random 30,000-entry retrieval database), the same prompts, 196 frames, 10 unmasking steps, guidance 4 / 5.
 
-* project: ``backend.generation.pipeline.Pipeline.generate`` as the server calls it (one batch; the 1D transformers run
-  their conditional and unconditional passes as one doubled batch; FAISS retrieval on the prompt embedding).
+* project: ``backend.generation.pipeline.Pipeline.generate`` as the server calls it (each motion sampled on its own,
+  from its own generator; the 1D transformers run their conditional and unconditional passes as one doubled batch;
+  FAISS retrieval on the prompt embedding).
 * reference: ``bench/reference_generation.py``, a restatement of AIGeeksGroup/ReMoMask ``demo.py`` (commit
   77c0a2b): one call per stage for all prompts, separate conditional and unconditional passes, per-caption
   retrieval with a full sort, one VQ decode of the padded batch (see that module's docstring).
@@ -23,7 +24,7 @@ per query for the retrieval similarity (FAISS and the cosine loop are not torch 
 is numpy element-wise work: not counted.
 
 A check run at the smallest batch compares the token ids of both sides for the same seed (the restatement draws
-from a generator seeded like the pipeline's, in the same order), once with the reference's own residual
+from the generator the pipeline gives its first motion, in the same order), once with the reference's own residual
 sampling and once with the project's rule of never drawing the padding id (where the ids should agree).
 
     python bench/generation.py [--batch 1 8] [--repeats 3] [--threads N] [--quick] [--json FILE]

@@ -31,10 +31,11 @@ list of captions, and what this module does in the same order:
    2D decoder, joint-wise layout back to 263-d; linear_out on both.
 9. Per motion: de-normalise, cut to its length, recover joints.
 
-Random draws: the reference takes them from torch's global generator; here they come from one
-``torch.Generator`` seeded like the project's pipeline and are drawn in the same order and shapes (categorical
-draws of the two masked transformers, then Gumbel noise of the two residual ones), so that where the two control
-flows compute the same logits they draw the same ids.
+Random draws: the reference takes them from torch's global generator, one stream for the batch; here they come
+from one ``torch.Generator`` for the batch, the one the project's pipeline gives its first motion
+(``backend.models.sampling.row_generator(seed, 0)``; the pipeline gives each motion its own), drawn in the same
+order and shapes (categorical draws of the two masked transformers, then Gumbel noise of the two residual ones), so
+that at batch 1, where the two control flows compute the same logits, they draw the same ids.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from backend.models.mask_transformer import COND_NONE, COND_TEXT_AND_RETRIEVAL
-from backend.models.sampling import cosine_schedule, top_k_filter
+from backend.models.sampling import cosine_schedule, row_generator, top_k_filter
 from backend.models.transformer_common import length_mask
 from backend.motion.features import features_to_joints
 
@@ -233,7 +234,7 @@ def reference_generate(models, text_model, retrieval: ReferenceRetrieval | None,
     ``ids`` (per transformer), ``features`` (B, 4T, 263) de-normalised and ``joints`` (list of (T_i, 22, 3))."""
     stage = stage or (lambda name: nullcontext())
     m = models
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = row_generator("cpu", seed, 0)  # the pipeline's first motion's generator: at batch 1 the same draws
     captions = list(prompts)
 
     with stage("retrieval"):
