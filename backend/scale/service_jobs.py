@@ -6,8 +6,9 @@ run as one pipeline call; results carrying the motion files' contents.
   the files' contents; the client writes them); an edit's ``source`` is the motion file's contents
   (``{"name": "x.npz", "data_b64": ...}``), written to a private temporary file for the validator.
 * ``run_batch_of_jobs(generator, jobs)``: generate requests that differ only in their prompts (same seed,
-  samples, length and sampling settings) are merged into one ``run_generate`` call (the pipeline runs all
-  prompts x samples of a call as one batch) and the motions are handed back to each request in order; other
+  samples, length and sampling settings) are merged into one ``run_generate`` call (each motion draws from its
+  own generator, so a merged request gets the motion it gets alone) and the motions are handed back to each
+  request in order; other
   requests (timelines, edits) run one by one. A group stops when every request in it was cancelled.
 """
 

@@ -72,3 +72,36 @@ def test_requests_are_validated_with_the_protocol_rules():
         assert e.value.code == ("unknown_method" if method == "describe" else "invalid_params")
     with pytest.raises(UserError, match="base64"):
         SJ.parse_job("edit", {"source": {"name": "a.npz", "data_b64": "%%%"}, "task": "inbetween"})
+
+
+def test_a_merged_request_gets_the_motion_it_gets_alone():
+    """Requests merged into one pipeline call get, to the bit, the joints each would get alone (each motion draws
+    from its own generator): the real pipeline on the tiny random models of tests/models, whose motions differ
+    with the seed (the release fixture's do not)."""
+    from backend.generation.pipeline import Pipeline
+    from backend.serving.generators import PipelineGenerator
+    from tests.models.conftest import StubTextEncoder, build_tiny
+
+    postprocess.set_fitter("tests.server.standin:fast_fit")
+    try:
+        gen = PipelineGenerator()
+        gen.pipeline = Pipeline(build_tiny(), StubTextEncoder())
+        gen.pipeline.info = {}
+        kw = {"time_steps": 2, "length_s": 2.0, "seed": 3}
+
+        def joints(jobs):
+            out = []
+            for f in SJ.run_batch_of_jobs(gen, jobs, replica="r"):
+                for m in f["result"]["motions"]:
+                    with np.load(io.BytesIO(base64.b64decode(m["files"]["npz"]))) as z:
+                        out.append(np.array(z["joints"]))
+            return out
+
+        merged = joints([_job(prompt="a person walks", **kw), _job(prompts=["a person runs", "a person waves"],
+                                                                    **kw)])
+        alone = joints([_job(prompt="a person runs", **kw)]) + joints([_job(prompt="a person waves", **kw)])
+        assert len(merged) == 3 and np.array_equal(merged[1], alone[0]) and np.array_equal(merged[2], alone[1])
+        other = joints([_job(prompt="a person runs", **{**kw, "seed": 4})])  # the model's motions do vary
+        assert not np.array_equal(other[0], alone[0])
+    finally:
+        postprocess.set_fitter(None)
