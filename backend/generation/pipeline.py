@@ -137,13 +137,14 @@ class Pipeline:
         """Generate ``samples`` motions for each prompt. ``lengths`` in frames (rounded down to a multiple of 4),
         or None to sample them from the length estimator. Settings left at None take the model's
         (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
-        between steps). Each motion is decoded at its own length, so it does not depend on its batch mates'.
+        between steps). Each motion is sampled and decoded on its own, from its own generator
+        (``row_generator``), so it does not depend on the other prompts or samples of the request.
 
         With ``compose_sequences`` "X while Y" is generated as X followed by a body-part edit of the arms with Y
         (``backend.editing.tasks.while_``), and a prompt such as "a person walks forward, then waves" as its
-        parts ("a person walks forward", "a person waves"; ``backend.generation.prompt_parts.split_sequence``), in
-        the same
-        batch, and the parts are joined into one motion (8-frame cross-fades, ``backend.motion.compose``).
+        parts ("a person walks forward", "a person waves"; ``backend.generation.prompt_parts.split_sequence``),
+        each part from its own generator, and the parts are joined into one motion (8-frame cross-fades,
+        ``backend.motion.compose``).
         A given length is shared evenly by the parts; otherwise each part's length comes from the estimator
         (scaled down when the whole would pass 196 frames).
 
@@ -238,15 +239,11 @@ class Pipeline:
         estimator's per part, scaled to fit 196 frames; a prompt too short for its parts stays whole."""
         max_tok = MAX_FRAMES // UNIT_LENGTH
         est = None
-        if tok_given is None:  # each part's length from its own generator, as its tokens
-            emb = self._encode(self.length_text_encoder, [p for pl in plans for p in pl])
-            est, k = [], 0
-            for pl in plans:
-                for j in range(len(pl)):
-                    gen = row_generator(self.device, seed, 0, j, purpose=1)
-                    est.append(int(self.models.length_estimator.sample_tokens(emb[k:k + 1], gen)
-                                   .clamp(1, max_tok)[0]))
-                    k += 1
+        if tok_given is None:  # each part's length from its own text alone and its own generator
+            emb = {p: self._encode(self.length_text_encoder, [p]) for pl in plans for p in pl}
+            est = [int(self.models.length_estimator.sample_tokens(
+                emb[p], row_generator(self.device, seed, 0, j, purpose=1)).clamp(1, max_tok)[0])
+                for pl in plans for j, p in enumerate(pl)]
         out_plans, out_toks, k = [], [], 0
         for i, pl in enumerate(plans):
             n, extra = len(pl), BLEND_TOKENS * (len(pl) - 1)
@@ -284,9 +281,9 @@ class Pipeline:
             k += len(pl)
         return out
 
-    def _condition(self, prompts, order, use_retrieval, report, check):
-        """Text embedding of each prompt (P, D) and, when asked and available, the retrieved embeddings
-        expanded to the batch rows ``order`` (prompt index per row) -> (emb, re_dict or None, captions, ids)."""
+    def _condition(self, prompts, use_retrieval, report, check):
+        """Text embedding of each prompt (P, D) and, when asked and available, the retrieved embeddings (one row
+        per prompt) -> (emb, re_dict or None, captions, ids)."""
         report("text", 0.0)
         emb = self._encode(self.text_encoder, prompts)
         check()
@@ -297,7 +294,7 @@ class Pipeline:
                 out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
             else:
                 out = self.retriever(list(prompts), k=1)
-            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(self.device, torch.float32)[order]
+            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(self.device, torch.float32)
                        for k in ("re_text", "re_motion")}
             captions = [list(c) for c in out.captions]
             ids = [list(i) for i in out.ids]
@@ -314,8 +311,7 @@ class Pipeline:
         for j, p in enumerate(distinct):
             def cond_report(stage, frac, j=j):  # "text" at 0, "retrieval" at 0.03 of each prompt's own 0.06
                 report(stage, 0.06 * (j + min(frac / 0.06, 1.0)) / len(distinct))
-            emb, re_dict, captions, ids = self._condition([p], torch.zeros(1, dtype=torch.long, device=self.device),
-                                                          use_retrieval, cond_report, check)
+            emb, re_dict, captions, ids = self._condition([p], use_retrieval, cond_report, check)
             len_emb = None
             if lengths:
                 len_emb = emb if self.length_text_encoder is self.text_encoder else \

@@ -290,3 +290,12 @@ def test_row_generators_are_distinct_and_reproducible():
     draws = [draw(*k) for k in keys]
     assert len({tuple(d) for d in draws}) == len(keys)
     assert draw(0, 1) == draws[1] and draw(0, 0, 0, 0) == draws[0]
+
+
+def test_a_composed_motion_does_not_depend_on_its_batch_mates(tiny, encoder):
+    """"X, then Y" with the estimator's part lengths: the same to the bit alone or after another composed prompt."""
+    p = Pipeline(tiny, encoder, sampling={"compose_sequences": True})
+    a = p.generate(["walk, then jump"], seed=9, time_steps=2)[0]
+    b = p.generate(["kick, then spin around", "walk, then jump"], seed=9, time_steps=2, samples=2)[2]
+    assert a.parts == b.parts == ["a person walk", "a person jump"]
+    assert a.length == b.length and np.array_equal(a.features, b.features)
