@@ -62,7 +62,6 @@ def sample_rows(pipe, rows: list[Row], seed: int = 0, use_retrieval: bool = True
     if not rows:
         raise ValueError("no rows to sample")
     sp = settings(pipe, **sampling)
-    m = pipe.models
     dev = pipe.device
     report = progress or (lambda stage, frac: None)
 
@@ -75,28 +74,15 @@ def sample_rows(pipe, rows: list[Row], seed: int = 0, use_retrieval: bool = True
         if not (1 <= k and r.ids2d.shape[:2] == (k, 6) and r.keep1d.shape == (k,) and r.keep2d.shape == (k, 6)):
             raise ValueError("a row's ids/keep shapes do not match")
     conds = pipe._conditions([r.prompt for r in rows], use_retrieval, report, check)
-    cs, ts, temp, topk = sp["cond_scale"], sp["time_steps"], sp["temperature"], sp["topk"]
     outs = []
     for k, r in enumerate(rows):  # each row on its own, from its own generator: as generation does
-        def stage(name, lo, hi, k=k):
-            return lambda f: report(name, 0.06 + 0.94 * (k + lo + (hi - lo) * f) / len(rows))
-        gen = row_generator(dev, seed, k)
+        def row_report(stage, frac, k=k):
+            report(stage, 0.06 + 0.94 * (k + frac) / len(rows))
         cond, _, re_dict, _, _ = conds[r.prompt]
-        lens = torch.tensor([int(r.ids1d.shape[0])], device=dev)
-        ids1d = r.ids1d.to(dev).clamp(min=0)[None]
-        ids2d = r.ids2d.to(dev).clamp(min=0)[None]
-        keep1d, keep2d = r.keep1d.to(dev)[None], r.keep2d.to(dev)[None]
-        stage("mask_aux", 0.0, 0.0)(0.0)
-        base1 = m.mask_aux.generate(cond, lens, ts, cs, temp, topk, gen, cancelled=cancelled,
-                                    on_step=stage("mask_aux", 0.0, 0.25), keep=keep1d, init_ids=ids1d[..., 0])
-        base2 = m.mask_ts.generate(cond, lens, re_dict, ts, cs, temp, topk, gen, use_retrieval=re_dict is not None,
-                                   cancelled=cancelled, on_step=stage("mask_ts", 0.25, 0.55), keep=keep2d,
-                                   init_ids=ids2d[..., 0])
-        stage("residual", 0.55, 0.55)(0.0)
-        all1 = m.res_aux.generate(base1, cond, lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
-                                  on_step=stage("residual", 0.55, 0.75), keep=keep1d, init_ids=ids1d)
-        all2 = m.res_ts.generate(base2, cond, lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
-                                 on_step=stage("residual", 0.75, 1.0), keep=keep2d, init_ids=ids2d)
+        keep = (r.keep1d.to(dev)[None], r.keep2d.to(dev)[None], r.ids1d.to(dev).clamp(min=0)[None],
+                r.ids2d.to(dev).clamp(min=0)[None])
+        all1, all2 = pipe._sample_tokens(cond, torch.tensor([int(r.ids1d.shape[0])], device=dev), re_dict,
+                                         row_generator(dev, seed, k), sp, row_report, cancelled, keep=keep)
         check()
         outs.append((all1[0], all2[0]))
     lens = torch.tensor([int(r.ids1d.shape[0]) for r in rows], device=dev)

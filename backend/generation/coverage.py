@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 COVERAGE_FILE = "coverage.json"
@@ -120,9 +121,7 @@ class Coverage:
         if not self.spelling or not self.words:
             return prompt, []
         fixes: list[tuple[str, str]] = []
-        by_letter: dict[str, list[str]] = {}
-        for k in sorted(self.words):
-            by_letter.setdefault(k[:1], []).append(k)
+        by_letter = self._by_first_letter
 
         def fix(m):
             w = m.group(0)
@@ -136,6 +135,14 @@ class Coverage:
             return near
 
         return re.sub(r"[A-Za-z]+", fix, prompt), fixes
+
+    @cached_property
+    def _by_first_letter(self) -> dict[str, list[str]]:
+        """The known words by first letter (a slip keeps the first letter), built once per coverage."""
+        out: dict[str, list[str]] = {}
+        for k in sorted(self.words or ()):
+            out.setdefault(k[:1], []).append(k)
+        return out
 
     def examples(self) -> list[dict]:
         """Every example prompt, as {"family", "label", "prompt"} (what the server's hello carries)."""

@@ -20,8 +20,7 @@ from backend.models.mask_transformer import GenerationCancelled
 from backend.models.sampling import row_generator
 from backend.motion.features import features_to_joints
 
-__all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH",
-           "row_generator"]
+__all__ = ["Pipeline", "GeneratedSample", "GenerationCancelled", "TextEncoderLike", "MAX_FRAMES", "UNIT_LENGTH"]
 
 # Sampling settings used when a request leaves them out (None). A model folder may recommend its own in
 # ``generation.json`` (see backend/generation/project_weights.py); these are the official release's.
@@ -281,26 +280,6 @@ class Pipeline:
             k += len(pl)
         return out
 
-    def _condition(self, prompts, use_retrieval, report, check):
-        """Text embedding of each prompt (P, D) and, when asked and available, the retrieved embeddings (one row
-        per prompt) -> (emb, re_dict or None, captions, ids)."""
-        report("text", 0.0)
-        emb = self._encode(self.text_encoder, prompts)
-        check()
-        re_dict, captions, ids = None, [[] for _ in prompts], [[] for _ in prompts]
-        if use_retrieval and self.retriever is not None:
-            report("retrieval", 0.03)
-            if self.text_encoder is getattr(self.retriever, "text_model", None):
-                out = self.retriever(list(prompts), k=1, query_emb=emb)  # same model: do not encode twice
-            else:
-                out = self.retriever(list(prompts), k=1)
-            re_dict = {k: torch.as_tensor(out.re_dict[k]).to(self.device, torch.float32)
-                       for k in ("re_text", "re_motion")}
-            captions = [list(c) for c in out.captions]
-            ids = [list(i) for i in out.ids]
-            check()
-        return emb, re_dict, captions, ids
-
     def _conditions(self, prompts, use_retrieval, report, check, lengths: bool = False) -> dict:
         """{prompt: (text embedding (1, D), length-estimator embedding or None, retrieved dict or None, captions,
         ids)} for each distinct prompt, each encoded and retrieved for alone: a batch of texts does not give the
@@ -309,14 +288,25 @@ class Pipeline:
         out = {}
         distinct = list(dict.fromkeys(prompts))
         for j, p in enumerate(distinct):
-            def cond_report(stage, frac, j=j):  # "text" at 0, "retrieval" at 0.03 of each prompt's own 0.06
-                report(stage, 0.06 * (j + min(frac / 0.06, 1.0)) / len(distinct))
-            emb, re_dict, captions, ids = self._condition([p], use_retrieval, cond_report, check)
+            report("text", 0.06 * j / len(distinct))
+            emb = self._encode(self.text_encoder, [p])
+            check()
+            re_dict, captions, ids = None, [], []
+            if use_retrieval and self.retriever is not None:
+                report("retrieval", 0.06 * (j + 0.5) / len(distinct))
+                if self.text_encoder is getattr(self.retriever, "text_model", None):
+                    got = self.retriever([p], k=1, query_emb=emb)  # same model: do not encode twice
+                else:
+                    got = self.retriever([p], k=1)
+                re_dict = {k: torch.as_tensor(got.re_dict[k]).to(self.device, torch.float32)
+                           for k in ("re_text", "re_motion")}
+                captions, ids = list(got.captions[0]), list(got.ids[0])
+                check()
             len_emb = None
             if lengths:
                 len_emb = emb if self.length_text_encoder is self.text_encoder else \
                     self._encode(self.length_text_encoder, [p])
-            out[p] = (emb, len_emb, re_dict, captions[0], ids[0])
+            out[p] = (emb, len_emb, re_dict, captions, ids)
         return out
 
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
@@ -366,20 +356,9 @@ class Pipeline:
         m_lens = m_lens.to(self.device).long()
         check()
 
-        def stage(name, lo, hi):
-            return lambda f: report(name, lo + (hi - lo) * f)
-
-        report("mask_aux", 0.02)
-        ids_aux = m.mask_aux.generate(emb, m_lens, time_steps, cond_scale, temperature, topk, gen,
-                                      cancelled=cancelled, on_step=stage("mask_aux", 0.02, 0.3))
-        ids_ts = m.mask_ts.generate(emb, m_lens, re_dict, time_steps, cond_scale, temperature, topk, gen,
-                                    use_retrieval=re_dict is not None, cancelled=cancelled,
-                                    on_step=stage("mask_ts", 0.3, 0.55))
-        report("residual", 0.55)
-        all_aux = m.res_aux.generate(ids_aux, emb, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
-                                     on_step=stage("residual", 0.55, 0.7))
-        all_ts = m.res_ts.generate(ids_ts, emb, m_lens, 1.0, topk, res_cond_scale, gen, cancelled=cancelled,
-                                   on_step=stage("residual", 0.7, 0.85))
+        all_aux, all_ts = self._sample_tokens(emb, m_lens, re_dict, gen, dict(
+            cond_scale=cond_scale, time_steps=time_steps, temperature=temperature, topk=topk,
+            res_cond_scale=res_cond_scale), report, cancelled)
         check()
         report("decode", 0.85)
         n = int(m_lens[0]) * UNIT_LENGTH
@@ -389,6 +368,33 @@ class Pipeline:
         f = np.ascontiguousarray(feats[0, :n], dtype=np.float32)
         return GeneratedSample(prompt=prompt, sample_index=sample, seed=int(seed), joints=_features_to_joints(f),
                                features=f, length=n, retrieved=captions[:], retrieved_ids=[str(x) for x in ids])
+
+    def _sample_tokens(self, cond, m_lens, re_dict, gen, sp, report, cancelled, keep=None):
+        """Token ids of the 1D and 2D branches, all RVQ layers, for rows conditioned on ``cond`` (B, D) at token
+        lengths ``m_lens``, drawing from ``gen``: the two masked transformers, then the two residual ones. ``sp``:
+        cond_scale, time_steps, temperature, topk, res_cond_scale. ``keep`` (editing): (keep1d (B, T), keep2d
+        (B, T, 6), ids1d (B, T, Q), ids2d (B, T, 6, Q)): those tokens are given, the rest sampled. Reports the
+        stages from 0.02 to 0.85 of the rows' fraction."""
+        m = self.models
+        k1, k2, i1, i2 = keep if keep is not None else (None, None, None, None)
+
+        def stage(name, lo, hi):
+            return lambda f: report(name, lo + (hi - lo) * f)
+
+        cs, ts, temp, topk = sp["cond_scale"], sp["time_steps"], sp["temperature"], sp["topk"]
+        report("mask_aux", 0.02)
+        base1 = m.mask_aux.generate(cond, m_lens, ts, cs, temp, topk, gen, cancelled=cancelled,
+                                    on_step=stage("mask_aux", 0.02, 0.3), keep=k1,
+                                    init_ids=None if i1 is None else i1[..., 0])
+        base2 = m.mask_ts.generate(cond, m_lens, re_dict, ts, cs, temp, topk, gen, use_retrieval=re_dict is not None,
+                                   cancelled=cancelled, on_step=stage("mask_ts", 0.3, 0.55), keep=k2,
+                                   init_ids=None if i2 is None else i2[..., 0])
+        report("residual", 0.55)
+        all1 = m.res_aux.generate(base1, cond, m_lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
+                                  on_step=stage("residual", 0.55, 0.7), keep=k1, init_ids=i1)
+        all2 = m.res_ts.generate(base2, cond, m_lens, 1.0, topk, sp["res_cond_scale"], gen, cancelled=cancelled,
+                                 on_step=stage("residual", 0.7, 0.85), keep=k2, init_ids=i2)
+        return all1, all2
 
     def _scorer(self):
         """The Part-TMR motion/text embedder that ranks candidates, or None (no retrieval model: no ranking)."""

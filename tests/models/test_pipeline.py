@@ -281,7 +281,7 @@ def test_a_motion_does_not_depend_on_its_batch_mates(tiny, encoder, retriever):
 def test_row_generators_are_distinct_and_reproducible():
     import torch
 
-    from backend.generation.pipeline import row_generator
+    from backend.models.sampling import row_generator
 
     def draw(*k):
         return torch.rand(4, generator=row_generator("cpu", *k)).tolist()

@@ -86,7 +86,6 @@ def test_a_merged_request_gets_the_motion_it_gets_alone():
     try:
         gen = PipelineGenerator()
         gen.pipeline = Pipeline(build_tiny(), StubTextEncoder())
-        gen.pipeline.info = {}
         kw = {"time_steps": 2, "length_s": 2.0, "seed": 3}
 
         def joints(jobs):
