@@ -33,7 +33,7 @@ pip install -q "bpy~=4.5.0" "numpy>=1.26,<2.0"
 # by hand below, without dependencies.
 # "compat" editable mode puts the checkout on sys.path instead of a static map of the packages present at
 # install time, so a package added later (a new top-level folder) is importable by the `remomask` command too.
-pip install -q -e "$here[smpl,dev]" --config-settings editable_mode=compat
+pip install -q -e "$here[smpl,reader,dev]" --config-settings editable_mode=compat
 pip install -q --no-deps "torchvision==0.28.0" "open_clip_torch==3.3.0" "timm==1.0.22"
 pip install -q regex ftfy huggingface_hub pillow
 pip install -q "ray[serve]==2.60.0"  # the [scale] extra (backend/scale): CI runs the Ray tests

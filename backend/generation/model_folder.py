@@ -149,6 +149,17 @@ def load_pipeline(models_dir: str | os.PathLike | None = None, device: str = "cp
     db = getattr(pipe.retriever, "db", None)
     pipe.coverage = load_coverage(d, getattr(db, "captions", None))
     pipe.info["vocabulary_words"] = len(pipe.coverage.words) if pipe.coverage.words is not None else None
+    from backend.generation.reading import load_reader, sentence_encoder_available
+
+    try:
+        reader = load_reader(d)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
+    if reader is not None:  # a caption bank: prompts are read in the model's training words (reading.py)
+        why = sentence_encoder_available()
+        pipe.reader = None if why else reader
+        pipe.info["reading"] = f"off: {why}" if why else \
+            f"on: {len(reader.captions)} training captions, {int(reader.checked.sum())} checked"
     if pipe.coverage.families:  # the example prompts the add-on offers (hello's models.examples)
         pipe.info["examples"] = pipe.coverage.examples()
     if pipe.models.length_estimator is None:  # lengths must be given; hello then leaves the capability out

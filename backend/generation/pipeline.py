@@ -85,6 +85,7 @@ class Pipeline:
         self.info: dict = {}
         self.retrieval_note: str | None = None
         self.coverage = Coverage()  # what the model knows (backend.generation.coverage); set by the loader
+        self.reader = None  # the model folder's caption bank (backend.generation.reading); set by the loader
         self._scorer_cache = None  # _scorer: the Part-TMR embedder (False: none)
         self._examples_cache = (None, None)  # _near_captured_examples: (coverage, its examples' embeddings)
         self.device = torch.device(device) if device is not None else next(models.vq.parameters()).device
@@ -132,7 +133,7 @@ class Pipeline:
                  topk: float | None = None, use_retrieval: bool = True,
                  progress: Callable[[str, float], None] | None = None, cancelled: Callable[[], bool] | None = None,
                  res_cond_scale: float | None = None, compose_sequences: bool | None = None,
-                 candidates: int | None = None) -> list[GeneratedSample]:
+                 candidates: int | None = None, literal: bool = False) -> list[GeneratedSample]:
         """Generate ``samples`` motions for each prompt. ``lengths`` in frames (rounded down to a multiple of 4),
         or None to sample them from the length estimator. Settings left at None take the model's
         (``self.sampling``). Raises :class:`GenerationCancelled` when ``cancelled()`` turns True (checked
@@ -149,13 +150,18 @@ class Pipeline:
 
         With ``candidates`` > 1 every motion (every part of a composed one) is drawn that many times and the
         draw whose Part-TMR motion embedding is closest to the prompt's text embedding is kept
-        (``_best_of``)."""
+        (``_best_of``).
+
+        With a caption bank in the model folder (``self.reader``, ``backend.generation.reading``) each sentence
+        is read in the model's training words unless ``literal``: conditioned on the mean text embedding of the
+        closest checked training captions of its action with the same details, and reported as "read ...
+        as ..." in the motion's warnings."""
         original = list(prompts)
         fixed = [self.coverage.corrected(p) for p in original]  # misspellings, for a closed-vocabulary model
         if any(f for _, f in fixed):
             out = self.generate([t for t, _ in fixed], lengths, seed, samples, cond_scale, time_steps, temperature,
                                 topk, use_retrieval, progress, cancelled, res_cond_scale, compose_sequences,
-                                candidates)
+                                candidates, literal)
             back: dict[str, list] = {}  # two prompts may read the same once corrected: hand them back in order
             for p, (t, f) in zip(original, fixed):
                 back.setdefault(t, []).extend([(p, f)] * samples)
@@ -184,20 +190,56 @@ class Pipeline:
             from backend.generation.prompt_parts import split_sequence
 
             plans = [split_sequence(p, self.sampling["repeat_counts"]) for p in prompts]
-        if sp["compose_sequences"] and any(split_while(p) for p in prompts):  # "X while Y": X, then an arms edit
+        while_ = sp["compose_sequences"] and any(split_while(p) for p in prompts)
+        readings = {} if literal or while_ else self._read([p for pl in plans for p in pl])
+        if while_:  # "X while Y": X, then an arms edit
             out = generate_prompts(self, list(prompts), lengths, **{**given, **{
                 k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled")}})
         elif any(len(pl) > 1 for pl in plans):
-            out = self._generate_composed(list(prompts), plans, tok_given, args)
+            out = self._generate_composed(list(prompts), plans, tok_given, {**args, "readings": readings})
         else:
-            out = self._generate_batch(list(prompts), tok_given, **args)
+            whole = {p: readings[pl[0]] for p, pl in zip(prompts, plans) if pl[0] in readings}
+            out = self._generate_batch(list(prompts), tok_given, **args, readings=whole)
         notes = self.coverage_warnings([p for pl in plans for p in pl])
-        for prompt, pl in zip(prompts, plans):
-            found = list(dict.fromkeys(w for part in pl for w in notes[part]))
+        for prompt, pl in zip(prompts, plans):  # what a part was read as, then what the model may not know
+            found = list(dict.fromkeys(w for part in pl for w in (
+                [f"read {part!r} as {readings[part].captions[0]!r}"]
+                if part in readings and readings[part].captions[0] != part else []) + notes[part]))
             for s in out:
                 if s.prompt == prompt:
                     s.warnings = found
         return out
+
+    def _read(self, parts: list[str]) -> dict:
+        """{part: Reading} for the parts the caption bank reads (each read alone, so that a reading does not
+        depend on the other prompts); {} without a bank, or when its sentence encoder cannot be loaded (then
+        ``info["reading"]`` says why, once, and the prompts are used as typed)."""
+        if self.reader is None:
+            return {}
+        from backend.generation.reading import ReaderUnavailable
+
+        out = {}
+        try:
+            for p in dict.fromkeys(parts):
+                r = self.reader.read([p], self._tower_numpy).get(p)
+                if r is not None:
+                    out[p] = r
+        except ReaderUnavailable as e:
+            self.reader = None
+            self.info["reading"] = f"off: {e}"
+            return {}
+        return out
+
+    def _tower_numpy(self, texts) -> np.ndarray:
+        """The text encoder's embeddings as a numpy array (what the caption bank compares; cached by it)."""
+        return self._encode(self.text_encoder, list(texts)).float().cpu().numpy()
+
+    def _text_embedding(self, encoder, prompt: str, readings: dict | None):
+        """(1, D): the prompt's embedding, or for a read prompt the mean of its captions' (each encoded alone)."""
+        r = (readings or {}).get(prompt)
+        if r is None:
+            return self._encode(encoder, [prompt])
+        return torch.cat([self._encode(encoder, [c]) for c in r.captions]).mean(0, keepdim=True)
 
     def coverage_warnings(self, prompts: list[str]) -> dict[str, list[str]]:
         """{prompt: warnings}: words the model never saw, and (when the model gives a threshold and has a
@@ -233,13 +275,13 @@ class Pipeline:
             return [False] * len(rows)
         return ((_unit(out.query_emb[rows]) @ emb.T).max(axis=1) >= EXAMPLE_SIMILARITY).tolist()
 
-    def _part_tokens(self, prompts, plans, tok_given, seed):
+    def _part_tokens(self, prompts, plans, tok_given, seed, readings=None):
         """-> (plans, token lengths per part): a given length split evenly (plus the blends), else the
         estimator's per part, scaled to fit 196 frames; a prompt too short for its parts stays whole."""
         max_tok = MAX_FRAMES // UNIT_LENGTH
         est = None
         if tok_given is None:  # each part's length from its own text alone and its own generator
-            emb = {p: self._encode(self.length_text_encoder, [p]) for pl in plans for p in pl}
+            emb = {p: self._text_embedding(self.length_text_encoder, p, readings) for pl in plans for p in pl}
             est = [int(self.models.length_estimator.sample_tokens(
                 emb[p], row_generator(self.device, seed, 0, j, purpose=1)).clamp(1, max_tok)[0])
                 for pl in plans for j, p in enumerate(pl)]
@@ -264,7 +306,7 @@ class Pipeline:
     def _generate_composed(self, prompts, plans, tok_given, args) -> list[GeneratedSample]:
         from backend.motion.compose import join_features
 
-        plans, toks = self._part_tokens(prompts, plans, tok_given, args["seed"])
+        plans, toks = self._part_tokens(prompts, plans, tok_given, args["seed"], args.get("readings"))
         flat = [p for pl in plans for p in pl]
         inner = self._generate_batch(flat, [x for t in toks for x in t], **args,
                                      parts=[j for pl in plans for j in range(len(pl))])
@@ -280,16 +322,17 @@ class Pipeline:
             k += len(pl)
         return out
 
-    def _conditions(self, prompts, use_retrieval, report, check, lengths: bool = False) -> dict:
+    def _conditions(self, prompts, use_retrieval, report, check, lengths: bool = False, readings=None) -> dict:
         """{prompt: (text embedding (1, D), length-estimator embedding or None, retrieved dict or None, captions,
         ids)} for each distinct prompt, each encoded and retrieved for alone: a batch of texts does not give the
         same embedding to the last bit as one text (float sums in another order), and a motion must not depend
-        on which other prompts came with it. Reports "text" and "retrieval" within the first 0.06."""
+        on which other prompts came with it. A prompt in ``readings`` is conditioned on its captions
+        (``_text_embedding``) and retrieved for with them. Reports "text" and "retrieval" within the first 0.06."""
         out = {}
         distinct = list(dict.fromkeys(prompts))
         for j, p in enumerate(distinct):
             report("text", 0.06 * j / len(distinct))
-            emb = self._encode(self.text_encoder, [p])
+            emb = self._text_embedding(self.text_encoder, p, readings)
             check()
             re_dict, captions, ids = None, [], []
             if use_retrieval and self.retriever is not None:
@@ -297,7 +340,7 @@ class Pipeline:
                 if self.text_encoder is getattr(self.retriever, "text_model", None):
                     got = self.retriever([p], k=1, query_emb=emb)  # same model: do not encode twice
                 else:
-                    got = self.retriever([p], k=1)
+                    got = self.retriever([readings[p].captions[0] if p in (readings or {}) else p], k=1)
                 re_dict = {k: torch.as_tensor(got.re_dict[k]).to(self.device, torch.float32)
                            for k in ("re_text", "re_motion")}
                 captions, ids = list(got.captions[0]), list(got.ids[0])
@@ -305,13 +348,13 @@ class Pipeline:
             len_emb = None
             if lengths:
                 len_emb = emb if self.length_text_encoder is self.text_encoder else \
-                    self._encode(self.length_text_encoder, [p])
+                    self._text_embedding(self.length_text_encoder, p, readings)
             out[p] = (emb, len_emb, re_dict, captions, ids)
         return out
 
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
                         res_cond_scale, use_retrieval, progress, cancelled, candidates=1,
-                        parts=None) -> list[GeneratedSample]:
+                        parts=None, readings=None) -> list[GeneratedSample]:
         """Every prompt x sample, prompt-major; ``tok_given`` token lengths per prompt, or None. Each motion is
         sampled on its own, from its own generator (``row_generator(seed, sample, part)``, ``parts``: the part
         index of each prompt in a composed one, else 0), so it does not depend on the other prompts of the
@@ -321,7 +364,7 @@ class Pipeline:
         if scorer is not None:
             rows = self._generate_batch(prompts, tok_given, seed, samples * candidates, cond_scale, time_steps,
                                         temperature, topk, res_cond_scale, use_retrieval, progress, cancelled,
-                                        parts=parts)
+                                        parts=parts, readings=readings)
             return self._best_of(scorer, prompts, rows, samples, candidates)
         report = progress or (lambda stage, frac: None)
 
@@ -329,7 +372,8 @@ class Pipeline:
             if cancelled is not None and cancelled():
                 raise GenerationCancelled("generation cancelled")
 
-        conds = self._conditions(prompts, use_retrieval, report, check, lengths=tok_given is None)
+        conds = self._conditions(prompts, use_retrieval, report, check, lengths=tok_given is None,
+                                 readings=readings)
         todo = [(i, s) for i in range(len(prompts)) for s in range(samples)]
         out = []
         for k, (i, s) in enumerate(todo):

@@ -214,7 +214,7 @@ def setup_steps(venv: Path, source: str, base: str | None = None, *, torch: Torc
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check"]
     torch = torch or TorchChoice((f"torch=={TORCH_VERSION}",), f"torch: torch=={TORCH_VERSION}")
     is_wheel = str(source).endswith(".whl")
-    target = f"{source}[smpl]"
+    target = f"{source}[smpl,reader]"  # reader: the starter's prompt reader (backend/generation/reading.py)
     install = pip + (["--force-reinstall", "--no-deps", str(source)] if is_wheel else ["-e", target])
     check = ("Checking the backend", [py, "-c", _RECORD_SCRIPT, str(venv / RECORD_NAME),
                                       "wheel" if is_wheel else "checkout", torch.reason])

@@ -289,7 +289,7 @@ def test_setup_runs_steps_and_logs(fresh, tmp_path):
     assert st.failed and "failing step failed (exit 4)" in st.message
     steps = bs.setup_steps(tmp_path / "venv", "/src/remomask")
     assert steps[0][1][1:3] == ["-m", "venv"]
-    assert steps[-2][1][-2:] == ["-e", "/src/remomask[smpl]"]
+    assert steps[-2][1][-2:] == ["-e", "/src/remomask[smpl,reader]"]
 
 
 def test_import_motion_bad_file(fresh, bpy_mod, tmp_path, stub_keying):

@@ -89,7 +89,7 @@ def test_full_install_from_the_wheel(tmp_path):
     torch_step = dict(steps)["Installing torch"]
     assert torch_step[-3:] == ["torch==2.13.0", "--index-url", "https://download.pytorch.org/whl/cu128"]
     backend_step = dict(steps)["Installing the ReMoMask backend"]
-    assert backend_step[-1] == "/ext/backend_dist/remomask_blender-0.2.0-py3-none-any.whl[smpl]"
+    assert backend_step[-1] == "/ext/backend_dist/remomask_blender-0.2.0-py3-none-any.whl[smpl,reader]"
     assert "-e" not in backend_step
     check = steps[-1][1]
     assert steps[-1][0] == "Checking the backend" and check[-3:] == [
@@ -102,11 +102,11 @@ def test_update_reinstalls_only_the_backend_and_keeps_torch(tmp_path):
     flat = [a for _, argv in steps for a in argv]
     assert not any(a.startswith("torch") for a in flat[:-3])
     assert steps[0][1][-3:] == ["--force-reinstall", "--no-deps", wheel]
-    assert steps[1][1][-1] == wheel + "[smpl]" and "--force-reinstall" not in steps[1][1]
+    assert steps[1][1][-1] == wheel + "[smpl,reader]" and "--force-reinstall" not in steps[1][1]
     assert steps[-1][0] == "Checking the backend" and len(steps) == 3
     # a developer checkout is reinstalled editable
     steps = bs.setup_steps(tmp_path / "venv", "/src/remomask", update=True)
-    assert steps[0][1][-2:] == ["-e", "/src/remomask[smpl]"] and len(steps) == 2
+    assert steps[0][1][-2:] == ["-e", "/src/remomask[smpl,reader]"] and len(steps) == 2
 
 
 def _fake_venv(tmp_path, record=None):
