@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     p.add_argument("stage", help=f"one of {', '.join(STAGES)}, or 'all'; or 'coverage': (re)write only the "
                                  "folder's coverage.json (families, example prompts, words), no training; or "
                                  "'ship': remove the real-motion entries of the folder's retrieval database (with "
-                                 "--stand-ins, add stand-ins made without them)")
+                                 "--stand-ins, add stand-ins made without them); or 'reading': (re)write the "
+                                 "folder's caption bank (reading.json, reading.npy; backend/train/reading_bank.py)")
     p.add_argument("--config", default=None, help="tiny | starter (default starter; for 'coverage' the "
                                                   "folder's PROVENANCE.json config)")
     p.add_argument("--out", required=True, help="model folder to write (the shipped starter, backend/starter, "
@@ -130,6 +131,8 @@ def main(argv=None) -> int:
         return _coverage_main(out, a.config, a.mocap)
     if a.stage == "ship":
         return _ship_main(out, a.stand_ins, not a.no_progress)
+    if a.stage == "reading":
+        return _reading_main(out, not a.no_progress)
     try:
         from backend.train.configs import get_config
 
@@ -171,6 +174,29 @@ def _ship_main(out: Path, stand_ins: bool = False, progress: bool = True) -> int
     print(f"{out}: " + ("; ".join(said) if said else "nothing to do: no real-motion entries in the retrieval "
                                                       "database" + (", and its stand-ins are in" if stand_ins
                                                                     else "")))
+    return 0
+
+
+def _reading_main(out: Path, progress: bool = True) -> int:
+    from backend.generation.model_folder import ModelFolderError
+    from backend.generation.reading import ReaderUnavailable
+    from backend.train.reading_bank import write_reading
+
+    if not (out / "coverage.json").is_file():
+        print(f"error: {out} has no coverage.json (write it first: python -m backend.train coverage --out {out})",
+              file=sys.stderr)
+        return 2
+
+    def report(done: int, total: int) -> None:
+        if progress and (done == total or done % 320 == 0):
+            print(f"checking captions: {done}/{total} motions", file=sys.stderr, flush=True)
+
+    try:
+        got = write_reading(out, report)
+    except (ReaderUnavailable, ModelFolderError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'reading.json'}: {got['captions']} training captions, {got['checked']} checked")
     return 0
 
 
@@ -221,7 +247,7 @@ def record_evaluation(out, seeds=tuple(range(20))) -> dict:
                 for k, v in semantic_suite(pipe, seeds, suite=suite).items()}
 
     ev = {"retrieval": retrieval_eval(out), "semantic": run(None), "semantic_heldout": run(HELDOUT_SUITE),
-          "seeds": list(seeds), "sampling": dict(pipe.sampling),
+          "seeds": list(seeds), "sampling": dict(pipe.sampling), "reading": pipe.info.get("reading"),
           "heldout_everyday": everyday_summary(pipe, out, seeds[:10]),
           "heldout_plain": everyday_summary(pipe, out, seeds[:10], plain=True)}
     prov_path = out / "PROVENANCE.json"
