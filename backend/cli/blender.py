@@ -49,6 +49,7 @@ def add_parser(sub) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default="auto")
     d.add_argument("--no-render", action="store_true", help="stop after the .blend")
+    d.add_argument("--literal", action="store_true", help="use the prompt as typed (see remomask generate --help)")
     _render_options(d, default_scale=50)
     d.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     _verbose(d)
@@ -198,7 +199,7 @@ def _demo(args, headless, rp) -> list[str]:
         prompt=[args.prompt], models=args.models, out=args.out, seed=args.seed, device=args.device,
         seconds=args.seconds, length=None, samples=1, no_fit=False, no_ground_feet=False, smpl_dir=None,
         cond_scale=None,
-        time_steps=None, temperature=None, topk=None, no_retrieval=False)
+        time_steps=None, temperature=None, topk=None, no_retrieval=False, literal=args.literal)
     written = [str(p) for p in generate_files(gen_args)]
     npz = next((p for p in written if p.endswith(".npz")), None)
     if npz is None:

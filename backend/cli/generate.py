@@ -53,6 +53,9 @@ def add_parser(sub) -> None:
     g.add_argument("--topk", type=float, default=P.GENERATE_DEFAULTS["topk"],
                    help="top-k filter threshold 0..1 (default: the model's, 0.9)")
     g.add_argument("--no-retrieval", action="store_true", help="generate without retrieved motions")
+    g.add_argument("--literal", action="store_true",
+                   help="use the prompts as typed: never read them in the model's training words (the starter's "
+                        "caption bank; see 'read ... as ...' notes)")
     g.add_argument("--generator", help=argparse.SUPPRESS)
     g.add_argument("--fitter", help=argparse.SUPPRESS)
     g.set_defaults(run=run)
@@ -72,7 +75,7 @@ def params_from(args) -> P.GenerateParams:
     raw = {"prompts": args.prompt, "length_s": seconds, "seed": args.seed, "samples": args.samples,
            "cond_scale": args.cond_scale, "time_steps": args.time_steps, "temperature": args.temperature,
            "topk": args.topk, "use_retrieval": not args.no_retrieval, "fit": not args.no_fit,
-           "out_dir": args.out, "ground_feet": not args.no_ground_feet}
+           "out_dir": args.out, "ground_feet": not args.no_ground_feet, "literal": getattr(args, "literal", False)}
     if timeline:
         if seconds is not None:
             raise UserError("--timeline gives each part's seconds: leave out --seconds/--length")

@@ -67,6 +67,7 @@ GENERATE_DEFAULTS = {
     "fit": True,
     "out_dir": None,
     "ground_feet": True,   # SMPL fit: feet on the floor, contacts pinned (smpl_fitting.ground)
+    "literal": False,      # True: the prompts as typed, never read in the model's training words (reading.py)
 }
 GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts", "timeline"}
 
@@ -101,6 +102,7 @@ class GenerateParams:
     fit: bool
     out_dir: str | None
     ground_feet: bool = True
+    literal: bool = False
     timeline: list | None = None  # [(prompt, seconds)]: one long motion (backend/editing/timeline.py)
 
     @property
@@ -337,6 +339,7 @@ def validate_generate(params: dict) -> GenerateParams:
     p["use_retrieval"] = _boolean(p, "use_retrieval")
     p["fit"] = _boolean(p, "fit")
     p["ground_feet"] = _boolean(p, "ground_feet")
+    p["literal"] = _boolean(p, "literal")
     out_dir = p["out_dir"]
     if out_dir is not None:
         if not isinstance(out_dir, str) or not out_dir.strip():

@@ -84,6 +84,24 @@ def test_generate_ground_feet_flag(tmp_path, capsys, monkeypatch):
     assert build_parser().parse_args(base + ["--out", "x"]).no_ground_feet is False
 
 
+def test_literal_flag_reaches_the_pipeline():
+    """--literal (generate and demo) becomes the request's ``literal``, which the pipeline generator passes on."""
+    from backend.cli.generate import params_from
+    from backend.cli.main import build_parser
+    from backend.serving.generators import PipelineGenerator
+
+    base = ["generate", "kick", "--models", "m", "--out", "x"]
+    assert params_from(build_parser().parse_args(base)).literal is False
+    params = params_from(build_parser().parse_args(base + ["--literal"]))
+    assert params.literal is True
+    assert build_parser().parse_args(["demo", "kick", "--out", "x", "--literal"]).literal is True
+    seen = {}
+    gen = PipelineGenerator.__new__(PipelineGenerator)
+    gen.pipeline = types.SimpleNamespace(generate=lambda *a, **kw: seen.update(kw) or [])
+    gen.generate(params, lambda *a: None, lambda: False)
+    assert seen["literal"] is True
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--samples", "0"], "--samples must be in 1..8"),
     (["--seconds", "20"], "--seconds must be in 0.2..9.8"),

@@ -152,6 +152,7 @@ def test_ground_feet_reaches_the_fit(server, tmp_path):
     ({"prompt": "a", "ground_feet": "no"}, "'ground_feet' must be true or false"),
     ({"prompt": "a", "ground_feet": 0}, "'ground_feet' must be true or false"),
     ({"prompt": "a", "ground_feet": None}, "'ground_feet' must be true or false"),
+    ({"prompt": "a", "literal": "yes"}, "'literal' must be true or false"),
     ({"prompt": "a", "out_dir": ""}, "out_dir"),
     ({"prompt": "a", "out_dir": "/proc/nope/x"}, "out_dir"),
     ({"prompt": "a", "colour": "red"}, "unknown generate params"),
