@@ -71,7 +71,9 @@ class PipelineGenerator:
             self.pipeline = load_pipeline(self.models_dir, device)
         except ModelFolderError as exc:
             raise GeneratorError(str(exc)) from exc
-        self.pipeline.warm_reader()  # the caption bank's encoder at load, not in the first request
+        warm = getattr(self.pipeline, "warm_reader", None)  # the caption bank's encoder at load, not in the
+        if warm is not None:                                 # first request
+            warm()
 
     def warnings_for(self, request) -> list[str]:
         """Notes added to a generate result (e.g. retrieval asked for but not available)."""

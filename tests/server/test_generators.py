@@ -38,16 +38,18 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
     assert calls["load"] == (str(tmp_path), "cpu")
     req = validate_generate({"prompts": ["walk", "run"], "length_s": 2.0, "seed": 9, "samples": 3,
                              "cond_scale": 2.5, "time_steps": 18, "temperature": 0.7, "topk": 0.5,
-                             "use_retrieval": False})
+                             "use_retrieval": False, "literal": True})
     progress = []
     out = gen.generate(req, lambda s, f: progress.append((s, f)), lambda: False)
     assert out[0].seed == 9 and progress == [("text", 0.5)]
     assert calls["prompts"] == ["walk", "run"] and calls["lengths"] == [40, 40]
     assert {k: calls[k] for k in ("seed", "samples", "cond_scale", "time_steps", "temperature", "topk",
-                                  "use_retrieval")} == dict(seed=9, samples=3, cond_scale=2.5, time_steps=18,
-                                                            temperature=0.7, topk=0.5, use_retrieval=False)
+                                  "use_retrieval", "literal")} == dict(seed=9, samples=3, cond_scale=2.5,
+                                                                       time_steps=18, temperature=0.7, topk=0.5,
+                                                                       use_retrieval=False, literal=True)
     assert gen.describe() == {"kind": "official", "path": str(tmp_path), "parts": ["vq", "mask", "res"]}
     assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
+    assert calls["literal"] is False  # the model's reading unless asked
     # sampling settings left out reach the pipeline as None: the model's own (generation.json) apply
     assert {k: calls[k] for k in ("cond_scale", "time_steps", "temperature", "topk")} == dict.fromkeys(
         ("cond_scale", "time_steps", "temperature", "topk"))
