@@ -408,7 +408,8 @@ def split_while(prompt: str) -> tuple[str, str] | None:
 
 def while_(pipe, prompt_x: str, prompt_y: str, frames: int | None = None, part: str = "arms", prompt: str = "",
            **kw) -> list[EditedSample]:
-    """"X while Y": generate X, then a body-part edit (the arms by default) of the whole motion with Y."""
+    """"X while Y": generate X, then a body-part edit (the arms by default) of the whole motion with Y. X is
+    generated like any prompt (read in the model's training words unless ``literal``); the edit uses Y as typed."""
     from .bodypart import check_part
     from .source import source_from_joints
 
@@ -417,14 +418,18 @@ def while_(pipe, prompt_x: str, prompt_y: str, frames: int | None = None, part: 
     gen_kw = {k: c[k] for k in ("seed", "samples", "use_retrieval", "cond_scale", "time_steps", "temperature",
                                 "topk", "res_cond_scale") if k in c}
     base = pipe.generate([prompt_x], None if frames is None else [int(frames)], compose_sequences=False,
-                         cancelled=c.get("cancelled"), progress=_scaled(c.get("progress"), 0.0, 0.4), **gen_kw)
+                         cancelled=c.get("cancelled"), progress=_scaled(c.get("progress"), 0.0, 0.4),
+                         literal=bool(kw.get("literal", False)), **gen_kw)
     srcs = [source_from_joints(b.joints, b.features) for b in base]
     n = srcs[0].frames
     c["progress"] = _scaled(c.get("progress"), 0.4, 1.0)
     outs, changed, ret, ids, _ = fill(pipe, [Canvas.of(s) for s in srcs], [Hole(0, n, prompt_y, part=part)], **c)
-    return [_sample("while", prompt or f"{prompt_x} while {prompt_y}", i, kw.get("seed", 0), o.features,
-                    o.joints, srcs[i], [(0, n)], changed[i], list(base[i].retrieved) + ret[i],
-                    list(base[i].retrieved_ids) + ids[i], part=part) for i, o in enumerate(outs)]
+    out = [_sample("while", prompt or f"{prompt_x} while {prompt_y}", i, kw.get("seed", 0), o.features,
+                   o.joints, srcs[i], [(0, n)], changed[i], list(base[i].retrieved) + ret[i],
+                   list(base[i].retrieved_ids) + ids[i], part=part) for i, o in enumerate(outs)]
+    for s, b in zip(out, base):  # how X was read ("read ... as ...")
+        s.warnings = [w for w in b.warnings or [] if w.startswith("read ")]
+    return out
 
 
 def generate_prompts(pipe, prompts, lengths, **kw) -> list:

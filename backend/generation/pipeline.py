@@ -191,9 +191,10 @@ class Pipeline:
 
             plans = [split_sequence(p, self.sampling["repeat_counts"]) for p in prompts]
         while_ = sp["compose_sequences"] and any(split_while(p) for p in prompts)
+        # (with a "while" prompt, generate_prompts generates each prompt on its own: through here, read there)
         readings = {} if literal or while_ else self._read([p for pl in plans for p in pl])
         if while_:  # "X while Y": X, then an arms edit
-            out = generate_prompts(self, list(prompts), lengths, **{**given, **{
+            out = generate_prompts(self, list(prompts), lengths, literal=literal, **{**given, **{
                 k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled")}})
         elif any(len(pl) > 1 for pl in plans):
             out = self._generate_composed(list(prompts), plans, tok_given, {**args, "readings": readings})
@@ -206,8 +207,9 @@ class Pipeline:
                 [f"read {part!r} as {readings[part].captions[0]!r}"]
                 if part in readings and readings[part].captions[0] != part else []) + notes[part]))
             for s in out:
-                if s.prompt == prompt:
-                    s.warnings = found
+                if s.prompt == prompt:  # (a "while" request's motions carry their own reading notes)
+                    s.warnings = list(dict.fromkeys([w for w in s.warnings or [] if w.startswith("read ")] + found)) \
+                        if while_ else found
         return out
 
     def _read(self, parts: list[str]) -> dict:

