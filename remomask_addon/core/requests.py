@@ -38,6 +38,7 @@ class GenerateRequest:
     fit: bool = True
     ground_feet: bool = True
     out_dir: str | None = None
+    literal: bool = False  # the prompt as typed, not read in the model's training words
 
     def to_params(self) -> dict:
         params = {"prompt": self.prompt, "length_s": _opt(float, self.length_s), "seed": int(self.seed),
@@ -47,6 +48,8 @@ class GenerateRequest:
                   "ground_feet": bool(self.ground_feet)}
         if self.out_dir:
             params["out_dir"] = self.out_dir
+        if self.literal:  # only when asked: a backend from before the field refuses unknown keys
+            params["literal"] = True
         return params
 
 

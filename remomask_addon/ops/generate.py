@@ -47,7 +47,8 @@ def generate_request(props, prompt: str, length_s) -> GenerateRequest:
                            cond_scale=None if props.auto_guidance else float(props.cond_scale),
                            time_steps=int(props.time_steps), temperature=float(props.temperature),
                            topk=float(props.topk), use_retrieval=bool(props.use_retrieval), fit=True,
-                           ground_feet=bool(getattr(props, "ground_feet", True)), out_dir=_motions_dir())
+                           ground_feet=bool(getattr(props, "ground_feet", True)), out_dir=_motions_dir(),
+                           literal=bool(getattr(props, "prompt_as_typed", False)))
 
 
 class REMOMASK_OT_generate(session.SyncMixin, bpy.types.Operator):

@@ -41,6 +41,7 @@ class REMOMASK_PT_generate(_Base, bpy.types.Panel):
         sub.enabled = not props.auto_guidance
         sub.prop(props, "cond_scale")
         col.prop(props, "use_retrieval")
+        col.prop(props, "prompt_as_typed")
         col.prop(props, "ground_feet")
         col.prop(props, "target")
         if props.target == 'NEW':

@@ -50,6 +50,11 @@ class REMOMASK_PG_scene(bpy.types.PropertyGroup):
     topk: FloatProperty(name="Top-k filter", default=0.9, min=0.0, max=1.0)
     use_retrieval: BoolProperty(name="Retrieval", default=True,
                                 description="Condition on retrieved motions from the database")
+    prompt_as_typed: BoolProperty(name="Prompt as typed", default=False,
+                                  description="Use the prompt exactly as typed. Off: a model with a caption bank "
+                                              "(the starter) reads each sentence as its closest training captions "
+                                              "of the same action and details, and the report says how it read "
+                                              "it")
     ground_feet: BoolProperty(name="Plant feet", default=True,
                               description="Fit the feet onto the floor: nothing below it, feet in contact touch it "
                                           "and stay in place (pelvis height and leg IK in the SMPL fit, and again "

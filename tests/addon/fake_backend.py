@@ -46,7 +46,7 @@ REST = np.array([
 
 OUT = sys.stdout
 LOCK = threading.Lock()
-BOOL_PARAMS = ("use_retrieval", "fit", "ground_feet")
+BOOL_PARAMS = ("use_retrieval", "fit", "ground_feet", "literal")
 
 
 def send(obj) -> None:

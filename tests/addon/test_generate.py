@@ -257,6 +257,26 @@ def test_plant_feet_is_sent(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
     assert [r["params"]["ground_feet"] for r in sent if r.get("method") == "generate"] == [True, False]
 
 
+def test_prompt_as_typed_is_sent_only_when_on(fresh, bpy_mod, stub_keying, monkeypatch, tmp_path):
+    """The panel's "Prompt as typed" (off by default) goes to the backend as generate's literal, and only when on
+    (a backend from before the field refuses unknown keys)."""
+    log = tmp_path / "requests.jsonl"
+    monkeypatch.setenv("FAKE_BACKEND_LOG", str(log))
+    sp = bpy_mod.context.scene.remomask
+    assert sp.prompt_as_typed is False
+    sp.prompt, sp.auto_length, sp.length_s = "a person walks forward", False, 1.0
+    try:
+        for value in (False, True):
+            sp.prompt_as_typed = value
+            assert bpy_mod.ops.remomask.generate() == {'FINISHED'}
+            assert poll_until(fresh, lambda: not sp.running, 20), sp.status
+            assert not sp.status_is_error, sp.status
+    finally:
+        sp.prompt_as_typed = False
+    sent = [r["params"] for r in map(json.loads, log.read_text().splitlines()) if r.get("method") == "generate"]
+    assert ["literal" in p for p in sent] == [False, True] and sent[1]["literal"] is True
+
+
 def test_parse_batch(fresh):
     parse = fresh.core.requests.parse_batch
     assert parse("walk\n  run | 2.5 \n# x\n\n") == [("walk", None), ("run", 2.5)]

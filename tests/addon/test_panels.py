@@ -83,7 +83,7 @@ def test_generate_panel_idle_and_running(addon, bpy_mod, fresh):
     log = draw(bpy, pt)
     props = {e[1] for e in log if e[0] == "prop"}
     assert {"prompt", "auto_length", "length_s", "seed", "samples", "auto_guidance", "cond_scale",
-            "use_retrieval", "ground_feet", "target"} <= props
+            "use_retrieval", "prompt_as_typed", "ground_feet", "target"} <= props
     ops = [e[1] for e in log if e[0] == "operator"]
     assert "remomask.generate" in ops and "remomask.new_seed" in ops and "remomask.cancel" not in ops
     assert not [e for e in log if e[0] == "progress"]
