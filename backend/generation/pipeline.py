@@ -222,7 +222,7 @@ class Pipeline:
         out = {}
         try:
             for p in dict.fromkeys(parts):
-                r = self.reader.read([p], self._tower_numpy).get(p)
+                r = self.reader.read([p], self._tower_numpy, self.coverage.words).get(p)
                 if r is not None:
                     out[p] = r
         except ReaderUnavailable as e:
@@ -363,18 +363,18 @@ class Pipeline:
 
     def _generate_batch(self, prompts, tok_given, seed, samples, cond_scale, time_steps, temperature, topk,
                         res_cond_scale, use_retrieval, progress, cancelled, candidates=1,
-                        parts=None, readings=None) -> list[GeneratedSample]:
+                        parts=None, readings=None, together: int = 1) -> list[GeneratedSample]:
         """Every prompt x sample, prompt-major; ``tok_given`` token lengths per prompt, or None. Each motion is
-        sampled on its own, from its own generator (``row_generator(seed, sample, part)``, ``parts``: the part
-        index of each prompt in a composed one, else 0), so it does not depend on the other prompts of the
-        request (their number, order or lengths). With ``candidates`` > 1: samples x candidates rows per
-        prompt, the best of each ``candidates`` kept."""
+        sampled from its own generator (``row_generator(seed, sample, part)``, ``parts``: the part index of each
+        prompt in a composed one, else 0), so it does not depend on the other prompts of the request (their
+        number, order or lengths). With ``candidates`` > 1: samples x candidates rows per prompt, the best of
+        each ``candidates`` kept; the candidates of one motion are sampled ``together`` (``_sample_rows``)."""
         scorer = self._scorer() if candidates > 1 else None
         if scorer is not None:
             rows = self._generate_batch(prompts, tok_given, seed, samples * candidates, cond_scale, time_steps,
                                         temperature, topk, res_cond_scale, use_retrieval, progress, cancelled,
-                                        parts=parts, readings=readings)
-            return self._best_of(scorer, prompts, rows, samples, candidates)
+                                        parts=parts, readings=readings, together=candidates)
+            return self._best_of(scorer, prompts, rows, samples, candidates, readings)
         report = progress or (lambda stage, frac: None)
 
         def check():
@@ -383,44 +383,63 @@ class Pipeline:
 
         conds = self._conditions(prompts, use_retrieval, report, check, lengths=tok_given is None,
                                  readings=readings)
-        todo = [(i, s) for i in range(len(prompts)) for s in range(samples)]
+        todo = [(i, list(range(s, min(s + together, samples)))) for i in range(len(prompts))
+                for s in range(0, samples, together)]
+        sp = dict(cond_scale=cond_scale, time_steps=time_steps, temperature=temperature, topk=topk,
+                  res_cond_scale=res_cond_scale)
         out = []
-        for k, (i, s) in enumerate(todo):
+        for k, (i, group) in enumerate(todo):
             def row_report(stage, frac, k=k):
                 report(stage, 0.06 + 0.94 * (k + frac) / len(todo))
-            gen = row_generator(self.device, seed, s, 0 if parts is None else parts[i])
-            out.append(self._sample_one(prompts[i], None if tok_given is None else tok_given[i], gen, seed, s,
-                                        conds[prompts[i]], cond_scale, time_steps, temperature, topk,
-                                        res_cond_scale, row_report, check, cancelled))
+            gens = [row_generator(self.device, seed, s, 0 if parts is None else parts[i]) for s in group]
+            out += self._sample_rows(prompts[i], None if tok_given is None else tok_given[i], gens, seed, group,
+                                     conds[prompts[i]], sp, row_report, check, cancelled)
         report("done", 1.0)
         return out
 
-    def _sample_one(self, prompt, tok, gen, seed, sample, conditioning, cond_scale, time_steps, temperature,
-                    topk, res_cond_scale, report, check, cancelled) -> GeneratedSample:
-        """One motion (a batch of one) drawing from ``gen``: length (unless ``tok`` is given), masked and
-        residual tokens, RVQ-VAE decode, joints. ``report(stage, fraction of this motion)``."""
+    def _sample_rows(self, prompt, tok, gens, seed, sample_ids, conditioning, sp, report, check,
+                     cancelled) -> list[GeneratedSample]:
+        """Motions of one prompt, motion ``j`` drawing from ``gens[j]`` alone: its length (unless ``tok`` is
+        given), then its masked and residual tokens, RVQ-VAE decode, joints. Motions of the same length are
+        sampled as one batch, each row from its own generator (``sampling.categorical``): a row draws what it
+        would draw alone, and its logits differ from a batch of one only in float rounding (bench/candidates.py:
+        best of four 1.29x faster than one draw at a time on the starter). ``report(stage, fraction of these
+        motions)``."""
         m = self.models
         emb, len_emb, re_dict, captions, ids = conditioning
-        if tok is None:
-            report("length", 0.0)
-            m_lens = m.length_estimator.sample_tokens(len_emb, gen).clamp(1, MAX_FRAMES // UNIT_LENGTH)
-        else:
-            m_lens = torch.tensor([tok], device=self.device)
-        m_lens = m_lens.to(self.device).long()
+        lens = []
+        for g in gens:
+            if tok is None:
+                report("length", 0.0)
+                lens.append(int(m.length_estimator.sample_tokens(len_emb, g).clamp(1, MAX_FRAMES // UNIT_LENGTH)[0]))
+            else:
+                lens.append(int(tok))
         check()
+        out: list = [None] * len(gens)
+        groups = {n: [j for j, x in enumerate(lens) if x == n] for n in dict.fromkeys(lens)}
+        for g_i, (n_tok, rows) in enumerate(groups.items()):
+            b = len(rows)
 
-        all_aux, all_ts = self._sample_tokens(emb, m_lens, re_dict, gen, dict(
-            cond_scale=cond_scale, time_steps=time_steps, temperature=temperature, topk=topk,
-            res_cond_scale=res_cond_scale), report, cancelled)
-        check()
-        report("decode", 0.85)
-        n = int(m_lens[0]) * UNIT_LENGTH
-        feats = (self._decode(all_aux, all_ts, m_lens) * self.std + self.mean).cpu().numpy()
-        check()
-        report("joints", 0.95)
-        f = np.ascontiguousarray(feats[0, :n], dtype=np.float32)
-        return GeneratedSample(prompt=prompt, sample_index=sample, seed=int(seed), joints=_features_to_joints(f),
-                               features=f, length=n, retrieved=captions[:], retrieved_ids=[str(x) for x in ids])
+            def part_report(stage, frac, g_i=g_i):
+                report(stage, (g_i + frac) / len(groups))
+
+            m_lens = torch.full((b,), n_tok, device=self.device, dtype=torch.long)
+            rd = None if re_dict is None else {key: v.expand(b, *v.shape[1:]) for key, v in re_dict.items()}
+            all_aux, all_ts = self._sample_tokens(emb.expand(b, -1), m_lens, rd,
+                                                  gens[rows[0]] if b == 1 else [gens[j] for j in rows], sp,
+                                                  part_report, cancelled)
+            check()
+            part_report("decode", 0.85)
+            n = n_tok * UNIT_LENGTH
+            feats = (self._decode(all_aux, all_ts, m_lens) * self.std + self.mean).cpu().numpy()
+            check()
+            part_report("joints", 0.95)
+            for r, j in enumerate(rows):
+                f = np.ascontiguousarray(feats[r, :n], dtype=np.float32)
+                out[j] = GeneratedSample(prompt=prompt, sample_index=sample_ids[j], seed=int(seed),
+                                         joints=_features_to_joints(f), features=f, length=n,
+                                         retrieved=captions[:], retrieved_ids=[str(x) for x in ids])
+        return out
 
     def _sample_tokens(self, cond, m_lens, re_dict, gen, sp, report, cancelled, keep=None):
         """Token ids of the 1D and 2D branches, all RVQ layers, for rows conditioned on ``cond`` (B, D) at token
@@ -461,10 +480,16 @@ class Pipeline:
         return self._scorer_cache or None
 
     @staticmethod
-    def _best_of(scorer, prompts, rows, samples, candidates) -> list[GeneratedSample]:
+    def _best_of(scorer, prompts, rows, samples, candidates, readings=None) -> list[GeneratedSample]:
         """Rows are prompt-major, samples * candidates per prompt; keep, per prompt and sample, the candidate
-        whose motion embedding has the highest cosine with the prompt's text embedding."""
+        whose motion embedding has the highest cosine with the prompt's text embedding (a read prompt's: the
+        mean of its captions', the words it was generated from)."""
         text = scorer.embed_text(list(prompts))
+        for i, p in enumerate(prompts):
+            r = (readings or {}).get(p)
+            if r is not None:
+                m = scorer.embed_text(list(r.captions)).mean(0)
+                text[i] = m / max(float(np.linalg.norm(m)), 1e-8)
         motion = scorer.embed([r.features for r in rows])
         per = samples * candidates
         out = []

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from backend.generation.coverage import SUBJECT_WORDS, words_of
 
 READING_FILE = "reading.json"
 READING_EMBEDDINGS = "reading.npy"
@@ -127,6 +130,16 @@ def load_sentence_encoder(device: str = "cpu") -> Callable[[list[str]], np.ndarr
     return encode
 
 
+def tower_share(prompt: str, known_words: frozenset | None) -> float:
+    """The share of the prompt's words (who moves left out) that the model's text tower was trained on: a tower
+    trained from scratch on template captions hears an unknown word as noise ("celebrating a goal" is closest to
+    "turning 90 degrees" for the starter's tower), so its vote counts only that much. 1.0 without a vocabulary."""
+    if known_words is None:
+        return 1.0
+    words = [w for w in words_of(prompt) if w not in SUBJECT_WORDS]
+    return sum(w in known_words for w in words) / len(words) if words else 1.0
+
+
 def _unit(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
@@ -171,13 +184,18 @@ class PromptReader:
             self._tower = (tower_encode, emb)
         return self._tower[1]
 
-    def read(self, prompts: list[str], tower_encode: Callable[[list[str]], np.ndarray]) -> dict:
-        """{prompt: Reading or None} (None: nothing close enough; the prompt is used as typed)."""
+    def read(self, prompts: list[str], tower_encode: Callable[[list[str]], np.ndarray],
+             known_words: frozenset | None = None) -> dict:
+        """{prompt: Reading or None} (None: nothing close enough; the prompt is used as typed). ``known_words``:
+        the words of the model's training captions; the tower's vote counts in proportion to the share of the
+        prompt's words it was trained on (None: fully)."""
         prompts = list(dict.fromkeys(prompts))
         if not prompts:
             return {}
         sentence = self._sentence_encode(prompts) @ self.embeddings.T
-        sims = (sentence + _unit(tower_encode(prompts)) @ self._tower_bank(tower_encode).T) / 2
+        bank = self._tower_bank(tower_encode)
+        w = np.asarray([tower_share(p, known_words) for p in prompts], dtype=np.float32)[:, None]
+        sims = (sentence + w * (_unit(tower_encode(prompts)) @ bank.T)) / (1 + w)
         out = {}
         for i, p in enumerate(prompts):
             order = np.argsort(-sims[i], kind="stable")
@@ -210,7 +228,11 @@ def load_reader(folder: str | Path) -> PromptReader | None:
         return None
     try:
         d = json.loads(j.read_text())
-        emb = np.load(e, allow_pickle=False)
+        raw = e.read_bytes()
+        want = (d.get("bank") or {}).get("embeddings_sha256")
+        if want and hashlib.sha256(raw).hexdigest() != want:  # e.g. a bank rewrite stopped between its two files
+            raise ValueError(f"{e.name} is not the one {j.name} was written with")
+        emb = np.load(io.BytesIO(raw), allow_pickle=False)
         return PromptReader(d["captions"], d["families"], d["checked"], emb, d.get("k", K),
                             d.get("min_similarity", MIN_SIMILARITY),
                             min_sentence_similarity=d.get("min_sentence_similarity", MIN_SENTENCE_SIMILARITY))

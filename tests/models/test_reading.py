@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from backend.generation.pipeline import Pipeline
-from backend.generation.reading import PromptReader, ReaderUnavailable, detail_words, load_reader
+from backend.generation.reading import (PromptReader, ReaderUnavailable, detail_words, load_reader,
+                                       tower_share)
 
 DIM = 256
 
@@ -91,6 +92,31 @@ def test_the_model_own_tower_has_a_say():
     assert voted.family == "jump", voted
 
 
+def test_the_tower_votes_only_as_far_as_it_knows_the_words():
+    """A tower trained from scratch hears a word it never saw as noise: its vote counts by the share of the
+    prompt's words in the model's vocabulary (who moves left out), so it outvotes the sentence encoder on words it
+    knows and not on words it does not."""
+    prompt = "a person waves"
+
+    def tower(texts):  # hears the prompt as a jump
+        return np.asarray([[1, 0, 0] if t == prompt or "jumps" in t else [0, 1, 0] for t in texts], np.float32)
+
+    assert tower_share(prompt, frozenset({"waves"})) == 1.0  # "a" and "person" say who moves
+    assert tower_share(prompt, frozenset({"jumps"})) == 0.0
+    assert tower_share("waves goodbye", frozenset({"waves"})) == 0.5
+    assert tower_share(prompt, None) == 1.0
+    assert reader().read([prompt], tower, frozenset({"waves"}))[prompt].family == "jump"
+    assert reader().read([prompt], tower, frozenset({"jumps"}))[prompt].family == "wave"
+    # half known: the tower's similarity counts half as much as the sentence encoder's
+    p2 = "waves hand"
+    caps = [c for _, c, _ in BANK]
+    want = (bow([p2]) @ bow(caps).T + 0.5 * (tower([p2]) / np.linalg.norm(tower([p2]), axis=1, keepdims=True))
+            @ (tower(caps) / np.linalg.norm(tower(caps), axis=1, keepdims=True)).T) / 1.5
+    got = reader().read([p2], tower, frozenset({"waves"}))[p2]
+    assert got.similarity == pytest.approx(float(want.max()), abs=1e-5)
+    assert got.family == BANK[int(want.argmax())][0]
+
+
 def test_a_tower_that_finds_everything_close_does_not_read_nonsense():
     """The small tower puts some caption close to anything; the sentence encoder's own similarity must reach
     min_sentence_similarity too, or the prompt stays as typed."""
@@ -115,6 +141,16 @@ def test_a_broken_or_missing_bank(tmp_path):
     np.save(tmp_path / "reading.npy", np.ones((1, 4), np.float16))
     r = load_reader(tmp_path)
     assert r.captions == ["a"] and r.k == 5 and r.min_similarity == 0.5
+    # a bank that names its embeddings' SHA-256 refuses another reading.npy (a rewrite stopped between the files)
+    import hashlib
+
+    good = (tmp_path / "reading.npy").read_bytes()
+    (tmp_path / "reading.json").write_text(json.dumps({"captions": ["a"], "families": ["x"], "checked": [True],
+                                                       "bank": {"embeddings_sha256": hashlib.sha256(good).hexdigest()}}))
+    assert load_reader(tmp_path).captions == ["a"]
+    np.save(tmp_path / "reading.npy", np.zeros((1, 4), np.float16))
+    with pytest.raises(ValueError, match="reading.npy is not the one reading.json was written with"):
+        load_reader(tmp_path)
 
 
 # -- in the pipeline ------------------------------------------------------------------------------------------------
@@ -161,6 +197,42 @@ def test_a_read_prompt_is_generated_from_its_captions(tiny, encoder, retriever):
     # a reading does not depend on the other prompts of the request
     again = p.generate(["walks forward, please"], lengths=[32], seed=3, time_steps=2)[0]
     assert np.array_equal(again.features, out[1].features)
+
+
+class _WordScorer:
+    """Stands in for the Part-TMR embedder: a text with "walks" is the unit x axis, any other text the opposite;
+    a motion's embedding has its mean root height on x. Scored against its captions a read prompt keeps its
+    highest draw; scored against the words as typed ("walking" is not "walks") its lowest."""
+
+    def embed_text(self, texts):
+        return np.asarray([[1.0, 0.0] if "walks" in t else [-1.0, 0.0] for t in texts], np.float32)
+
+    def embed(self, feats):
+        return np.asarray([[float(np.mean(f[:, 3])), 0.0] for f in feats], np.float32)
+
+
+def test_best_of_n_scores_a_read_prompt_against_its_captions(tiny, encoder):
+    p = piped(tiny, encoder)
+    p._scorer_cache = _WordScorer()
+    scored = []
+    best_of = p._best_of
+
+    def spy(scorer, prompts, rows, samples, candidates, readings=None):
+        scored[:] = rows
+        return best_of(scorer, prompts, rows, samples, candidates, readings)
+
+    p._best_of = spy
+
+    def heights():
+        h = [float(np.mean(d.features[:, 3])) for d in scored]
+        assert len(scored) == 3 and len(set(np.round(h, 6))) == 3  # distinct draws: the choice means something
+        return h
+
+    best = p.generate(["walking forward now"], lengths=[32], seed=5, samples=1, time_steps=2, candidates=3)[0]
+    assert best is scored[int(np.argmax(heights()))]  # scored against "a person walks forward": the highest
+    low = p.generate(["walking forward now"], lengths=[32], seed=5, samples=1, time_steps=2, candidates=3,
+                     literal=True)[0]
+    assert low is scored[int(np.argmin(heights()))]  # as typed ("walking"): the lowest
 
 
 def test_each_sentence_of_a_composed_prompt_is_read(tiny, encoder):
