@@ -21,7 +21,7 @@ from .common import add_models_argument, load_generator, models_dir, progress_ba
 # request parameter -> the flag that sets it (for messages: "--seconds must be in 0.2..9.8 seconds")
 FLAGS = {"length_s": "--seconds", "out_dir": "--out", "seed": "--seed", "samples": "--samples",
          "cond_scale": "--cond-scale", "time_steps": "--time-steps", "temperature": "--temperature",
-         "topk": "--topk"}
+         "topk": "--topk", "candidates": "--candidates"}
 
 
 def add_parser(sub) -> None:
@@ -56,6 +56,10 @@ def add_parser(sub) -> None:
     g.add_argument("--literal", action="store_true",
                    help="use the prompts as typed: never read them in the model's training words (the starter's "
                         "caption bank; see 'read ... as ...' notes)")
+    g.add_argument("--candidates", type=int, default=None, metavar="N",
+                   help=f"draw each motion N times and keep the one the model's own Part-TMR scores closest to the "
+                        f"prompt (1..{P.MAX_CANDIDATES}; default: the model's, 4 for the starter, 1 for the official "
+                        f"release; 1 is fastest)")
     g.add_argument("--generator", help=argparse.SUPPRESS)
     g.add_argument("--fitter", help=argparse.SUPPRESS)
     g.set_defaults(run=run)
@@ -75,7 +79,8 @@ def params_from(args) -> P.GenerateParams:
     raw = {"prompts": args.prompt, "length_s": seconds, "seed": args.seed, "samples": args.samples,
            "cond_scale": args.cond_scale, "time_steps": args.time_steps, "temperature": args.temperature,
            "topk": args.topk, "use_retrieval": not args.no_retrieval, "fit": not args.no_fit,
-           "out_dir": args.out, "ground_feet": not args.no_ground_feet, "literal": getattr(args, "literal", False)}
+           "out_dir": args.out, "ground_feet": not args.no_ground_feet, "literal": getattr(args, "literal", False),
+           "candidates": getattr(args, "candidates", None)}
     if timeline:
         if seconds is not None:
             raise UserError("--timeline gives each part's seconds: leave out --seconds/--length")

@@ -33,13 +33,25 @@ def top_k_filter(logits: torch.Tensor, thres: float = 0.9) -> torch.Tensor:
     return out.scatter_(-1, ind, val)
 
 
-def _uniform(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def _uniform(shape, like: torch.Tensor, generator) -> torch.Tensor:
+    if isinstance(generator, (list, tuple)):  # one generator per row of the batch
+        _rows_match(generator, shape[0])
+        return torch.stack([_uniform(tuple(shape[1:]), like, g) for g in generator])
     dev = generator.device if generator is not None else like.device
     return torch.rand(shape, generator=generator, device=dev, dtype=torch.float32).to(like.device)
 
 
-def categorical(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Sample from softmax(logits / temperature) over the last axis (exponential-race form of multinomial)."""
+def _rows_match(generators, rows: int) -> None:
+    if len(generators) != rows:
+        raise ValueError(f"{len(generators)} generators for a batch of {rows} rows")
+
+
+def categorical(logits: torch.Tensor, temperature: float, generator) -> torch.Tensor:
+    """Sample from softmax(logits / temperature) over the last axis. ``generator``: one torch.Generator, or a
+    list with one per row of the batch (the first axis), each row then drawing exactly what it draws alone."""
+    if isinstance(generator, (list, tuple)):
+        _rows_match(generator, logits.shape[0])
+        return torch.stack([categorical(logits[i], temperature, g) for i, g in enumerate(generator)])
     t = max(float(temperature), 1e-10)
     probs = torch.softmax(logits.float() / t, dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
@@ -49,8 +61,9 @@ def categorical(logits: torch.Tensor, temperature: float, generator: torch.Gener
     return idx.to(logits.device)
 
 
-def gumbel(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    """argmax(logits / temperature + Gumbel noise), as the residual transformers sample."""
+def gumbel(logits: torch.Tensor, temperature: float, generator) -> torch.Tensor:
+    """argmax(logits / temperature + Gumbel noise), as the residual transformers sample (``generator``: as for
+    ``categorical``)."""
     u = _uniform(logits.shape, logits, generator)
     # -log(-log u), each log of a value clamped away from 0. The negation must happen before the outer clamp:
     # log(u) <= 0, so clamping it first gives a constant 1e-20, NaN noise and argmax 0 for every token.

@@ -93,7 +93,7 @@ class PipelineGenerator:
             request.prompts, request.lengths, seed=request.seed, samples=request.samples,
             cond_scale=request.cond_scale, time_steps=request.time_steps, temperature=request.temperature,
             topk=request.topk, use_retrieval=request.use_retrieval, progress=progress, cancelled=cancelled,
-            literal=bool(getattr(request, "literal", False)))
+            literal=bool(getattr(request, "literal", False)), candidates=getattr(request, "candidates", None))
 
     def edit(self, request, progress, cancelled):
         from backend.editing.request import run_edit

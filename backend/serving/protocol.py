@@ -49,6 +49,7 @@ MAX_PROMPT_CHARS = 500
 MIN_SECONDS, MAX_SECONDS = 0.2, 9.8  # 4 .. 196 frames at 20 fps (HumanML3D's range)
 MIN_FRAMES, MAX_FRAMES = 4, 196
 MAX_SAMPLES = 8
+MAX_CANDIDATES = 16   # draws per motion for best of N (the pipeline takes up to 64; a server keeps requests bounded)
 MAX_TIME_STEPS = 100
 MAX_SEED = 2**32 - 1
 MAX_OUT_DIR_CHARS = 4096
@@ -68,6 +69,7 @@ GENERATE_DEFAULTS = {
     "out_dir": None,
     "ground_feet": True,   # SMPL fit: feet on the floor, contacts pinned (smpl_fitting.ground)
     "literal": False,      # True: the prompts as typed, never read in the model's training words (reading.py)
+    "candidates": None,    # draws per motion, the best kept by the model's Part-TMR (None: the model's own; starter 4)
 }
 GENERATE_KEYS = frozenset(GENERATE_DEFAULTS) | {"prompt", "prompts", "timeline"}
 
@@ -103,6 +105,7 @@ class GenerateParams:
     out_dir: str | None
     ground_feet: bool = True
     literal: bool = False
+    candidates: int | None = None
     timeline: list | None = None  # [(prompt, seconds)]: one long motion (backend/editing/timeline.py)
 
     @property
@@ -340,6 +343,8 @@ def validate_generate(params: dict) -> GenerateParams:
     p["fit"] = _boolean(p, "fit")
     p["ground_feet"] = _boolean(p, "ground_feet")
     p["literal"] = _boolean(p, "literal")
+    if p["candidates"] is not None:
+        p["candidates"] = _integer(p, "candidates", 1, MAX_CANDIDATES)
     out_dir = p["out_dir"]
     if out_dir is not None:
         if not isinstance(out_dir, str) or not out_dir.strip():

@@ -232,9 +232,13 @@ def everyday_summary(pipe, out, seeds, plain: bool = False) -> dict:
                             "detail_rate": v["detail_rate"]} for k, v in r["prompts"].items()}}
 
 
+SEMANTIC_CANDIDATES = 1  # the semantic suites measure the model's single draw (tests/starter does the same)
+
+
 def record_evaluation(out, seeds=tuple(range(20))) -> dict:
     """Run the held-out retrieval and the semantic suite (suite prompts, and held-out phrasings of them) on
-    a finished model folder and store them in its PROVENANCE.json under "evaluation"."""
+    a finished model folder and store them in its PROVENANCE.json under "evaluation". The semantic suites measure
+    single draws (``SEMANTIC_CANDIDATES``; they are 640 motions), the everyday sets the folder's own sampling."""
     from backend.generation.model_folder import load_pipeline
     from backend.train.common import atomic_write_json
     from backend.train.evaluate import HELDOUT_SUITE, retrieval_eval, semantic_suite
@@ -244,9 +248,10 @@ def record_evaluation(out, seeds=tuple(range(20))) -> dict:
 
     def run(suite):
         return {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}
-                for k, v in semantic_suite(pipe, seeds, suite=suite).items()}
+                for k, v in semantic_suite(pipe, seeds, suite=suite, candidates=SEMANTIC_CANDIDATES).items()}
 
     ev = {"retrieval": retrieval_eval(out), "semantic": run(None), "semantic_heldout": run(HELDOUT_SUITE),
+          "semantic_candidates": SEMANTIC_CANDIDATES,
           "seeds": list(seeds), "sampling": dict(pipe.sampling), "reading": pipe.info.get("reading"),
           "heldout_everyday": everyday_summary(pipe, out, seeds[:10]),
           "heldout_plain": everyday_summary(pipe, out, seeds[:10], plain=True)}

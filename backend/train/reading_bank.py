@@ -5,7 +5,7 @@ procedural family ``PER_FAMILY`` distinct captions drawn like the corpus draws t
 ``captions.predicate`` with the training templates, ``captions.sentence``), and for each real-motion family every
 phrase of ``backend.mocap.labels.PHRASES`` (each side, "a person" and "someone"). No motion data goes in.
 
-Each caption is then checked on the trained model: generated as typed (``literal``) on ``CHECK_SEEDS`` and kept
+Each caption is then checked on the trained model: generated as typed (``literal``, single draws) on ``CHECK_SEEDS`` and kept
 as "checked" when its family's action check (``backend.train.action_checks``) passes on at least ``CHECK_NEED`` of
 them; a family without a check keeps all its captions. The reading uses checked captions only (a family with
 none falls back to its closest ones).
@@ -25,6 +25,7 @@ PER_FAMILY = 60
 BANK_SEED = 0
 CHECK_SEEDS = (100, 101, 102)   # not the evaluation's seeds (0-19)
 CHECK_NEED = 2
+CHECK_CANDIDATES = 1            # single draws: does the caption itself make its family's motion
 
 
 def caption_bank(procedural: list[str], captured: list[str], per_family: int = PER_FAMILY,
@@ -83,7 +84,7 @@ def check_bank(pipe, bank, seeds=CHECK_SEEDS, need: int = CHECK_NEED,
     for seed in seeds:
         for k in range(0, len(bank), 32):
             part = bank[k:k + 32]
-            out = pipe.generate([c for _, c in part], seed=int(seed), literal=True)
+            out = pipe.generate([c for _, c in part], seed=int(seed), literal=True, candidates=CHECK_CANDIDATES)
             for i, ((fam, _), s) in enumerate(zip(part, out)):
                 if fam in ACTION_CHECKS and check_action(fam, s.joints):
                     passed[k + i] += 1
@@ -121,7 +122,7 @@ def write_reading(folder, progress: Callable[[int, int], None] | None = None) ->
         "weights_sha256": SENTENCE_WEIGHTS_SHA256, "k": K, "min_similarity": MIN_SIMILARITY,
         "min_sentence_similarity": MIN_SENTENCE_SIMILARITY,
         "bank": {"per_family": PER_FAMILY, "seed": BANK_SEED, "check_seeds": list(CHECK_SEEDS),
-                 "check_need": CHECK_NEED, "embeddings_sha256": hashlib.sha256(npy.read_bytes()).hexdigest()},
+                 "check_need": CHECK_NEED, "check_candidates": CHECK_CANDIDATES, "embeddings_sha256": hashlib.sha256(npy.read_bytes()).hexdigest()},
         "captions": [c for _, c in bank], "families": [f for f, _ in bank], "checked": checked,
     }
     atomic_write_json(folder / READING_FILE, data)

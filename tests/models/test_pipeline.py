@@ -228,17 +228,36 @@ class _HeightScorer:
 
 
 def test_candidates_keep_the_best_scored_draw(tiny, encoder):
+    """Best of N keeps, for each motion, exactly the best-scored of its N draws. The draws come from the
+    generators of the plain request's samples but are sampled together (one batch, a generator per row), so they
+    are those samples up to float rounding, which can flip a near-tie of the unmasking order: the same prompts
+    and lengths, not the same numbers. A motion still depends only on its prompt, seed and sample."""
     p = Pipeline(tiny, encoder)
     p._scorer_cache = _HeightScorer()
+    scored = []
+    best_of = p._best_of
+
+    def spy(scorer, prompts, rows, samples, candidates, readings=None):
+        scored.extend(rows)
+        return best_of(scorer, prompts, rows, samples, candidates, readings)
+
+    p._best_of = spy
     prompts, lengths = ["kick", "walk"], [24, 40]
     draws = p.generate(prompts, lengths, seed=7, samples=2 * 3, time_steps=2, candidates=1)
     best = p.generate(prompts, lengths, seed=7, samples=2, time_steps=2, candidates=3)
     assert [(s.prompt, s.sample_index) for s in best] == [("kick", 0), ("kick", 1), ("walk", 0), ("walk", 1)]
+    assert len(scored) == len(draws) == 12
+    assert [(d.prompt, d.length) for d in draws] == [(c.prompt, c.length) for c in scored]
+    again = p.generate(prompts, lengths, seed=7, samples=2, time_steps=2, candidates=3)
+    alone = p.generate(["walk"], [40], seed=7, samples=2, time_steps=2, candidates=3)
+    assert all(np.array_equal(a.features, b.features) for a, b in zip(best, again))
+    assert all(np.array_equal(a.features, b.features) for a, b in zip(best[2:], alone))
     for i, s in enumerate(best):
-        group = draws[(i // 2) * 6 + (i % 2) * 3:(i // 2) * 6 + (i % 2) * 3 + 3]
+        group = scored[(i // 2) * 6 + (i % 2) * 3:(i // 2) * 6 + (i % 2) * 3 + 3]
         heights = [float(np.mean(d.features[:, 3])) for d in group]
         assert len(set(np.round(heights, 6))) == 3  # the draws differ, so the choice means something
-        assert np.array_equal(s.features, group[int(np.argmax(heights))].features)
+        assert s is group[int(np.argmax(heights))]
+    scored.clear()
     # the model folder's default, and no ranking without a retrieval model
     own = Pipeline(tiny, encoder, sampling={"candidates": 3})
     own._scorer_cache = _HeightScorer()

@@ -94,3 +94,17 @@ def test_same_generator_state_same_draws():
     b = gumbel(_batch(LOGITS), 1.0, _gen(5))
     c = gumbel(_batch(LOGITS), 1.0, _gen(6))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("sampler", [categorical, gumbel])
+def test_a_generator_per_row_draws_what_each_row_draws_alone(sampler):
+    """Candidates of one motion are sampled as one batch with a generator per row (pipeline._sample_rows): each
+    row must draw exactly what it draws alone from its generator, and the rows must differ (their own streams)."""
+    logits = torch.randn(3, 40, 7, generator=_gen(11))
+    together = sampler(logits, 1.0, [_gen(1), _gen(2), _gen(3)])
+    alone = torch.stack([sampler(logits[i:i + 1], 1.0, _gen(i + 1))[0] for i in range(3)])
+    assert together.shape == (3, 40) and torch.equal(together, alone)
+    same = sampler(logits[[0, 0, 0]], 1.0, [_gen(1), _gen(2), _gen(3)])
+    assert not torch.equal(same[0], same[1]) and not torch.equal(same[1], same[2])
+    with pytest.raises(ValueError, match="2 generators for a batch of 3 rows"):
+        sampler(logits, 1.0, [_gen(1), _gen(2)])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from backend import cli
+from backend.errors import UserError
 from tests.server.client import REPO, STANDIN, server_env
 from tests.server.test_postprocess import FakeFit
 
@@ -100,6 +101,27 @@ def test_literal_flag_reaches_the_pipeline():
     gen.pipeline = types.SimpleNamespace(generate=lambda *a, **kw: seen.update(kw) or [])
     gen.generate(params, lambda *a: None, lambda: False)
     assert seen["literal"] is True
+
+
+def test_candidates_flag_reaches_the_pipeline():
+    """--candidates N becomes the request's ``candidates`` (None: the model's own), bounded like the protocol."""
+    from backend.cli.generate import params_from
+    from backend.cli.main import build_parser
+    from backend.generation.pipeline import MAX_CANDIDATES
+    from backend.serving.generators import PipelineGenerator
+    from backend.serving.protocol import MAX_CANDIDATES as SERVED
+
+    assert SERVED <= MAX_CANDIDATES
+    base = ["generate", "kick", "--models", "m", "--out", "x"]
+    assert params_from(build_parser().parse_args(base)).candidates is None
+    params = params_from(build_parser().parse_args(base + ["--candidates", "1"]))
+    seen = {}
+    gen = PipelineGenerator.__new__(PipelineGenerator)
+    gen.pipeline = types.SimpleNamespace(generate=lambda *a, **kw: seen.update(kw) or [])
+    gen.generate(params, lambda *a: None, lambda: False)
+    assert seen["candidates"] == 1
+    with pytest.raises(UserError, match="--candidates must be in 1..16"):
+        params_from(build_parser().parse_args(base + ["--candidates", "17"]))
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -38,18 +38,19 @@ def test_pipeline_adapter_passes_every_parameter(tmp_path, monkeypatch):
     assert calls["load"] == (str(tmp_path), "cpu")
     req = validate_generate({"prompts": ["walk", "run"], "length_s": 2.0, "seed": 9, "samples": 3,
                              "cond_scale": 2.5, "time_steps": 18, "temperature": 0.7, "topk": 0.5,
-                             "use_retrieval": False, "literal": True})
+                             "use_retrieval": False, "literal": True, "candidates": 3})
     progress = []
     out = gen.generate(req, lambda s, f: progress.append((s, f)), lambda: False)
     assert out[0].seed == 9 and progress == [("text", 0.5)]
     assert calls["prompts"] == ["walk", "run"] and calls["lengths"] == [40, 40]
     assert {k: calls[k] for k in ("seed", "samples", "cond_scale", "time_steps", "temperature", "topk",
-                                  "use_retrieval", "literal")} == dict(seed=9, samples=3, cond_scale=2.5,
-                                                                       time_steps=18, temperature=0.7, topk=0.5,
-                                                                       use_retrieval=False, literal=True)
+                                  "use_retrieval", "literal", "candidates")} == dict(
+        seed=9, samples=3, cond_scale=2.5, time_steps=18, temperature=0.7, topk=0.5, use_retrieval=False,
+        literal=True, candidates=3)
     assert gen.describe() == {"kind": "official", "path": str(tmp_path), "parts": ["vq", "mask", "res"]}
     assert gen.generate(validate_generate({"prompt": "x"}), lambda *a: None, lambda: False) and calls["lengths"] is None
     assert calls["literal"] is False  # the model's reading unless asked
+    assert calls["candidates"] is None  # the model's own number of draws (the starter's generation.json: 4)
     # sampling settings left out reach the pipeline as None: the model's own (generation.json) apply
     assert {k: calls[k] for k in ("cond_scale", "time_steps", "temperature", "topk")} == dict.fromkeys(
         ("cond_scale", "time_steps", "temperature", "topk"))
