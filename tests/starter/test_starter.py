@@ -9,6 +9,7 @@ import torch
 
 from backend.generation.model_folder import load_pipeline
 from backend.generation.project_weights import MODEL_NAMES, STARTER_DIR
+from backend.train import SEMANTIC_CANDIDATES
 from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_SUITE, retrieval_eval, semantic_suite
 
 pytestmark = pytest.mark.slow  # the starter-quality suite: minutes of generation
@@ -25,21 +26,24 @@ SEMANTIC_NOT_REACHED = ("turn_right", "spin_left")
 HELDOUT_NOT_REACHED = ("spin_left",)
 NOT_REACHED_FLOOR: dict = {}  # all: 0.45
 # Issue #16's targets on the everyday held-out prompts (backend/train/heldout.py): action right in >= 85 %, details
-# in >= 70 %. Starter 2 with its caption bank reaches 82 % and 71 % (seeds 0-9; 62 % / 56 % reading the prompts as
-# typed, which `literal` still does; 63 % / 50 % before counts were repeated parts and each motion had its own
-# generator; 57 % / 36 % before the VQ fix): the floors guard that level less a margin, the action target is open.
+# in >= 70 %, asserted. Starter 2 reaches 85.9 % and 71.4 % (seeds 0-9) reading each prompt in its training words
+# and keeping the best of four draws (generation.json "candidates": 4; 83.3 % / 70.9 % with one draw, 61.8 % /
+# 55.9 % as typed, which `literal` still does; 57 % / 36 % before the VQ fix). The margin is small: 7 motions of 830
+# for the action, 3 of 220 for the details.
 # Family floors: the measured rate less a margin. Lowered with the reading, each measured (seeds 0-9): jog 90 -> 70 %
 # ("jogging in a straight line", 10 motions), clap 100 -> 80 % ("claps his hands 4 times" 70 %), spin 80 -> 70 %,
 # compound 90 -> 85 %; raised: dance 76 -> 94 %, martial arts 50 -> 95 %, jumping jacks 42 -> 100 %, backflip 7 ->
 # 90 %, meditate 0 -> 97 %, celebrate 20 -> 67 %, jab 40 -> 68 % (details 0 -> 100 %), run 0 -> 60 %. Push-ups and
-# throw stay at 0 %: no wording makes their motion pass its check (the caption bank's check found none).
+# throw stay at 0 %: no wording makes their motion pass its check (the caption bank's check found none). Best of four:
+# squat 0.75 -> 0.65 (one prompt, "squatting down twice": 80 % with one draw, 70 % keeping the best of four, whose
+# Part-TMR score does not count squats); raised by it, not re-floored: clap 80 -> 100 %, jog 70 -> 90 %, turn 87 ->
+# 97 %, kick 75 -> 85 %, jab 68 -> 78 %, celebrate 67 -> 100 % (the known-word weighting of the reading).
 TARGETS = {"action_rate": 0.85, "detail_rate": 0.70}
-EVERYDAY_FLOORS = {"action_rate": 0.78, "detail_rate": 0.66}
-# The second, plainer held-out set (heldout.HELDOUT_PLAIN, 28 prompts, seeds 0-9): 95 % / 90 % measured with the
-# reading (87 % / 82 % as typed).
+# The second, plainer held-out set (heldout.HELDOUT_PLAIN, 28 prompts, seeds 0-9): 95.7 % / 92.2 % measured with
+# the reading and best of four (95 % / 90 % one draw, 87 % / 82 % as typed).
 PLAIN_FLOORS = {"action_rate": 0.90, "detail_rate": 0.84}
 FAMILY_FLOORS = {"dance": 0.85, "martial_arts": 0.85, "crawl": 0.85, "kick": 0.7, "turn": 0.8, "side_step": 0.9,
-                 "walk": 0.9, "wave": 0.9, "jog": 0.6, "clap": 0.7, "punch": 0.8, "squat": 0.75, "sit_down": 0.9,
+                 "walk": 0.9, "wave": 0.9, "jog": 0.6, "clap": 0.7, "punch": 0.8, "squat": 0.65, "sit_down": 0.9,
                  "stand_up": 0.9, "jump_in_place": 0.85, "bow": 0.9, "hop": 0.9, "jumping_jacks": 0.9,
                  "compound": 0.75, "backflip": 0.8, "meditate": 0.85, "celebrate": 0.55, "jab": 0.6, "run": 0.5,
                  "spin": 0.6, "jump_forward": 0.9, "raise_arms": 0.4}
@@ -55,7 +59,9 @@ def pipe():
 
 
 def _run(pipe, suite=None):
-    res = semantic_suite(pipe, SEEDS, suite=suite)
+    # single draws, as PROVENANCE records them (backend.train.SEMANTIC_CANDIDATES): 640 motions, and the floors
+    # below were measured on single draws; the shipped best of four is measured on the everyday sets
+    res = semantic_suite(pipe, SEEDS, suite=suite, candidates=SEMANTIC_CANDIDATES)
     for k, v in res.items():
         print(f"{k:14s} pass {v['pass_rate']:.0%} values {v['values']}")
     return res
@@ -167,9 +173,10 @@ def everyday(pipe):
     return r
 
 
-def test_everyday_heldout_prompts_reach_the_measured_level(everyday):
-    """The starter with prompts written as animators type (never its training captions), 10 seeds each."""
-    for k, floor in EVERYDAY_FLOORS.items():
+def test_everyday_heldout_prompts_reach_the_targets(everyday):
+    """The starter with prompts written as animators type (never its training captions), 10 seeds each: issue
+    #16's targets, with the folder's own settings (reading, best of four)."""
+    for k, floor in TARGETS.items():
         assert everyday[k] >= floor, (k, everyday[k])
     assert everyday["n_motions"] >= 800 and everyday["n_detail_motions"] >= 200
 
