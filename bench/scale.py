@@ -89,7 +89,8 @@ def bench_service(models, replica_counts, client_counts, requests, out_dir):
     from tests.scale.service_fixture import free_port
 
     port = free_port()
-    ray.init(num_cpus=max(replica_counts) + 1, include_dashboard=False, log_to_driver=False)
+    # address="local": a Ray of its own, never one already running here (it would refuse num_cpus)
+    ray.init(address="local", num_cpus=max(replica_counts) + 1, include_dashboard=False, log_to_driver=False)
     rows = []
     try:
         cfg = svc.ServiceConfig(models=str(models), device="cpu", token_sha256=svc.token_digest(TOKEN))

@@ -24,7 +24,9 @@ def running_service(models_dir, replicas: int = 1, batch_wait_s: float = 0.3):
     from backend.scale import service as svc
 
     port = free_port()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": always a Ray of its own; without it, ray.init() joins any Ray already running on the machine
+    # (another test file on the other xdist worker), where num_cpus is refused
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         cfg = svc.ServiceConfig(models=str(models_dir), device="cpu", token_sha256=svc.token_digest(TOKEN),
                                 generator="tests.scale.flaky:make", batch_wait_s=batch_wait_s)

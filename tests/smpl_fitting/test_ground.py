@@ -335,7 +335,9 @@ def starter_clips(starter):
     prompts = list(STARTER_PROMPTS)
     out = []
     for seed in (0, 1):
-        for s in pipe.generate(prompts, lengths=[80] * len(prompts), seed=seed):
+        # single draws: the generator's raw output is what the fit is tested on, and the "the problem is real" bar
+        # below was set on it (the starter's best of four skates less: 0.38 m/s against 3x the corpus's 0.42)
+        for s in pipe.generate(prompts, lengths=[80] * len(prompts), seed=seed, candidates=1):
             out.append((s.prompt, np.asarray(s.joints, float), np.asarray(s.features, float)[:, 259:263]))
     return out
 
