@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml scripts/install_env.sh
 
 env: $(STAMP)
 
-# The whole suite on two pytest-xdist workers (one test file per worker): 8 min on the 2-core machine, 16 min in one
+# The whole suite on two pytest-xdist workers (one test file per worker): 11 min on the 2-core machine, 16 min in one
 # process (most of the slow tests wait on Blender or Ray subprocesses, so two workers overlap them).
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
