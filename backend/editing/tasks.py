@@ -417,6 +417,8 @@ def while_(pipe, prompt_x: str, prompt_y: str, frames: int | None = None, part: 
     c = _common(kw)
     gen_kw = {k: c[k] for k in ("seed", "samples", "use_retrieval", "cond_scale", "time_steps", "temperature",
                                 "topk", "res_cond_scale") if k in c}
+    if kw.get("candidates") is not None:  # X's draws, as the request asked (the edit itself draws once)
+        gen_kw["candidates"] = kw["candidates"]
     base = pipe.generate([prompt_x], None if frames is None else [int(frames)], compose_sequences=False,
                          cancelled=c.get("cancelled"), progress=_scaled(c.get("progress"), 0.0, 0.4),
                          literal=bool(kw.get("literal", False)), **gen_kw)

@@ -195,7 +195,7 @@ class Pipeline:
         readings = {} if literal or while_ else self._read([p for pl in plans for p in pl])
         if while_:  # "X while Y": X, then an arms edit
             out = generate_prompts(self, list(prompts), lengths, literal=literal, **{**given, **{
-                k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled")}})
+                k: args[k] for k in ("seed", "samples", "use_retrieval", "progress", "cancelled", "candidates")}})
         elif any(len(pl) > 1 for pl in plans):
             out = self._generate_composed(list(prompts), plans, tok_given, {**args, "readings": readings})
         else:

