@@ -484,12 +484,11 @@ class Pipeline:
         """Rows are prompt-major, samples * candidates per prompt; keep, per prompt and sample, the candidate
         whose motion embedding has the highest cosine with the prompt's text embedding (a read prompt's: the
         mean of its captions', the words it was generated from)."""
-        text = scorer.embed_text(list(prompts))
-        for i, p in enumerate(prompts):
-            r = (readings or {}).get(p)
-            if r is not None:
-                m = scorer.embed_text(list(r.captions)).mean(0)
-                text[i] = m / max(float(np.linalg.norm(m)), 1e-8)
+        reads = readings or {}
+        groups = [list(reads[p].captions) if p in reads else [p] for p in prompts]
+        flat = scorer.embed_text([t for g in groups for t in g])  # one call for every text scored against
+        ends = np.cumsum([len(g) for g in groups])
+        text = _unit(np.stack([flat[e - len(g):e].mean(0) for g, e in zip(groups, ends)]))
         motion = scorer.embed([r.features for r in rows])
         per = samples * candidates
         out = []

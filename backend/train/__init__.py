@@ -232,23 +232,20 @@ def everyday_summary(pipe, out, seeds, plain: bool = False) -> dict:
                             "detail_rate": v["detail_rate"]} for k, v in r["prompts"].items()}}
 
 
-SEMANTIC_CANDIDATES = 1  # the semantic suites measure the model's single draw (tests/starter does the same)
-
-
 def record_evaluation(out, seeds=tuple(range(20))) -> dict:
     """Run the held-out retrieval and the semantic suite (suite prompts, and held-out phrasings of them) on
     a finished model folder and store them in its PROVENANCE.json under "evaluation". The semantic suites measure
     single draws (``SEMANTIC_CANDIDATES``; they are 640 motions), the everyday sets the folder's own sampling."""
     from backend.generation.model_folder import load_pipeline
     from backend.train.common import atomic_write_json
-    from backend.train.evaluate import HELDOUT_SUITE, retrieval_eval, semantic_suite
+    from backend.train.evaluate import HELDOUT_SUITE, SEMANTIC_CANDIDATES, retrieval_eval, semantic_suite
 
     out = Path(out)
     pipe = load_pipeline(out)
 
     def run(suite):
         return {k: {"prompt": v["prompt"], "pass_rate": v["pass_rate"], "values": v["values"]}
-                for k, v in semantic_suite(pipe, seeds, suite=suite, candidates=SEMANTIC_CANDIDATES).items()}
+                for k, v in semantic_suite(pipe, seeds, suite=suite).items()}
 
     ev = {"retrieval": retrieval_eval(out), "semantic": run(None), "semantic_heldout": run(HELDOUT_SUITE),
           "semantic_candidates": SEMANTIC_CANDIDATES,

@@ -94,18 +94,20 @@ HELDOUT_PROMPTS = {
 HELDOUT_SUITE = [(name, HELDOUT_PROMPTS[name], fn) for name, _, fn in SEMANTIC_SUITE]
 
 
+SEMANTIC_CANDIDATES = 1  # the semantic suites measure the model's single draw (their floors were set on one)
+
+
 def semantic_suite(pipeline, seeds=tuple(range(20)), lengths: dict | None = None, suite=None,
-                   candidates: int | None = None) -> dict:
+                   candidates: int | None = SEMANTIC_CANDIDATES) -> dict:
     """Generate every suite prompt once per seed (``samples=len(seeds)`` in one batch per prompt set) and run
-    its check; ``candidates``: draws per motion (None: the model's own). Returns {name: {"prompt", "pass_rate",
-    "values", "messages"}}."""
+    its check; ``candidates``: draws per motion (default single draws, as PROVENANCE records them; None: the
+    model's own). Returns {name: {"prompt", "pass_rate", "values", "messages"}}."""
     suite = suite or SEMANTIC_SUITE
     prompts = [p for _, p, _ in suite]
     out = {name: {"prompt": p, "passes": 0, "values": [], "messages": []} for name, p, _ in suite}
     for seed in seeds:
         ls = None if lengths is None else [lengths.get(n, 120) for n, _, _ in suite]
-        res = pipeline.generate(prompts, lengths=ls, seed=int(seed), samples=1,
-                                **({} if candidates is None else {"candidates": candidates}))
+        res = pipeline.generate(prompts, lengths=ls, seed=int(seed), samples=1, candidates=candidates)
         for (name, _, fn), r in zip(suite, res):
             chk = fn(r.joints)
             out[name]["passes"] += int(bool(chk))

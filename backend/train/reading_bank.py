@@ -5,9 +5,9 @@ procedural family ``PER_FAMILY`` distinct captions drawn like the corpus draws t
 ``captions.predicate`` with the training templates, ``captions.sentence``), and for each real-motion family every
 phrase of ``backend.mocap.labels.PHRASES`` (each side, "a person" and "someone"). No motion data goes in.
 
-Each caption is then checked on the trained model: generated as typed (``literal``, single draws) on ``CHECK_SEEDS`` and kept
-as "checked" when its family's action check (``backend.train.action_checks``) passes on at least ``CHECK_NEED`` of
-them; a family without a check keeps all its captions. The reading uses checked captions only (a family with
+Each caption is then checked on the trained model: generated as typed (``literal``, single draws) on
+``CHECK_SEEDS`` and kept as "checked" when its family's action check (``backend.train.action_checks``) passes on
+at least ``CHECK_NEED`` of them; a family without a check keeps all its captions. The reading uses checked captions only (a family with
 none falls back to its closest ones).
 
     python -m backend.train reading --out FOLDER [--overwrite]
@@ -122,7 +122,8 @@ def write_reading(folder, progress: Callable[[int, int], None] | None = None) ->
         "weights_sha256": SENTENCE_WEIGHTS_SHA256, "k": K, "min_similarity": MIN_SIMILARITY,
         "min_sentence_similarity": MIN_SENTENCE_SIMILARITY,
         "bank": {"per_family": PER_FAMILY, "seed": BANK_SEED, "check_seeds": list(CHECK_SEEDS),
-                 "check_need": CHECK_NEED, "check_candidates": CHECK_CANDIDATES, "embeddings_sha256": hashlib.sha256(npy.read_bytes()).hexdigest()},
+                 "check_need": CHECK_NEED, "check_candidates": CHECK_CANDIDATES,
+                 "embeddings_sha256": hashlib.sha256(npy.read_bytes()).hexdigest()},
         "captions": [c for _, c in bank], "families": [f for f, _ in bank], "checked": checked,
     }
     atomic_write_json(folder / READING_FILE, data)
